@@ -268,6 +268,7 @@ class ModelInfo:
     version: str = ""
     trained: bool = True
     threshold: float = 0.5
+    real_below: float = 0.3  # scores below this read "real"; between it and threshold "uncertain"
     bands: tuple[ScoreBand, ...] = ()
     card_path: str = ""
     notes: str = ""
@@ -280,6 +281,7 @@ class ModelInfo:
             "version": self.version,
             "trained": self.trained,
             "threshold": self.threshold,
+            "real_below": self.real_below,
             "bands": [[b.lo, b.hi, b.name, b.meaning] for b in self.bands],
             "notes": self.notes,
         }
@@ -293,6 +295,7 @@ class ModelInfo:
             version=d.get("version", ""),
             trained=bool(d.get("trained", True)),
             threshold=float(d.get("threshold", 0.5)),
+            real_below=float(d.get("real_below", 0.3)),
             bands=tuple(ScoreBand(float(b[0]), float(b[1]), str(b[2]), str(b[3])) for b in d.get("bands", [])),
             notes=d.get("notes", ""),
         )

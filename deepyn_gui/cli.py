@@ -1,0 +1,73 @@
+"""``deepyn``: the command-line shell over the same core calls the GUI uses. Never imports Qt.
+
+Each sub-command lives in ``deepyn_gui.commands.<name>`` and exposes ``register(subparsers)``; a
+module that fails to import (e.g. an optional dependency missing) only disables its command.
+Errors meant for the user (DeepYNError) print one line and exit 2; Ctrl+C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .core.errors import Cancelled, DeepYNError
+
+COMMAND_MODULES = (
+    "analyze",
+    "backends",
+    "models",
+    "train",
+    "evaluate",
+    "compare",
+    "report",
+    "demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepyn",
+        description="DeepYN Viewer command line: analyse suspect video for face manipulation.",
+    )
+    parser.add_argument("--version", action="version", version=f"deepyn {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"deepyn_gui.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"deepyn_gui.commands.{name}":
+                continue  # command not part of this build
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except Cancelled as exc:
+        print(f"deepyn: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("deepyn: interrupted", file=sys.stderr)
+        return 130
+    except DeepYNError as exc:
+        if args.verbose:
+            logging.exception("error")
+        print(f"deepyn: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``deepyn`` CLI, one module each (Qt-free)."""

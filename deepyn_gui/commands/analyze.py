@@ -1,0 +1,62 @@
+"""``deepyn analyze CLIP``: score every face on every (strided) frame and print the verdict."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import (
+    ProgressBar,
+    add_analysis_options,
+    add_backend_options,
+    backend_from_args,
+    check_clip,
+    settings_from_args,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("analyze", help="analyse a clip and print the verdict",
+                       description="Analyse a video clip for face manipulation.")
+    p.add_argument("clip", help="video file (mp4, mov, avi, mkv, webm); opened read-only")
+    add_backend_options(p)
+    add_analysis_options(p)
+    p.add_argument("--json", dest="json_out", default=None, help="write the full analysis as JSON here")
+    p.add_argument("--csv", dest="csv_out", default=None, help="write one row per face as CSV here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.export.data import write_csv, write_json
+    from ..core.pipeline import analyze
+
+    clip = check_clip(args.clip)
+    settings = settings_from_args(args)
+    backend = backend_from_args(args)
+    try:
+        if not backend.model_info.trained:
+            print("deepyn: warning: the model is UNTRAINED; its scores mean nothing.", file=sys.stderr)
+        bar = ProgressBar("analysing", quiet=args.quiet)
+        try:
+            result = analyze(clip, backend, settings, on_progress=bar)
+        finally:
+            bar.close()
+    finally:
+        backend.close()
+    if args.json_out:
+        write_json(result, args.json_out)
+    if args.csv_out:
+        write_csv(result, args.csv_out)
+    v = result.verdict
+    n = len(result.frames)
+    faces = sum(1 for f in result.frames if f.faces)
+    score = "—" if v.fake_score is None else f"{v.fake_score:.3f}"
+    print(f"{result.source.path}: {v.label.upper()} (fake score {score}, band {v.band or '—'}, "
+          f"aggregator {v.aggregator}); faces on {faces}/{n} analysed frames")
+    print(f"  {v.explanation}")
+    print(f"  model {result.model.name} ({result.model.sha256[:12]}), backend {result.backend.get('name')}")
+    if not result.complete:
+        print(f"deepyn: warning: analysis incomplete: {result.stop_reason}", file=sys.stderr)
+        return 3
+    return 0

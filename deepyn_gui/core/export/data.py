@@ -1,0 +1,49 @@
+"""JSON and CSV exports of an analysis (schema ``deepyn.analysis/1``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+from ..results import AnalysisResult
+from .atomic import write_bytes_atomic
+
+CSV_COLUMNS = (
+    "frame", "pts_s", "frame_state", "track", "x", "y", "w", "h", "face_state", "fake_score",
+    "detector_score", "error",
+)
+
+
+def analysis_json_bytes(result: AnalysisResult) -> bytes:
+    """Deterministic JSON bytes (sorted keys inside objects, stable float rounding)."""
+    return (json.dumps(result.to_json(), indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def analysis_csv_bytes(result: AnalysisResult) -> bytes:
+    """One row per face, plus one row for every frame without faces (its state says why)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for fr in result.frames:
+        if not fr.faces:
+            w.writerow([fr.index, f"{fr.pts_s:.6f}", fr.state, "", "", "", "", "", "", "", "", fr.error or ""])
+        for face in fr.faces:
+            x, y, bw, bh = face.box
+            w.writerow([
+                fr.index, f"{fr.pts_s:.6f}", fr.state, face.track,
+                f"{x:.1f}", f"{y:.1f}", f"{bw:.1f}", f"{bh:.1f}", face.state,
+                "" if face.fake_score is None else f"{face.fake_score:.6f}",
+                f"{face.detector_score:.4f}", face.error or "",
+            ])
+    return buf.getvalue().encode("utf-8")
+
+
+def write_json(result: AnalysisResult, path: str | os.PathLike[str]) -> Path:
+    return write_bytes_atomic(path, analysis_json_bytes(result))
+
+
+def write_csv(result: AnalysisResult, path: str | os.PathLike[str]) -> Path:
+    return write_bytes_atomic(path, analysis_csv_bytes(result))

@@ -1,0 +1,471 @@
+"""Analysis as a cancellable generator: decode -> detect/track/crop -> batch -> infer -> results.
+
+Each stage runs on its own thread and hands work on through a bounded queue, so decoding, detection
+and inference overlap while memory stays bounded. The generator yields :class:`FrameResult` objects in
+frame order, interleaved with :class:`Progress` reports. Closing the generator (or setting the cancel
+event) stops every stage within one queue timeout and joins the threads: no thread is left behind.
+
+An exception in any stage ends the run with that error re-raised in the consumer, never a hang. A
+backend failure on one batch marks those faces ``error`` with the message; ``on_error="stop"`` then ends
+the run, ``"continue"`` carries on with the next batch.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import BackendError, Cancelled, DeepYNError, InputError
+from .inference import InferenceBackend, check_backend_output
+from .results import (
+    AnalysisResult,
+    CropTransform,
+    FaceResult,
+    FrameResult,
+    SourceInfo,
+    compress_mask,
+)
+
+_POLL_S = 0.05  # how often blocked stages look at the stop flag: bounds cancel latency
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Everything that changes the numbers; written into every export so a run can be reproduced."""
+
+    stride: int = 1
+    start_frame: int = 0
+    max_frames: int | None = None
+    detector: str = "auto"
+    detector_model: str | None = None
+    detector_min_score: float | None = None
+    margin: float = 1.3
+    min_face_side: int = 40
+    batch_size: int = 8
+    aggregator: str = "confident"
+    on_error: Literal["continue", "stop"] = "continue"
+    detector_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.stride < 1:
+            raise InputError(f"stride must be at least 1 (got {self.stride})")
+        if self.start_frame < 0:
+            raise InputError("start frame must be >= 0")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise InputError("max frames must be at least 1")
+        if not 1.0 <= self.margin <= 4.0:
+            raise InputError(f"crop margin must be between 1.0 and 4.0 (got {self.margin})")
+        if self.batch_size < 1:
+            raise InputError("batch size must be at least 1")
+        if self.on_error not in ("continue", "stop"):
+            raise InputError("on_error must be 'continue' or 'stop'")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the run is: frames analysed so far of the frames it will analyse."""
+
+    done: int
+    total: int
+    fps: float
+    eta_s: float | None
+    elapsed_s: float
+    stage_busy_s: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Prepared:
+    """A frame after detection: faces with their crops, waiting for inference."""
+
+    index: int
+    pts_s: float
+    faces: list[tuple[int, Any, CropTransform, np.ndarray | None]]  # track, detection, transform, crop
+    results: list[FaceResult | None]
+    pending: int
+
+
+@dataclass
+class _Failure:
+    stage: str
+    exc: BaseException
+
+
+_END = object()
+
+
+class _Stages:
+    """Owns the threads and queues of one run."""
+
+    def __init__(self, path: str, backend: InferenceBackend, settings: AnalysisSettings, cancel: threading.Event):
+        self.path = path
+        self.backend = backend
+        self.settings = settings
+        self.cancel = cancel
+        self.stop = threading.Event()
+        self.frames_q: queue.Queue[Any] = queue.Queue(maxsize=8)
+        self.prepared_q: queue.Queue[Any] = queue.Queue(maxsize=16)
+        self.out_q: queue.Queue[Any] = queue.Queue(maxsize=64)
+        self.busy: dict[str, float] = {"decode": 0.0, "detect": 0.0, "infer": 0.0}
+        self.decode_errors: list[str] = []
+        self.threads: list[threading.Thread] = []
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def stopping(self) -> bool:
+        return self.stop.is_set() or self.cancel.is_set()
+
+    def put(self, q: queue.Queue[Any], item: Any) -> bool:
+        """Put unless stopping; False means the run is being torn down."""
+        while not self.stopping():
+            try:
+                q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, q: queue.Queue[Any]) -> Any:
+        while not self.stopping():
+            try:
+                return q.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+        return _END
+
+    def start(self) -> None:
+        for name, fn in (("decode", self._decode), ("detect", self._detect), ("infer", self._infer)):
+            t = threading.Thread(target=self._guard, args=(name, fn), name=f"deepyn-{name}", daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _guard(self, name: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - forwarded to the consumer, never swallowed
+            self.put_failure(name, exc)
+
+    def put_failure(self, name: str, exc: BaseException) -> None:
+        # The consumer must see the failure even if queues are full: drop queued results first.
+        failure = _Failure(name, exc)
+        while True:
+            try:
+                self.out_q.put(failure, timeout=_POLL_S)
+                return
+            except queue.Full:
+                if self.stopping():
+                    return
+                try:
+                    self.out_q.get_nowait()
+                except queue.Empty:
+                    pass
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        self.stop.set()
+        deadline = time.monotonic() + timeout
+        for t in self.threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    # -- stages ---------------------------------------------------------------------------------
+    def _decode(self) -> None:
+        from .video import VideoSource
+
+        s = self.settings
+        with VideoSource(self.path) as src:
+            stop = None if s.max_frames is None else s.start_frame + s.max_frames * s.stride
+            t0 = time.perf_counter()
+            for frame in src.frames(start=s.start_frame, stop=stop, step=s.stride):
+                self.busy["decode"] += time.perf_counter() - t0
+                if not self.put(self.frames_q, frame):
+                    return
+                t0 = time.perf_counter()
+            self.decode_errors = list(getattr(src, "decode_errors", []) or [])
+        self.put(self.frames_q, _END)
+
+    def _detect(self) -> None:
+        from .faces import FaceTracker, crop_transform_for_box, extract_crop, is_too_small, make_detector
+
+        s = self.settings
+        detector = make_detector(
+            s.detector, model_path=s.detector_model, min_score=s.detector_min_score, threads=s.detector_threads
+        )
+        tracker = FaceTracker()
+        while True:
+            frame = self.get(self.frames_q)
+            if frame is _END:
+                self.put(self.prepared_q, _END)
+                return
+            t0 = time.perf_counter()
+            detections = detector.detect(frame.rgb)
+            faces: list[tuple[int, Any, CropTransform, np.ndarray | None]] = []
+            for track, det in tracker.update(detections):
+                transform = crop_transform_for_box(det.box, margin=s.margin)
+                crop = None if is_too_small(det.box, s.min_face_side) else extract_crop(frame.rgb, transform)
+                faces.append((track, det, transform, crop))
+            pending = sum(1 for f in faces if f[3] is not None)
+            prepared = _Prepared(frame.index, frame.pts_s, faces, [None] * len(faces), pending)
+            self.busy["detect"] += time.perf_counter() - t0
+            if not self.put(self.prepared_q, prepared):
+                return
+
+    def _infer(self) -> None:
+        s = self.settings
+        waiting: deque[_Prepared] = deque()  # frames in order, some still waiting for inference
+        batch: list[tuple[_Prepared, int]] = []  # (frame, face slot)
+        stop_after_flush = False
+
+        def finish_ready() -> bool:
+            while waiting and waiting[0].pending == 0:
+                p = waiting.popleft()
+                if not self.put(self.out_q, _frame_result(p, s.min_face_side)):
+                    return False
+            return True
+
+        def run_batch() -> bool:
+            nonlocal stop_after_flush
+            if not batch:
+                return True
+            crops = np.stack([p.faces[slot][3] for p, slot in batch])  # type: ignore[misc]
+            t0 = time.perf_counter()
+            error: str | None = None
+            try:
+                mask_prob, fake_score = self.backend.infer(crops)
+                mask_prob = np.asarray(mask_prob, dtype=np.float32)
+                fake_score = np.asarray(fake_score, dtype=np.float32)
+                check_backend_output(mask_prob, fake_score, len(batch))
+            except DeepYNError as exc:
+                error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - any backend failure becomes a visible error state
+                error = f"{type(exc).__name__}: {exc}"
+            self.busy["infer"] += time.perf_counter() - t0
+            for k, (p, slot) in enumerate(batch):
+                track, det, transform, _crop = p.faces[slot]
+                if error is None:
+                    p.results[slot] = FaceResult(
+                        track=track, box=tuple(float(v) for v in det.box),  # type: ignore[arg-type]
+                        state="ok", fake_score=float(fake_score[k]), detector_score=float(det.score),
+                        crop=transform, mask_blob=compress_mask(mask_prob[k]),
+                    )
+                else:
+                    p.results[slot] = FaceResult(
+                        track=track, box=tuple(float(v) for v in det.box),  # type: ignore[arg-type]
+                        state="error", detector_score=float(det.score), crop=transform,
+                        error=f"backend error: {error}",
+                    )
+                p.faces[slot] = (track, det, transform, None)  # free the crop
+                p.pending -= 1
+            batch.clear()
+            if error is not None and s.on_error == "stop":
+                stop_after_flush = True
+            return finish_ready()
+
+        while True:
+            item = self.get(self.prepared_q)
+            if item is _END:
+                if run_batch() and finish_ready():
+                    self.put(self.out_q, _END)
+                return
+            p: _Prepared = item
+            waiting.append(p)
+            for slot, face in enumerate(p.faces):
+                if face[3] is not None:
+                    batch.append((p, slot))
+                    if len(batch) >= s.batch_size and not run_batch():
+                        return
+            if not finish_ready():
+                return
+            if stop_after_flush:
+                self.put(self.out_q, _Failure("infer", BackendError("stopped after a backend error (on_error=stop)")))
+                return
+
+
+def _frame_result(p: _Prepared, min_face_side: int) -> FrameResult:
+    """Turn a fully inferred frame into its validated result."""
+    faces: list[FaceResult] = []
+    for slot, (track, det, transform, _crop) in enumerate(p.faces):
+        done = p.results[slot]
+        if done is None:  # never sent to the backend: too small to judge
+            done = FaceResult(
+                track=track, box=tuple(float(v) for v in det.box),  # type: ignore[arg-type]
+                state="too_small", detector_score=float(det.score), crop=transform,
+            )
+        faces.append(done)
+    if not faces:
+        return FrameResult(p.index, p.pts_s, "no_face")
+    if any(f.state == "ok" for f in faces) or all(f.state == "too_small" for f in faces):
+        return FrameResult(p.index, p.pts_s, "ok", tuple(faces))
+    errors = [f.error for f in faces if f.error]
+    return FrameResult(p.index, p.pts_s, "error", tuple(faces), error=errors[0] if errors else "error")
+
+
+def planned_frames(total: int, settings: AnalysisSettings) -> int:
+    """How many frames a run with these settings will analyse."""
+    avail = max(0, total - settings.start_frame)
+    n = (avail + settings.stride - 1) // settings.stride
+    return n if settings.max_frames is None else min(n, settings.max_frames)
+
+
+def iter_analysis(
+    path: str,
+    backend: InferenceBackend,
+    settings: AnalysisSettings | None = None,
+    cancel: threading.Event | None = None,
+    total_frames: int | None = None,
+    progress_every_s: float = 0.25,
+) -> Iterator[FrameResult | Progress]:
+    """Analyse a clip, yielding FrameResults in frame order and Progress reports.
+
+    Stops promptly when ``cancel`` is set (raising :class:`Cancelled` after the frames so far) or
+    when the consumer closes the generator. Errors from any stage are re-raised here.
+    """
+    settings = settings or AnalysisSettings()
+    cancel = cancel or threading.Event()
+    if total_frames is None:
+        from .video import VideoSource
+
+        with VideoSource(path) as src:
+            total_frames = src.info.frames
+    total = planned_frames(total_frames, settings)
+    stages = _Stages(path, backend, settings, cancel)
+    stages.start()
+    t_start = time.perf_counter()
+    last_progress = 0.0
+    done = 0
+    try:
+        while True:
+            if cancel.is_set():
+                raise Cancelled("analysis cancelled")
+            try:
+                item = stages.out_q.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            if item is _END:
+                break
+            if isinstance(item, _Failure):
+                if isinstance(item.exc, DeepYNError):
+                    raise item.exc
+                raise DeepYNError(f"{item.stage} stage failed: {type(item.exc).__name__}: {item.exc}") from item.exc
+            done += 1
+            yield item
+            now = time.perf_counter()
+            if now - last_progress >= progress_every_s:
+                last_progress = now
+                yield _progress(done, total, now - t_start, stages.busy)
+        yield _progress(done, done, time.perf_counter() - t_start, stages.busy)
+        if stages.decode_errors:
+            raise InputError(f"the video could not be decoded to the end: {stages.decode_errors[0]}")
+    finally:
+        stages.shutdown()
+
+
+def _progress(done: int, total: int, elapsed: float, busy: dict[str, float]) -> Progress:
+    fps = done / elapsed if elapsed > 0 else 0.0
+    eta = (total - done) / fps if fps > 0 and total >= done else None
+    return Progress(done, max(total, done), fps, eta, elapsed, dict(busy))
+
+
+def source_info(path: str, sha256: str) -> SourceInfo:
+    """Provenance facts for the evidence file."""
+    from .video import VideoSource
+
+    with VideoSource(path) as src:
+        i = src.info
+    return SourceInfo(
+        path=str(path), sha256=sha256, frames=i.frames, fps=float(i.fps), width=i.width, height=i.height,
+        duration_s=float(i.duration_s), rotation=int(i.rotation), codec=str(i.codec),
+        container=str(i.container), size_bytes=int(i.size_bytes),
+    )
+
+
+def app_info() -> dict[str, Any]:
+    """Versions that change decoded pixels or scores, for reproducibility."""
+    import platform
+
+    from .. import __version__
+
+    info: dict[str, Any] = {"name": "DeepYN Viewer", "version": __version__, "python": platform.python_version()}
+    for mod in ("av", "cv2", "numpy", "onnxruntime"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - a missing optional module is simply not recorded
+            pass
+    return info
+
+
+def build_result(
+    source: SourceInfo,
+    backend: InferenceBackend,
+    settings: AnalysisSettings,
+    frames: list[FrameResult],
+    complete: bool = True,
+    stop_reason: str = "",
+) -> AnalysisResult:
+    """Bundle frames with provenance and the verdict (shared by CLI and GUI)."""
+    from .verdict import video_verdict
+
+    model = backend.model_info
+    return AnalysisResult(
+        source=source,
+        model=model,
+        backend=backend.describe(),
+        settings=settings.to_json(),
+        frames=frames,
+        verdict=video_verdict(frames, model, settings.aggregator),
+        app=app_info(),
+        created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        complete=complete,
+        stop_reason=stop_reason,
+    )
+
+
+def analyze(
+    path: str,
+    backend: InferenceBackend,
+    settings: AnalysisSettings | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_frame: Callable[[FrameResult], None] | None = None,
+) -> AnalysisResult:
+    """Run a whole analysis and return the result (the CLI's path; the GUI streams iter_analysis).
+
+    The SHA-256 of the evidence is computed on its own thread while the pipeline runs. A decode
+    error part-way keeps the valid frames and marks the result incomplete with the reason.
+    """
+    from .evidence import sha256_file
+
+    settings = settings or AnalysisSettings()
+    src_probe = source_info(path, "")  # raises InputError early for files that are not videos
+    digest: dict[str, Any] = {}
+    hasher = threading.Thread(
+        target=lambda: digest.__setitem__("sha", sha256_file(path)), name="deepyn-sha256", daemon=True
+    )
+    hasher.start()
+    frames: list[FrameResult] = []
+    complete, reason = True, ""
+    try:
+        for item in iter_analysis(path, backend, settings, cancel, total_frames=src_probe.frames):
+            if isinstance(item, Progress):
+                if on_progress:
+                    on_progress(item)
+            else:
+                frames.append(item)
+                if on_frame:
+                    on_frame(item)
+    except InputError as exc:
+        if not frames:
+            raise
+        complete, reason = False, str(exc)
+    except BackendError as exc:
+        complete, reason = False, str(exc)
+    hasher.join()
+    source = SourceInfo(**{**src_probe.to_json(), "sha256": digest.get("sha", "")})
+    return build_result(source, backend, settings, frames, complete, reason)

@@ -1,0 +1,175 @@
+"""From per-frame scores to a verdict a journalist can read.
+
+Aggregators are named so exports can say which one produced a number. The video is as fake as its
+fakest person (track). States that mean "nothing was evaluated" (no face, faces too small, backend
+error) are outcomes of their own and never carry a number.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .results import FrameResult, ModelInfo, ScoreBand, TrackVerdict, Verdict, VerdictLabel
+
+Aggregator = Callable[[Sequence[float]], float]
+
+
+def mean_aggregator(scores: Sequence[float]) -> float:
+    """Plain mean of all frame scores."""
+    return float(np.mean(scores))
+
+
+def confident_aggregator(scores: Sequence[float]) -> float:
+    """The DFDC winner's "confident strategy" (Seferbekov, 2020).
+
+    If more than 11 frames and more than n/2.5 frames score above 0.8, average those; else if more
+    than 90 % of frames score below 0.2, average those; else average everything. Confident frames
+    dominate because a manipulation is usually visible only part of the time.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    n = len(s)
+    high = s[s > 0.8]
+    if n > 11 and len(high) > n / 2.5:
+        return float(high.mean())
+    low = s[s < 0.2]
+    if len(low) > 0.9 * n:
+        return float(low.mean())
+    return float(s.mean())
+
+
+AGGREGATORS: dict[str, tuple[Aggregator, str]] = {
+    "confident": (confident_aggregator, "DFDC confident strategy (confident frames dominate)"),
+    "mean": (mean_aggregator, "mean of all scored frames"),
+}
+
+DEFAULT_BANDS: tuple[ScoreBand, ...] = (
+    ScoreBand(0.0, 0.2, "low", "little sign of manipulation in the faces the model saw"),
+    ScoreBand(0.2, 0.5, "inconclusive (low)", "weak signs; not enough to call it manipulated"),
+    ScoreBand(0.5, 0.8, "elevated", "signs of manipulation; check the flagged frames and the mask"),
+    ScoreBand(0.8, 1.01, "high", "strong signs of face manipulation on many frames"),
+)
+
+
+def band_for(score: float, bands: Sequence[ScoreBand]) -> ScoreBand:
+    """The band a score falls in (the last band catches 1.0)."""
+    for b in bands or DEFAULT_BANDS:
+        if b.contains(score):
+            return b
+    return (bands or DEFAULT_BANDS)[-1]
+
+
+def label_for(score: float, model: ModelInfo) -> VerdictLabel:
+    """fake at or above the model's threshold, real below ``real_below``, uncertain between."""
+    if score >= model.threshold:
+        return "fake"
+    if score < min(model.real_below, model.threshold):
+        return "real"
+    return "uncertain"
+
+
+@dataclass
+class _TrackStats:
+    scores: list[float]
+    seen: int = 0
+    too_small: int = 0
+    errors: int = 0
+    last_error: str = ""
+
+
+def _collect(frames: Iterable[FrameResult]) -> tuple[dict[int, _TrackStats], int, int, int, str]:
+    tracks: dict[int, _TrackStats] = defaultdict(lambda: _TrackStats([]))
+    n_frames = n_no_face = n_error_frames = 0
+    last_error = ""
+    for fr in frames:
+        n_frames += 1
+        if fr.state == "no_face":
+            n_no_face += 1
+        if fr.state == "error" and not fr.faces:
+            n_error_frames += 1
+            last_error = fr.error or last_error
+        for face in fr.faces:
+            st = tracks[face.track]
+            st.seen += 1
+            if face.state == "ok" and face.fake_score is not None:
+                st.scores.append(face.fake_score)
+            elif face.state == "too_small":
+                st.too_small += 1
+            elif face.state == "error":
+                st.errors += 1
+                st.last_error = face.error or st.last_error
+    return tracks, n_frames, n_no_face, n_error_frames, last_error
+
+
+def _untrained_note(model: ModelInfo) -> str:
+    return " The model is UNTRAINED: this number means nothing." if not model.trained else ""
+
+
+def track_verdict(track: int, st: _TrackStats, model: ModelInfo, aggregator: str) -> TrackVerdict:
+    """Verdict for one person."""
+    agg, agg_text = AGGREGATORS[aggregator]
+    if not st.scores:
+        if st.errors:
+            return TrackVerdict(track, "error", None, "", f"Backend error: {st.last_error}", 0, st.seen)
+        return TrackVerdict(
+            track, "too_small", None, "",
+            f"Face too small to judge on all {st.seen} frames (needs a larger face).", 0, st.seen,
+        )
+    score = agg(st.scores)
+    band = band_for(score, model.bands)
+    label = label_for(score, model)
+    extra = []
+    if st.too_small:
+        extra.append(f"{st.too_small} frames too small")
+    if st.errors:
+        extra.append(f"{st.errors} frames failed")
+    tail = f" ({', '.join(extra)})" if extra else ""
+    text = (
+        f"Person {track}: {score:.2f} — {band.name}: {band.meaning}. "
+        f"{len(st.scores)} of {st.seen} frames scored{tail}; {agg_text}.{_untrained_note(model)}"
+    )
+    return TrackVerdict(track, label, score, band.name, text, len(st.scores), st.seen)
+
+
+def video_verdict(
+    frames: Iterable[FrameResult],
+    model: ModelInfo,
+    aggregator: str = "confident",
+    min_track_frames: int = 3,
+) -> Verdict:
+    """The video verdict: the fakest person decides.
+
+    Tracks with fewer than ``min_track_frames`` scored frames (often a passing false detection) count
+    only when no longer track exists, so a single odd frame cannot decide the verdict.
+    """
+    if aggregator not in AGGREGATORS:
+        raise ValueError(f"unknown aggregator {aggregator!r}; choose from {', '.join(AGGREGATORS)}")
+    tracks, n_frames, n_no_face, n_error_frames, last_error = _collect(frames)
+    per_track = tuple(track_verdict(t, st, model, aggregator) for t, st in sorted(tracks.items()))
+    scored = [tv for tv in per_track if tv.fake_score is not None]
+    if not scored:
+        if n_frames == 0:
+            return Verdict("no_face", None, aggregator, "", "No frame was analysed.", model.threshold, per_track)
+        if any(tv.label == "error" for tv in per_track) or n_error_frames:
+            msg = next((tv.explanation for tv in per_track if tv.label == "error"), f"Backend error: {last_error}")
+            return Verdict("error", None, aggregator, "", msg, model.threshold, per_track)
+        if per_track:
+            return Verdict(
+                "too_small", None, aggregator, "",
+                "Faces were found but all were too small to judge.", model.threshold, per_track,
+            )
+        return Verdict(
+            "no_face", None, aggregator, "",
+            f"No face found in {n_frames} analysed frames.", model.threshold, per_track,
+        )
+    long_enough = [tv for tv in scored if tv.frames_scored >= min_track_frames] or scored
+    worst = max(long_enough, key=lambda tv: tv.fake_score or 0.0)
+    assert worst.fake_score is not None
+    who = "the only person" if len(long_enough) == 1 else f"the most suspicious of {len(long_enough)} people"
+    text = f"Decided by {who}. {worst.explanation}"
+    if n_no_face:
+        text += f" No face on {n_no_face} of {n_frames} analysed frames."
+    return Verdict(worst.label, worst.fake_score, aggregator, worst.band, text, model.threshold, per_track)
