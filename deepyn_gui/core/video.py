@@ -1,0 +1,557 @@
+"""Video input: open a suspect clip read-only, describe it, and hand out frames by exact index.
+
+Forensic results name frames by index and timestamp, so "frame 412" must be the same picture whether
+it was reached by playing from the start or by jumping there. Container frame counts and seeks cannot
+be trusted for that (counts lie, OpenCV's ``CAP_PROP_POS_FRAMES`` drifts on B-frame and VFR files), so
+:class:`VideoSource` builds its own frame table once by *demuxing* the packets (cheap: no decoding):
+the sorted packet presentation timestamps are the frames in presentation order. ``frame_at`` then seeks
+to a keyframe at or before the target and decodes forward to the frame whose PTS is the target's.
+
+PyAV is the decoder (it bundles FFmpeg and exposes PTS and the display matrix). Nothing here writes to
+the input: the file is opened through FFmpeg's read-only ``file:`` protocol.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import av.error
+import numpy as np
+
+from deepyn_gui.core.errors import InputError
+
+__all__ = ["DEFAULT_FPS", "VideoFrame", "VideoInfo", "VideoSource", "open_video"]
+
+#: Frame rate assumed when neither the container nor the timestamps give one (``fps_guessed`` is set).
+DEFAULT_FPS = 25.0
+_MAX_ERRORS = 50  # decode_errors stops growing here so a badly damaged file cannot flood a report
+_MAX_SANE_FPS = 1000.0  # container rates above this are timebase artefacts, not frame rates
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the file is, as measured (not as the container claims where the two differ).
+
+    ``frames`` is counted from the demuxed packets. ``width``/``height`` are as displayed, i.e. after
+    ``rotation`` (clockwise degrees the picture is turned for display, like the classic ``rotate`` tag).
+    ``start_s`` is the first frame's presentation time in the stream; frame ``pts_s`` are relative to it.
+    ``exact_seek`` is False when the file has no usable timestamps: indexes are then decode order and
+    ``frame_at`` decodes from the start.
+    """
+
+    path: Path
+    frames: int
+    fps: float
+    width: int
+    height: int
+    duration_s: float
+    rotation: int
+    codec: str
+    container: str
+    size_bytes: int
+    pix_fmt: str
+    fps_guessed: bool = False
+    start_s: float = 0.0
+    exact_seek: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class VideoFrame:
+    """One decoded picture: presentation-order ``index``, time since the first frame, RGB pixels.
+
+    ``index`` counts the frames present in the file (as FFmpeg's frame number does): if a damaged file
+    lost packets, later indexes shift while ``pts_s`` keeps the file's own timestamp.
+    ``rgb`` is HxWx3 uint8, C-contiguous, rotation already applied; each call returns a fresh array.
+    """
+
+    index: int
+    pts_s: float
+    rgb: np.ndarray
+
+
+@dataclass
+class _FrameTable:
+    """Per-frame facts from one demux pass, in presentation order."""
+
+    pts: list[int]  # sorted presentation timestamps (stream time base); empty when not exact
+    by_pts: dict[int, int]
+    keys: list[int]  # presentation indexes of keyframes, sorted
+    key_dts: dict[int, int | None]
+    count: int
+    last_duration: int | None
+    exact: bool
+
+
+class VideoSource:
+    """A video file opened read-only for sequential and exact random-access decoding.
+
+    Not thread-safe: it owns one demuxer/decoder; each thread opens its own source. ``frames()`` and
+    ``frame_at()`` may be interleaved freely (the decoder is repositioned as needed). Problems met while
+    decoding (damaged or truncated data) do not raise mid-iteration: iteration ends with the frames that
+    could be decoded and a sentence per problem is appended to :attr:`decode_errors`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], threads: int = 2) -> None:
+        self.path = Path(path)
+        self.decode_errors: list[str] = []
+        self._threads = max(1, int(threads))
+        self._container: av.container.InputContainer | None = None
+        self._gen: Iterator[tuple[int, av.VideoFrame]] | None = None
+        self._last = -1  # index of the last frame taken from _gen
+        self._current: tuple[int, av.VideoFrame] | None = None
+        self._missing: set[int] = set()
+        self._closed = False
+        self._discarded = 0
+
+        size = _check_file(self.path)
+        container, stream = self._open()
+        try:
+            self._time_base = stream.time_base or Fraction(1, 1_000_000)
+            declared = int(stream.frames or 0)
+            rate = stream.average_rate or stream.guessed_rate
+            codec = stream.codec_context.name if stream.codec_context else "unknown"
+            fmt = container.format.name
+            meta_rotate = stream.metadata.get("rotate")
+            self._table = self._scan(container, stream)
+        finally:
+            container.close()
+        if self._table.count == 0:
+            raise InputError(f"'{self.path.name}' has a video stream but no frames in it.")
+        if declared and declared != self._table.count + self._discarded:
+            self._record(
+                f"The container declares {declared} frames but {self._table.count} could be read "
+                "(file truncated or damaged)."
+            )
+
+        first = self._first_frame()
+        ccw = int(first.rotation or 0)
+        if ccw == 0 and meta_rotate:
+            try:
+                ccw = -int(float(meta_rotate))
+            except ValueError:
+                ccw = 0
+        rotation = (round(-ccw / 90.0) * 90) % 360
+        self._rot_k = (-rotation // 90) % 4  # np.rot90 turns counter-clockwise
+        w, h = int(first.width), int(first.height)
+        if rotation in (90, 270):
+            w, h = h, w
+
+        fps, guessed = self._pick_fps(rate)
+        tb = float(self._time_base)
+        t = self._table
+        if t.exact:
+            self._start_pts = t.pts[0]
+            last_dur = t.last_duration * tb if t.last_duration else 1.0 / fps
+            duration = (t.pts[-1] - t.pts[0]) * tb + last_dur
+            start_s = t.pts[0] * tb
+        else:
+            self._start_pts = first.pts if first.pts is not None else 0
+            duration = t.count / fps
+            start_s = self._start_pts * tb
+        self.info = VideoInfo(
+            path=self.path,
+            frames=t.count,
+            fps=fps,
+            width=w,
+            height=h,
+            duration_s=float(duration),
+            rotation=rotation,
+            codec=codec,
+            container=fmt,
+            size_bytes=size,
+            pix_fmt=first.format.name,
+            fps_guessed=guessed,
+            start_s=float(start_s),
+            exact_seek=t.exact,
+        )
+
+    # ------------------------------------------------------------------ public API
+
+    def frames(self, start: int = 0, stop: int | None = None, step: int = 1) -> Iterator[VideoFrame]:
+        """Yield frames ``start, start+step, ...`` below ``stop`` in presentation order.
+
+        Frames between the requested ones are decoded but not converted to RGB (decoding is sequential
+        by nature; conversion is the part worth skipping). Frames the decoder could not produce are
+        skipped and reported in :attr:`decode_errors`; a hard decode error ends the iteration.
+        """
+        if start < 0 or step < 1:
+            raise ValueError(f"frames() needs start >= 0 and step >= 1, got start={start}, step={step}")
+        n = self.info.frames
+        stop = n if stop is None else max(0, min(int(stop), n))
+        target = int(start)
+        while target < stop:
+            item = self._advance_to(target)
+            if item is None:
+                self._record(
+                    f"Decoding stopped at frame {target} of {n}; later frames could not be read "
+                    "(file truncated or damaged)."
+                )
+                return
+            idx, frame = item
+            if idx > target:
+                skipped = list(range(target, min(idx, stop), step))
+                if skipped:
+                    self._missing.update(skipped)
+                    self._record(_span_message(skipped))
+                target += step * len(skipped)
+                if target >= stop or target != idx:
+                    continue
+            yield self._convert(idx, frame)
+            target += step
+
+    def frame_at(self, index: int) -> VideoFrame:
+        """Return exactly frame ``index`` (presentation order), the same pixels sequential decoding gives.
+
+        Raises IndexError outside ``0 <= index < info.frames`` and :class:`InputError` when that frame
+        cannot be decoded (damaged data).
+        """
+        n = self.info.frames
+        if not 0 <= index < n:
+            raise IndexError(f"frame index {index} out of range (video has {n} frames)")
+        if index not in self._missing:
+            item = self._advance_to(index)
+            if item is not None and item[0] == index:
+                return self._convert(*item)
+            if self._table.exact and self._reposition(index, extra_gop=True):
+                item = self._advance_to(index, reposition=False)
+                if item is not None and item[0] == index:
+                    return self._convert(*item)
+            self._missing.add(index)
+            self._record(f"Frame {index} could not be decoded.")
+        raise InputError(f"Frame {index} of '{self.path.name}' could not be decoded (damaged data).")
+
+    def timestamps(self) -> list[float]:
+        """Presentation time (s, relative to frame 0) of every frame, without decoding anything.
+
+        Exact from the packet table; estimated as ``index / fps`` when the file has no usable timestamps.
+        """
+        if self._table.exact:
+            p0 = self._table.pts[0]
+            return [float((p - p0) * self._time_base) for p in self._table.pts]
+        return [i / self.info.fps for i in range(self.info.frames)]
+
+    def close(self) -> None:
+        """Release the demuxer and decoder (idempotent)."""
+        self._closed = True
+        self._gen = None
+        self._current = None
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def __enter__(self) -> VideoSource:  # noqa: PYI034 - typing.Self needs 3.11
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"VideoSource({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ opening and indexing
+
+    def _open(self) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+        """Open the file through FFmpeg's ``file:`` protocol so names are never read as URLs/protocols."""
+        url = "file:" + str(self.path.resolve())
+        try:
+            container = av.open(url, mode="r")
+        except av.error.PermissionError as exc:
+            raise InputError(f"'{self.path.name}' cannot be read (permission denied).") from exc
+        except (av.error.InvalidDataError, av.error.EOFError) as exc:
+            raise InputError(
+                f"'{self.path.name}' is not a video file that can be read (unknown format, or the file "
+                "is damaged or incomplete)."
+            ) from exc
+        except (av.error.FFmpegError, OSError) as exc:
+            raise InputError(f"'{self.path.name}' cannot be opened as a video: {_reason(exc)}.") from exc
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams})
+            container.close()
+            what = f"only {', '.join(kinds)}" if kinds else "no streams"
+            raise InputError(f"'{self.path.name}' has no video stream ({what}).")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.thread_count = self._threads
+        return container, stream
+
+    def _scan(
+        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    ) -> _FrameTable:
+        """One demux pass over the video packets: timestamps, keyframes, count. No decoding."""
+        pts_l: list[int | None] = []
+        dts_l: list[int | None] = []
+        key_l: list[bool] = []
+        dur_l: list[int | None] = []
+        self._discarded = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                if packet.is_discard:  # edit-list pre-roll: decoded, never shown
+                    self._discarded += 1
+                    continue
+                pts_l.append(packet.pts)
+                dts_l.append(packet.dts)
+                key_l.append(bool(packet.is_keyframe))
+                dur_l.append(packet.duration)
+        except av.error.FFmpegError as exc:
+            self._record(
+                f"Reading stopped after {len(pts_l)} frames: {_reason(exc)} (file truncated or damaged)."
+            )
+        count = len(pts_l)
+        exact = count > 0 and all(p is not None for p in pts_l) and len(set(pts_l)) == count
+        if not exact:
+            return _FrameTable([], {}, [], {}, count, None, False)
+        order = sorted(range(count), key=lambda i: pts_l[i])  # type: ignore[arg-type,return-value]
+        pts = [int(pts_l[i]) for i in order]  # type: ignore[arg-type]
+        by_pts = {p: i for i, p in enumerate(pts)}
+        keys = sorted(by_pts[int(pts_l[i])] for i in range(count) if key_l[i])  # type: ignore[arg-type]
+        key_dts = {by_pts[int(pts_l[i])]: dts_l[i] for i in range(count) if key_l[i]}  # type: ignore[arg-type]
+        return _FrameTable(pts, by_pts, keys, key_dts, count, dur_l[order[-1]], True)
+
+    def _first_frame(self) -> av.VideoFrame:
+        """Decode the first picture (proves the stream decodes; gives rotation, size, pixel format)."""
+        try:
+            self._restart()
+            item = self._next()
+        except InputError:
+            raise
+        except (av.error.FFmpegError, ValueError, NotImplementedError) as exc:
+            self.close()
+            raise InputError(
+                f"The video stream of '{self.path.name}' cannot be decoded: {_reason(exc)}."
+            ) from exc
+        if item is None:
+            self.close()
+            why = f" ({self.decode_errors[-1]})" if self.decode_errors else ""
+            raise InputError(f"The video stream of '{self.path.name}' could not be decoded{why}.")
+        return item[1]
+
+    def _pick_fps(self, rate: Fraction | None) -> tuple[float, bool]:
+        if rate is not None and 0 < float(rate) <= _MAX_SANE_FPS:
+            return float(rate), False
+        t = self._table
+        if t.exact and t.count >= 2 and t.pts[-1] > t.pts[0]:
+            return (t.count - 1) / ((t.pts[-1] - t.pts[0]) * float(self._time_base)), False
+        return DEFAULT_FPS, True
+
+    # ------------------------------------------------------------------ decoding machinery
+
+    def _advance_to(self, target: int, reposition: bool = True) -> tuple[int, av.VideoFrame] | None:
+        """Decode up to the first frame with index >= target (== target unless that one is missing)."""
+        if self._closed:
+            raise ValueError("VideoSource is closed")
+        cur = self._current
+        if cur is not None and cur[0] == target:
+            return cur
+        if reposition and not self._can_continue_to(target):
+            self._reposition(target)
+        while True:
+            item = self._next()
+            if item is None or item[0] >= target:
+                return item
+
+    def _can_continue_to(self, target: int) -> bool:
+        """Is decoding forward from where we are no slower than seeking?"""
+        if self._gen is None or self._last >= target:
+            return False
+        if not self._table.exact:
+            return True
+        keys = self._table.keys
+        k = bisect.bisect_right(keys, target) - 1
+        return k < 0 or keys[k] <= self._last + 1
+
+    def _next(self) -> tuple[int, av.VideoFrame] | None:
+        if self._gen is None:
+            return None
+        item = next(self._gen, None)
+        if item is None:
+            self._gen = None
+            return None
+        self._last = item[0]
+        self._current = item
+        return item
+
+    def _restart(self) -> None:
+        """Reopen at the very beginning: the one repositioning that works on every file."""
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+        container, stream = self._open()
+        self._container = container
+        self._gen = self._decode(stream, container.demux(stream), None)
+        self._last = -1
+        self._current = None
+
+    def _reposition(self, target: int, extra_gop: bool = False) -> bool:
+        """Seek so that decoding forward reaches ``target`` with every reference it needs.
+
+        Picks the last keyframe whose presentation index is <= target (one further back when
+        ``extra_gop``), seeks to its PTS, then its DTS, and accepts the seek only if the first packet
+        is a keyframe at or before it; otherwise reopens at the start. Returns False on a restart.
+        """
+        t = self._table
+        k = bisect.bisect_right(t.keys, target) - 1 - (1 if extra_gop else 0)
+        if not t.exact or k < 0:
+            self._restart()
+            return False
+        key = t.keys[k]
+        if self._container is None:
+            self._restart()
+        assert self._container is not None
+        container = self._container
+        stream = container.streams.video[0]
+        seen: set[int] = set()
+        for ts in (t.pts[key], t.key_dts.get(key)):
+            if ts is None or ts in seen:
+                continue
+            seen.add(ts)
+            try:
+                container.seek(ts, stream=stream, backward=True)
+                packets = container.demux(stream)
+                first = next((p for p in packets if p.size > 0), None)
+            except av.error.FFmpegError:
+                continue
+            if first is None or not first.is_keyframe or first.pts is None:
+                continue
+            landed = t.by_pts.get(first.pts)
+            if landed is None or landed > key:
+                continue
+            self._gen = self._decode(stream, packets, first)
+            self._last = -1
+            self._current = None
+            return True
+        self._restart()
+        return False
+
+    def _decode(
+        self,
+        stream: av.video.stream.VideoStream,
+        packets: Iterator[av.Packet[av.video.stream.VideoStream]],
+        first: av.Packet[av.video.stream.VideoStream] | None,
+    ) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Frames with their presentation index from a packet iterator; ends at the first hard error."""
+        table = self._table
+        counter = 0  # decode-output order: the index only for files without usable timestamps
+
+        def chained() -> Iterator[av.Packet[av.video.stream.VideoStream]]:
+            if first is not None:
+                yield first
+            yield from packets
+
+        it = chained()
+        while True:
+            last_round = False
+            try:
+                packet = next(it, None)  # PyAV ends with an empty packet that drains the decoder
+            except av.error.FFmpegError as exc:
+                self._record(
+                    f"Reading stopped near frame {counter}: {_reason(exc)} (file truncated or damaged)."
+                )
+                frames, last_round = self._drain(stream), True
+            else:
+                if packet is None:
+                    return
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as exc:
+                    where = (
+                        f" at {float(packet.pts * self._time_base):.3f} s" if packet.pts is not None else ""
+                    )
+                    self._record(f"Decode error{where}: {_reason(exc)}.")
+                    return
+            for frame in frames:
+                if table.exact:
+                    idx = table.by_pts.get(frame.pts) if frame.pts is not None else None
+                    if idx is None:
+                        self._record(
+                            f"A decoded frame has a timestamp ({frame.pts}) not in the file's index."
+                        )
+                        continue
+                else:
+                    idx = counter
+                counter += 1
+                if frame.is_corrupt:
+                    self._record(f"Frame {idx} was decoded from damaged data (it may show artefacts).")
+                yield idx, frame
+            if last_round:
+                return
+
+    def _drain(self, stream: av.video.stream.VideoStream) -> list[av.VideoFrame]:
+        """Flush the decoder after a demux error so the frames it still holds are not lost."""
+        try:
+            return list(stream.decode(None))
+        except av.error.FFmpegError:
+            return []
+
+    def _convert(self, idx: int, frame: av.VideoFrame) -> VideoFrame:
+        """Decoded picture -> VideoFrame: rgb24 (handles gray/10/16-bit), rotation, one contiguous copy."""
+        rgb: np.ndarray = frame.to_ndarray(format="rgb24")
+        if self._rot_k:
+            rgb = np.rot90(rgb, self._rot_k)
+        rgb = np.ascontiguousarray(rgb)
+        return VideoFrame(index=idx, pts_s=self._pts_s(idx, frame), rgb=rgb)
+
+    def _pts_s(self, idx: int, frame: av.VideoFrame) -> float:
+        t = self._table
+        if t.exact:
+            return float((t.pts[idx] - t.pts[0]) * self._time_base)
+        if frame.pts is not None:
+            return float((frame.pts - self._start_pts) * self._time_base)
+        return idx / self.info.fps
+
+    def _record(self, message: str) -> None:
+        if message in self.decode_errors:
+            return
+        if len(self.decode_errors) < _MAX_ERRORS:
+            self.decode_errors.append(message)
+        elif len(self.decode_errors) == _MAX_ERRORS:
+            self.decode_errors.append("Further decoding problems were not recorded.")
+
+
+def open_video(path: str | os.PathLike[str]) -> VideoSource:
+    """Open ``path`` read-only; raises :class:`InputError` with one clear sentence when it is unusable."""
+    return VideoSource(path)
+
+
+def _check_file(path: Path) -> int:
+    """Reject what FFmpeg would give confusing errors for (or block on, like a FIFO); return the size."""
+    try:
+        st = path.stat()
+    except FileNotFoundError as exc:
+        raise InputError(f"Video file not found: '{path}'.") from exc
+    except PermissionError as exc:
+        raise InputError(f"'{path}' cannot be read (permission denied).") from exc
+    except OSError as exc:
+        raise InputError(f"'{path}' cannot be accessed: {exc.strerror or exc}.") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"'{path}' is a folder, not a video file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"'{path}' is not a regular file (device, pipe or socket).")
+    if st.st_size == 0:
+        raise InputError(f"'{path.name}' is empty (0 bytes).")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"'{path}' cannot be read (permission denied).")
+    return int(st.st_size)
+
+
+def _reason(exc: BaseException) -> str:
+    """FFmpeg's own words without errno and C function names ("Invalid data found when processing input")."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).rstrip(".")
+
+
+def _span_message(indexes: list[int]) -> str:
+    if len(indexes) == 1:
+        return f"Frame {indexes[0]} could not be decoded and was skipped."
+    return f"Frames {indexes[0]}-{indexes[-1]} ({len(indexes)} frames) could not be decoded and were skipped."
