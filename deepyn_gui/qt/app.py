@@ -1,0 +1,79 @@
+"""``deepyn-gui [CLIP]``: start the viewer (optionally opening a clip and analysing it)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from types import TracebackType
+
+from .. import APP_NAME, __version__
+
+log = logging.getLogger("deepyn_gui")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deepyn-gui", description=f"{APP_NAME}: a forensic viewer for suspect video.")
+    p.add_argument("clip", nargs="?", help="video file to open (read-only)")
+    p.add_argument("--backend", default=None, help="inference backend to select (see `deepyn backends`)")
+    p.add_argument("--model", default=None, help="model file to use instead of the bundled one")
+    p.add_argument("--analyze", action="store_true", help="start the analysis as soon as the clip is open")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    return p
+
+
+def _install_excepthook() -> None:
+    """An unexpected exception in a slot is logged and shown, instead of passing unnoticed."""
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        log.error("unhandled exception:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)))
+        from PySide6.QtWidgets import QApplication, QMessageBox
+
+        app = QApplication.instance()
+        if app is not None:
+            box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, f"Unexpected error: {exc_type.__name__}: {exc}")
+            box.setDetailedText("".join(traceback.format_exception(exc_type, exc, tb)))
+            box.setModal(False)
+            box.show()
+            hook.box = box  # type: ignore[attr-defined]  # keep it alive
+
+    sys.excepthook = hook
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the GUI; returns the application's exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    import pyqtgraph as pg
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from .main_window import MainWindow
+    from .settings import APP, ORG
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName(ORG)
+    app.setApplicationName(APP)
+    app.setApplicationVersion(__version__)
+    pg.setConfigOptions(antialias=True)  # curves only; frame pixels are drawn without smoothing
+    _install_excepthook()
+
+    win = MainWindow()
+    if args.backend:
+        win.set_backend(args.backend)
+    if args.model:
+        win.set_model_path(args.model)
+    if args.analyze:
+        win.session.analyze_on_open = True
+    win.show()
+    if args.clip:
+        QTimer.singleShot(0, lambda: win.open_file(args.clip))
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,510 @@
+"""The viewer's Export menu: thin Qt wrappers over the same core export functions the CLI calls.
+
+Every export here ends in ``deepyn_gui.core.export`` (annotate/frames/video/report/data) or
+``deepyn_gui.core.evidence``, so the viewer and ``deepyn report`` / ``deepyn export-frames`` write the
+same bytes. Long exports (video, report, frame hashes, and the SHA-256 re-check that precedes every
+export) run on a QThread behind a progress dialog with Cancel; the GUI thread never waits on them.
+
+Qt's own job is the PDF: :func:`html_to_pdf` prints the report's HTML with QTextDocument + QPdfWriter
+(the CLI imports it lazily, only for ``--pdf``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMarginsF, QObject, QStandardPaths, QThread, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressDialog,
+    QWidget,
+)
+
+from ..core.errors import Cancelled, DeepYNError
+from ..core.evidence import is_evidence_folder, prepare_export, require_evidence
+from ..core.export.annotate import COLORMAPS, AnnotateStyle
+from ..core.export.atomic import atomic_path, write_bytes_atomic
+from ..core.export.frames import flagged_frames, frame_file_name, raw_frame_png, render_frame_png
+from ..core.results import AnalysisResult
+
+log = logging.getLogger(__name__)
+
+PDF_RESOLUTION = 300
+
+
+# ---------------------------------------------------------------------------------------------- PDF
+
+
+_APP: QGuiApplication | None = None  # kept alive when this module had to create the application
+
+
+def _ensure_gui_app() -> None:
+    """Printing needs a QGuiApplication; make one (offscreen when there is no display) if none exists."""
+    global _APP
+    if QGuiApplication.instance() is None:
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        _APP = QGuiApplication(sys.argv[:1] or ["deepyn"])
+
+
+def html_to_pdf(html: str, out_path: str | os.PathLike[str], title: str = "DeepYN forensic report") -> Path:
+    """Print report HTML to an A4 PDF, atomically (temp file + rename)."""
+    _ensure_gui_app()
+    out_path = Path(out_path)
+    with atomic_path(out_path) as tmp:
+        doc = QTextDocument()
+        doc.setHtml(html)
+        writer = QPdfWriter(str(tmp))
+        writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+        writer.setPageMargins(QMarginsF(14, 14, 14, 14), QPageLayout.Unit.Millimeter)
+        writer.setResolution(PDF_RESOLUTION)
+        writer.setTitle(title)
+        writer.setCreator("DeepYN Viewer")
+        doc.print_(writer)
+        del writer  # flushes and closes the file before the rename
+    return out_path
+
+
+# ---------------------------------------------------------------------------------------------- style
+
+
+def style_from_overlay(options: Any | None, result: AnalysisResult) -> AnnotateStyle:
+    """The export style that matches what the viewer shows (its overlay options), else the default.
+
+    With the viewer's default options this equals the CLI's default style, so a frame exported from
+    the viewer and by ``deepyn export-frames`` is the same file.
+    """
+    if options is None:
+        return AnnotateStyle.for_result(result)
+    cmap = str(getattr(options, "colormap", "red")).lower()
+    return AnnotateStyle.for_result(
+        result,
+        show_mask=bool(getattr(options, "show_mask", True)),
+        show_boxes=bool(getattr(options, "show_boxes", True)),
+        opacity=float(getattr(options, "opacity", 0.5)),
+        mask_threshold=float(getattr(options, "threshold", 0.5)),
+        colormap=cmap if cmap in COLORMAPS else "red",
+        mask_mode=str(getattr(options, "mode", "fill")),
+    )
+
+
+def current_frame_png(session: Any, style: AnnotateStyle | None = None, raw: bool = False) -> tuple[str, bytes]:
+    """File name and PNG bytes of the frame on screen, from the pixels the viewer decoded."""
+    shown = getattr(session, "shown", None)
+    if shown is None:
+        raise DeepYNError("No frame is shown yet.")
+    if raw:
+        return frame_file_name(shown.index, raw=True), raw_frame_png(shown.rgb)
+    result = session.analysis_result
+    if result is None:
+        raise DeepYNError("Analyse the clip first (an annotated frame needs the analysis); raw frames need none.")
+    data = render_frame_png(shown.rgb, shown.index, shown.pts_s, result, style or AnnotateStyle.for_result(result))
+    return frame_file_name(shown.index), data
+
+
+def export_current_frame(
+    session: Any,
+    out_path: str | os.PathLike[str],
+    style: AnnotateStyle | None = None,
+    raw: bool = False,
+    allow_evidence_dir: bool = False,
+) -> Path:
+    """Write the shown frame (annotated or raw) after the custody checks; the GUI's "Export frame"."""
+    out_path = Path(out_path)
+    _name, data = current_frame_png(session, style, raw)
+    expected = session.analysis_result.source.sha256 if session.analysis_result is not None else ""
+    prepare_export(session.path, expected, out_path.parent, allow_evidence_dir, verify=bool(expected))
+    return write_bytes_atomic(out_path, data)
+
+
+# ---------------------------------------------------------------------------------------------- jobs
+
+
+class ExportJob(QThread):
+    """Runs one export function off the GUI thread; reports progress, can be cancelled."""
+
+    progressed = Signal(str, int, int)  # what, done, total
+    succeeded = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn: Callable[[threading.Event, Callable[[str, int, int], None]], Any],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._fn = fn
+        self.cancel_event = threading.Event()
+        self.outcome: Any = None
+        self.error: str | None = None
+
+    def run(self) -> None:  # noqa: D401 - QThread entry point
+        try:
+            self.outcome = self._fn(self.cancel_event, lambda w, d, t: self.progressed.emit(w, d, t))
+        except Cancelled as exc:
+            self.error = str(exc) or "cancelled"
+            self.failed.emit(self.error)
+        except DeepYNError as exc:
+            self.error = str(exc)
+            self.failed.emit(self.error)
+        except Exception as exc:  # noqa: BLE001 - a bug still reaches the user, not a silent thread death
+            log.exception("export failed")
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.failed.emit(self.error)
+        else:
+            self.succeeded.emit(self.outcome)
+
+
+def run_with_progress(parent: QWidget | None, title: str, fn: Callable[..., Any],
+                      on_done: Callable[[Any], None] | None = None) -> ExportJob:
+    """Start ``fn(cancel, progress)`` on an ExportJob behind a modal progress dialog with Cancel."""
+    dialog = QProgressDialog(title, "Cancel", 0, 0, parent)
+    dialog.setWindowTitle(title)
+    dialog.setMinimumDuration(300)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    job = ExportJob(fn, parent)
+
+    def progressed(what: str, done: int, total: int) -> None:
+        dialog.setLabelText(f"{title}: {what}")
+        dialog.setMaximum(max(total, 0))
+        dialog.setValue(min(done, total) if total else 0)
+
+    def finished_ok(outcome: Any) -> None:
+        dialog.close()
+        if on_done:
+            on_done(outcome)
+
+    def finished_bad(message: str) -> None:
+        dialog.close()
+        if not job.cancel_event.is_set():
+            QMessageBox.critical(parent, title, message)
+
+    job.progressed.connect(progressed)
+    job.succeeded.connect(finished_ok)
+    job.failed.connect(finished_bad)
+    dialog.canceled.connect(job.cancel_event.set)
+    job.finished.connect(job.deleteLater)
+    job.start()
+    return job
+
+
+# ---------------------------------------------------------------------------------------------- dialogs
+
+
+class ReportDialog(QDialog):
+    """Who writes the report, notes, and what goes into the package."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export forensic report")
+        form = QFormLayout(self)
+        self.folder = QLineEdit()
+        self.analyst = QLineEdit()
+        self.notes = QPlainTextEdit()
+        self.notes.setFixedHeight(90)
+        self.frames = QComboBox()
+        self.frames.addItems(["flagged", "all", "none"])
+        self.pdf = QCheckBox("also print report.pdf")
+        self.pdf.setChecked(True)
+        self.video = QCheckBox("annotated video (H.264)")
+        self.hashes = QCheckBox("per-frame hashes (TSV)")
+        form.addRow("Folder", self.folder)
+        form.addRow("Analyst", self.analyst)
+        form.addRow("Notes", self.notes)
+        form.addRow("Annotated frames", self.frames)
+        form.addRow("", self.pdf)
+        form.addRow("", self.video)
+        form.addRow("", self.hashes)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder.text().strip(),
+            "analyst": self.analyst.text().strip(),
+            "notes": self.notes.toPlainText().strip(),
+            "frames": self.frames.currentText(),
+            "pdf": self.pdf.isChecked(),
+            "video": self.video.isChecked(),
+            "frame_hashes": self.hashes.isChecked(),
+        }
+
+
+# ---------------------------------------------------------------------------------------------- menu
+
+
+class ExportActions(QObject):
+    """The Export menu's actions, bound to one window's session."""
+
+    def __init__(self, window: QWidget, session: Any, menu: QMenu,
+                 style_getter: Callable[[], Any] | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.session = session
+        self.menu = menu
+        self._style_getter = style_getter
+        self.last_dir = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(
+            Path.home())
+        self.jobs: list[ExportJob] = []
+        self.actions: dict[str, QAction] = {}
+        add = self._add
+        add("frame", "Export current frame (annotated PNG)…", self.export_frame, "Ctrl+E")
+        add("raw", "Export current frame (raw PNG)…", lambda: self.export_frame(raw=True), "Ctrl+Shift+E")
+        add("flagged", "Export flagged frames…", self.export_flagged)
+        menu.addSeparator()
+        add("video", "Export annotated video…", self.export_video)
+        add("data", "Export data (JSON + CSV)…", self.export_data)
+        add("report", "Export report (HTML/PDF)…", self.export_report, "Ctrl+R")
+        menu.addSeparator()
+        add("hashes", "Write per-frame hashes (TSV)…", self.export_frame_hashes)
+        add("verify", "Verify evidence SHA-256", self.verify_evidence)
+
+    def _add(self, key: str, text: str, slot: Callable[[], Any], shortcut: str | None = None) -> None:
+        act = QAction(text, self.window)
+        if shortcut:
+            act.setShortcut(QKeySequence(shortcut))
+        act.triggered.connect(lambda _checked=False: self._guard(slot))
+        self.menu.addAction(act)
+        self.actions[key] = act
+
+    def _guard(self, slot: Callable[[], Any]) -> None:
+        try:
+            slot()
+        except DeepYNError as exc:
+            QMessageBox.warning(self.window, "Export", str(exc))
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _result(self) -> AnalysisResult:
+        result = getattr(self.session, "analysis_result", None)
+        if result is None:
+            raise DeepYNError("Analyse the clip first: this export needs a finished analysis.")
+        return result
+
+    def _evidence(self) -> str:
+        path = getattr(self.session, "path", None)
+        if not path:
+            raise DeepYNError("Open a clip first.")
+        return str(path)
+
+    def style(self) -> AnnotateStyle:
+        opts = self._style_getter() if self._style_getter else None
+        return style_from_overlay(opts, self._result())
+
+    def _allow_folder(self, folder: str) -> bool | None:
+        """None = user said no; False = not the evidence folder; True = evidence folder, user agreed."""
+        if not is_evidence_folder(folder, self._evidence()):
+            return False
+        answer = QMessageBox.question(
+            self.window, "Evidence folder",
+            "This is the folder that holds the evidence. Forensic practice keeps exports apart from the "
+            "exhibit.\n\nWrite the export there anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        )
+        return True if answer == QMessageBox.StandardButton.Yes else None
+
+    def _ask_file(self, title: str, name: str, filt: str) -> tuple[Path, bool] | None:
+        path, _ = QFileDialog.getSaveFileName(self.window, title, str(Path(self.last_dir) / name), filt)
+        if not path:
+            return None
+        allow = self._allow_folder(str(Path(path).parent))
+        if allow is None:
+            return None
+        self.last_dir = str(Path(path).parent)
+        return Path(path), allow
+
+    def _ask_folder(self, title: str) -> tuple[Path, bool] | None:
+        folder = QFileDialog.getExistingDirectory(self.window, title, self.last_dir)
+        if not folder:
+            return None
+        allow = self._allow_folder(folder)
+        if allow is None:
+            return None
+        self.last_dir = folder
+        return Path(folder), allow
+
+    def _start(self, title: str, fn: Callable[..., Any], done_text: Callable[[Any], str]) -> ExportJob:
+        def on_done(outcome: Any) -> None:
+            self.window.statusBar().showMessage(done_text(outcome), 8000) if hasattr(self.window, "statusBar") else None
+
+        job = run_with_progress(self.window, title, fn, on_done)
+        self.jobs = [j for j in self.jobs if _alive(j)] + [job]
+        return job
+
+    # -- actions --------------------------------------------------------------------------------------
+    def export_frame(self, raw: bool = False) -> ExportJob | None:
+        style = None if raw else self.style()
+        name, data = current_frame_png(self.session, style, raw)  # pixels taken now, on the GUI thread
+        picked = self._ask_file("Export frame", name, "PNG image (*.png)")
+        if picked is None:
+            return None
+        out, allow = picked
+        evidence = self._evidence()
+        expected = self.session.analysis_result.source.sha256 if self.session.analysis_result else ""
+
+        def work(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> Path:
+            prepare_export(evidence, expected, out.parent, allow, verify=bool(expected),
+                           progress=lambda d, t: progress("verifying evidence", d, t), cancel=cancel)
+            return write_bytes_atomic(out, data)
+
+        return self._start("Export frame", work, lambda p: f"Wrote {p}")
+
+    def export_flagged(self) -> ExportJob | None:
+        from ..core.export.frames import export_frames
+
+        result, style, evidence = self._result(), self.style(), self._evidence()
+        wanted = flagged_frames(result)
+        if not wanted:
+            raise DeepYNError("No frame is flagged (no face scored at or above the model's threshold).")
+        picked = self._ask_folder("Export flagged frames to folder")
+        if picked is None:
+            return None
+        folder, allow = picked
+
+        def work(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> list[Path]:
+            return export_frames(result, evidence, wanted, folder, style, allow_evidence_dir=allow,
+                                 on_progress=lambda d, t: progress("frames", d, t), cancel=cancel)
+
+        return self._start("Export flagged frames", work, lambda ps: f"Wrote {len(ps)} frames to {folder}")
+
+    def export_video(self) -> ExportJob | None:
+        from ..core.export.video import export_annotated_video
+
+        result, style, evidence = self._result(), self.style(), self._evidence()
+        picked = self._ask_file("Export annotated video", Path(evidence).stem + "_annotated.mp4", "MP4 video (*.mp4)")
+        if picked is None:
+            return None
+        out, allow = picked
+        if out.suffix.lower() not in (".mp4", ".mov", ".mkv"):
+            out = out.with_suffix(".mp4")
+
+        def work(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> Any:
+            return export_annotated_video(result, evidence, out, style, allow_evidence_dir=allow,
+                                          on_progress=lambda d, t: progress("frames", d, t), cancel=cancel)
+
+        return self._start("Export annotated video", work,
+                           lambda v: f"Wrote {v.path} ({v.frames} frames)" + (" — INCOMPLETE" if v.problems else ""))
+
+    def export_data(self) -> ExportJob | None:
+        from ..core.export.data import write_csv, write_json
+
+        result, evidence = self._result(), self._evidence()
+        picked = self._ask_folder("Export JSON and CSV to folder")
+        if picked is None:
+            return None
+        folder, allow = picked
+
+        def work(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> list[Path]:
+            prepare_export(evidence, result.source.sha256, folder, allow,
+                           progress=lambda d, t: progress("verifying evidence", d, t), cancel=cancel)
+            return [write_json(result, folder / "analysis.json"), write_csv(result, folder / "analysis.csv")]
+
+        return self._start("Export data", work, lambda ps: f"Wrote {', '.join(p.name for p in ps)} to {folder}")
+
+    def export_report(self) -> ExportJob | None:
+        from ..core.export.report import write_report
+
+        result, style, evidence = self._result(), self.style(), self._evidence()
+        dialog = ReportDialog(self.window)
+        dialog.folder.setText(self.last_dir)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        v = dialog.values()
+        if not v["folder"]:
+            raise DeepYNError("Choose a folder for the report.")
+        allow = self._allow_folder(v["folder"])
+        if allow is None:
+            return None
+        self.last_dir = v["folder"]
+
+        def work(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> Any:
+            return write_report(
+                result, evidence, v["folder"], analyst=v["analyst"], notes=v["notes"], frames=v["frames"],
+                video=v["video"], frame_hashes=v["frame_hashes"], pdf_writer=html_to_pdf if v["pdf"] else None,
+                style=style, allow_evidence_dir=allow, on_progress=progress, cancel=cancel,
+            )
+
+        return self._start("Export report", work, lambda f: f"Wrote {f.html}" + (f" and {f.pdf.name}" if f.pdf else ""))
+
+    def export_frame_hashes(self) -> ExportJob | None:
+        from ..core.evidence import write_frame_hashes
+
+        evidence = self._evidence()
+        result = getattr(self.session, "analysis_result", None)
+        picked = self._ask_file("Write per-frame hashes", Path(evidence).stem + "_framehash.tsv", "TSV (*.tsv)")
+        if picked is None:
+            return None
+        out, allow = picked
+
+        def work(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> Path:
+            return write_frame_hashes(evidence, out, expected_sha256=result.source.sha256 if result else None,
+                                      allow_evidence_dir=allow, on_progress=lambda d, t: progress("frames", d, t),
+                                      cancel=cancel)
+
+        return self._start("Frame hashes", work, lambda p: f"Wrote {p}")
+
+    def verify_evidence(self) -> ExportJob | None:
+        result, evidence = self._result(), self._evidence()
+
+        def work(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> str:
+            require_evidence(evidence, result.source.sha256,
+                             progress=lambda d, t: progress("hashing", d, t), cancel=cancel)
+            return result.source.sha256
+
+        def done(sha: Any) -> None:
+            QMessageBox.information(self.window, "Evidence verified",
+                                    f"{Path(evidence).name} still has SHA-256\n{sha}\n(as recorded at analysis).")
+
+        job = run_with_progress(self.window, "Verify evidence", work, done)
+        self.jobs = [j for j in self.jobs if _alive(j)] + [job]
+        return job
+
+    def wait(self, timeout_ms: int = 60000) -> bool:
+        """Wait for running export jobs (tests, and the window's close event)."""
+        ok = True
+        for j in list(self.jobs):
+            if _alive(j):
+                ok = j.wait(timeout_ms) and ok
+        return ok
+
+
+def _alive(job: ExportJob) -> bool:
+    try:
+        return job.isRunning()
+    except RuntimeError:  # already deleted by deleteLater
+        return False
+
+
+def install_export_actions(window: QWidget, session: Any | None = None, menu: QMenu | None = None,
+                           style_getter: Callable[[], Any] | None = None) -> ExportActions:
+    """Fill the window's Export menu (``window.menu_export``) with the export actions.
+
+    ``session`` defaults to ``window.session``; ``style_getter`` returns the overlay options on screen
+    (default: ``window.overlay.options`` when the window has one), so exports look like the viewer.
+    """
+    menu = menu if menu is not None else getattr(window, "menu_export", None)
+    if menu is None:
+        menu = window.menuBar().addMenu("&Export")  # type: ignore[attr-defined]
+    session = session if session is not None else getattr(window, "session")
+    if style_getter is None:
+        overlay = getattr(window, "overlay", None)
+        if overlay is not None and hasattr(overlay, "options"):
+            style_getter = lambda: overlay.options  # noqa: E731
+    actions = ExportActions(window, session, menu, style_getter)
+    window.export_actions = actions  # type: ignore[attr-defined]
+    return actions

@@ -1,0 +1,356 @@
+"""Worker threads for the GUI: decode-for-display and analysis. The GUI thread never waits on either.
+
+Both workers are plain Python threads that report through Qt signals of a QObject living in the GUI
+thread; a signal emitted from another thread is delivered to GUI-thread receivers as a queued event,
+so results arrive on the GUI thread without any locking in the widgets.
+
+* :class:`DecodeWorker` keeps one :class:`~deepyn_gui.core.video.VideoSource` open (sources are not
+  thread-safe, so this thread owns its own) and serves frame requests with "newest request wins":
+  a request replaces any pending one, so a fast scrub decodes only the frames the user stops near.
+  ``VideoSource.frame_at`` is exact and decodes forward from where it is when that is cheaper than
+  seeking, so playback reads sequentially without seeking per frame.
+* :class:`AnalysisWorker` runs :func:`deepyn_gui.core.pipeline.iter_analysis` with a backend it builds
+  itself (loading a model can take seconds), batches results into signals a few times per second,
+  computes the provisional verdict off the GUI thread, and stops within one pipeline poll on cancel.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from ..core.errors import Cancelled, DeepYNError
+from ..core.pipeline import AnalysisSettings, Progress, build_result, iter_analysis, source_info
+from ..core.results import FrameResult
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoding for display
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedFrame:
+    """A frame decoded for display, tagged with the clip generation and request it answers."""
+
+    generation: int
+    request: int
+    index: int
+    pts_s: float
+    rgb: np.ndarray
+    decode_s: float
+
+
+class DecodeWorker(QObject):
+    """Opens clips and decodes frames on its own thread; the newest request wins.
+
+    Generations number the clips: every :meth:`open` starts a new one, and answers carry the
+    generation they belong to, so the session can drop anything that belongs to a clip it has left.
+    A failed open keeps the previous clip open (and its generation valid).
+    """
+
+    opened = Signal(int, object)  # generation, VideoInfo
+    openFailed = Signal(int, str)  # generation, user-facing message
+    frameDecoded = Signal(object)  # DecodedFrame
+    frameFailed = Signal(int, int, str)  # generation, frame index, message
+
+    def __init__(self, parent: QObject | None = None, decode_threads: int = 2) -> None:
+        super().__init__(parent)
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self._generation = 0
+        self._request = 0
+        self._open_path: tuple[int, str] | None = None
+        self._want: tuple[int, int, int] | None = None  # generation, request id, index
+        self._close = False
+        self._decode_threads = decode_threads
+        self.dropped_requests = 0  # requests replaced before they were served (scrub coalescing)
+
+    # -- GUI-thread API -----------------------------------------------------------------------------
+    def open(self, path: str) -> int:
+        """Ask to open ``path``; returns its generation (answered by ``opened`` or ``openFailed``)."""
+        with self._cond:
+            self._ensure_thread()
+            self._generation += 1
+            self._open_path = (self._generation, str(path))
+            self._cond.notify()
+            return self._generation
+
+    def request(self, generation: int, index: int) -> int:
+        """Ask for frame ``index`` of clip ``generation``, replacing any request still pending."""
+        with self._cond:
+            self._ensure_thread()
+            self._request += 1
+            if self._want is not None:
+                self.dropped_requests += 1
+            self._want = (generation, self._request, int(index))
+            self._cond.notify()
+            return self._request
+
+    def close_clip(self) -> None:
+        """Release the open clip (pending requests are dropped)."""
+        with self._cond:
+            self._close = True
+            self._want = None
+            self._cond.notify()
+
+    def shutdown(self, timeout: float = 3.0) -> bool:
+        """Stop the thread and wait for it; True when it has ended."""
+        with self._cond:
+            self._stop = True
+            self._want = None
+            self._cond.notify()
+            thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None and not self._stop:
+            self._thread = threading.Thread(target=self._run, name="deepyn-gui-decode", daemon=True)
+            self._thread.start()
+
+    # -- worker thread ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        from ..core.video import VideoSource
+
+        src: Any = None
+        src_gen = -1
+        try:
+            while True:
+                with self._cond:
+                    while not (self._stop or self._open_path or self._close or self._want):
+                        self._cond.wait()
+                    if self._stop:
+                        return
+                    open_req, self._open_path = self._open_path, None
+                    close, self._close = self._close, False
+                    want, self._want = self._want, None
+                if close and src is not None:
+                    src.close()
+                    src, src_gen = None, -1
+                if open_req is not None:
+                    gen, path = open_req
+                    try:
+                        new = VideoSource(path, threads=self._decode_threads)
+                    except DeepYNError as exc:
+                        self.openFailed.emit(gen, str(exc))
+                    except Exception as exc:  # noqa: BLE001 - a bug must reach the user, not kill the thread
+                        log.exception("opening %s failed", path)
+                        self.openFailed.emit(gen, f"Could not open the file: {type(exc).__name__}: {exc}")
+                    else:
+                        if src is not None:
+                            src.close()
+                        src, src_gen = new, gen
+                        self.opened.emit(gen, new.info)
+                if want is not None and src is not None and want[0] == src_gen:
+                    gen, req, index = want
+                    t0 = time.perf_counter()
+                    try:
+                        frame = src.frame_at(index)
+                    except (DeepYNError, IndexError) as exc:
+                        self.frameFailed.emit(gen, index, str(exc))
+                    except Exception as exc:  # noqa: BLE001
+                        log.exception("decoding frame %d failed", index)
+                        self.frameFailed.emit(gen, index, f"Frame {index} could not be decoded: {exc}")
+                    else:
+                        dt = time.perf_counter() - t0
+                        self.frameDecoded.emit(DecodedFrame(gen, req, frame.index, frame.pts_s, frame.rgb, dt))
+        finally:
+            if src is not None:
+                src.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Analysis
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    """What to analyse and how; everything here ends up in the result's provenance."""
+
+    path: str
+    backend: str
+    settings: AnalysisSettings
+    model_path: str | None = None
+    threads: int = 2
+    total_frames: int | None = None
+
+
+BackendFactory = Callable[..., Any]
+
+
+def _default_factory(name: str, model_path: str | None = None, **options: Any) -> Any:
+    from ..backends import create_backend
+
+    return create_backend(name, model_path=model_path, **options)
+
+
+class AnalysisWorker(QObject):
+    """One analysis run on its own thread. Signals carry the run id so stale runs can be ignored."""
+
+    backendReady = Signal(int, object, object)  # run, ModelInfo, backend description dict
+    framesReady = Signal(int, object)  # run, list[FrameResult]
+    progress = Signal(int, object)  # run, Progress
+    verdictReady = Signal(int, object)  # run, provisional Verdict
+    failed = Signal(int, str)  # run, user-facing message (the run still finishes)
+    finished = Signal(int, object)  # run, AnalysisResult | None (None: nothing could be run)
+
+    _ids = 0
+
+    def __init__(
+        self,
+        job: AnalysisJob,
+        backend_factory: BackendFactory | None = None,
+        flush_s: float = 0.1,
+        verdict_every_s: float = 0.5,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        AnalysisWorker._ids += 1
+        self.run_id = AnalysisWorker._ids
+        self.job = job
+        self._factory = backend_factory or _default_factory
+        self._flush_s = flush_s
+        self._verdict_every_s = verdict_every_s
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"deepyn-gui-analysis-{self.run_id}", daemon=True)
+        self.cancelled_at: float | None = None
+        self.ended_at: float | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Ask the run to stop; it finishes (with the frames so far) within one pipeline poll."""
+        if not self._cancel.is_set():
+            self.cancelled_at = time.perf_counter()
+            self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread.ident is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- worker thread ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        job = self.job
+        rid = self.run_id
+        frames: list[FrameResult] = []
+        pending: list[FrameResult] = []
+        backend: Any = None
+        complete, reason = False, ""
+        digest: dict[str, str] = {}
+        hash_cancel = threading.Event()
+        hasher: threading.Thread | None = None
+
+        def flush() -> None:
+            if pending:
+                self.framesReady.emit(rid, list(pending))
+                pending.clear()
+
+        try:
+            backend = self._factory(
+                job.backend, model_path=job.model_path, threads=job.threads, batch_size=job.settings.batch_size
+            )
+            if self._cancel.is_set():
+                raise Cancelled("analysis cancelled")
+            model = backend.model_info
+            self.backendReady.emit(rid, model, backend.describe())
+            hasher = threading.Thread(
+                target=self._hash, args=(job.path, digest, hash_cancel), name=f"deepyn-gui-sha256-{rid}", daemon=True
+            )
+            hasher.start()
+            last_flush = last_verdict = time.perf_counter()
+            for item in iter_analysis(job.path, backend, job.settings, self._cancel, total_frames=job.total_frames):
+                now = time.perf_counter()
+                if isinstance(item, Progress):
+                    flush()
+                    last_flush = now
+                    self.progress.emit(rid, item)
+                    if now - last_verdict >= self._verdict_every_s and frames:
+                        last_verdict = now
+                        self._emit_verdict(frames, model)
+                    continue
+                frames.append(item)
+                pending.append(item)
+                if now - last_flush >= self._flush_s:
+                    flush()
+                    last_flush = now
+            complete = True
+        except Cancelled:
+            reason = "cancelled by the user"
+        except DeepYNError as exc:
+            reason = str(exc)
+            log.warning("analysis of %s stopped: %s", job.path, exc)
+            self.failed.emit(rid, str(exc))
+        except Exception as exc:  # noqa: BLE001 - shown to the user and logged with the traceback
+            reason = f"{type(exc).__name__}: {exc}"
+            log.exception("analysis of %s failed", job.path)
+            self.failed.emit(rid, f"Analysis failed: {reason}")
+        flush()
+        result = None
+        try:
+            if backend is not None:
+                if self._cancel.is_set():
+                    hash_cancel.set()  # a cancelled run should end now, not after hashing a large file
+                if hasher is not None:
+                    hasher.join()
+                if "error" in digest and not self._cancel.is_set():
+                    log.warning("hashing %s failed: %s", job.path, digest["error"])
+                src = source_info(job.path, digest.get("sha256", ""))
+                result = build_result(src, backend, job.settings, frames, complete=complete, stop_reason=reason)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("building the result of %s failed", job.path)
+            self.failed.emit(rid, f"The analysis result could not be assembled: {exc}")
+        finally:
+            if backend is not None:
+                try:
+                    backend.close()
+                except Exception:  # noqa: BLE001 - closing must not hide the result
+                    log.exception("closing backend %s failed", job.backend)
+            self.ended_at = time.perf_counter()
+            self.finished.emit(rid, result)
+
+    def _emit_verdict(self, frames: list[FrameResult], model: Any) -> None:
+        from ..core.verdict import video_verdict
+
+        try:
+            self.verdictReady.emit(self.run_id, video_verdict(frames, model, self.job.settings.aggregator))
+        except Exception:  # noqa: BLE001 - a provisional verdict is optional; the final one is not
+            log.exception("provisional verdict failed")
+
+    @staticmethod
+    def _hash(path: str, out: dict[str, str], cancel: threading.Event) -> None:
+        """SHA-256 of the evidence, on its own thread so it overlaps the analysis."""
+        try:
+            from ..core.evidence import sha256_file
+
+            out["sha256"] = sha256_file(path, cancel=cancel)
+        except Cancelled:
+            pass
+        except Exception as exc:  # noqa: BLE001 - recorded; the result then carries no hash
+            out["error"] = f"{type(exc).__name__}: {exc}"
