@@ -29,6 +29,8 @@ __all__ = [
 #: Number of index bits stamped by :func:`moving_pattern_frames` (indexes up to 65535).
 BITS = 16
 _CELL = 8  # side of one code cell in pixels: big enough to survive 4:2:0 + lossy coding
+# Where YuNet finds the face in skimage's astronaut portrait, as fractions of the portrait's side.
+_FACE_W, _FACE_CX, _FACE_CY = 0.18, 0.44, 0.235
 
 
 def write_clip(
@@ -178,26 +180,32 @@ def decode_pattern_index(rgb: np.ndarray) -> int:
 def astronaut_clip_frames(
     n: int, w: int = 320, h: int = 240, face_px: int = 40, pan_px_per_frame: float = 1.0
 ) -> Iterator[np.ndarray]:
-    """A real (public-domain NASA) face slowly panning across a ``w``x``h`` grey canvas.
+    """A real (public-domain NASA) face moving smoothly across a ``w``x``h`` grey canvas.
 
-    The 512x512 astronaut portrait is scaled so its face is roughly ``face_px`` wide (YuNet measures the face at
-    about 18 % of the portrait's width) and pasted at an offset that moves ``pan_px_per_frame`` per frame,
-    so face detectors and trackers see one real face with smooth motion.
+    The 512x512 astronaut portrait is scaled so the face is about ``face_px`` wide (YuNet measures it
+    at 18 % of the portrait's width, centred at 44 %/23.5 % of its width/height). The face centre sits
+    mid-height, starts mid-width and moves ``pan_px_per_frame`` per frame, bouncing between the canvas edges so it
+    always stays fully in view (no jumps that would confuse a tracker). The portrait is clipped to
+    the canvas when it is larger than it.
     """
     import cv2
     from skimage import data
 
-    portrait = data.astronaut()
-    side = max(8, round(face_px / 0.18))
-    scaled = cv2.resize(portrait, (side, side), interpolation=cv2.INTER_AREA)
-    span = max(w - side, 0)
+    side = max(8, round(face_px / _FACE_W))
+    scaled = cv2.resize(data.astronaut(), (side, side), interpolation=cv2.INTER_AREA)
+    half = face_px / 2 + 2
+    lo, hi = half, max(half, w - half)
     for i in range(n):
+        travel = (w / 2 - lo) + i * pan_px_per_frame  # frame 0: face in the middle
+        period = 2 * (hi - lo)
+        phase = travel % period if period > 0 else 0.0
+        cx = lo + (phase if phase <= hi - lo else period - phase)
+        x0 = round(cx - _FACE_CX * side)
+        y0 = round(h / 2 - _FACE_CY * side)
         canvas = np.full((h, w, 3), 96, np.uint8)
-        # pan left to right when the portrait fits; otherwise keep it centred (and clipped)
-        x0 = round(i * pan_px_per_frame) % (span + 1) if side <= w else (w - side) // 2
-        y0 = (h - side) // 2
         sx0, sy0 = max(0, -x0), max(0, -y0)
         dx0, dy0 = max(0, x0), max(0, y0)
         cw, ch = min(side - sx0, w - dx0), min(side - sy0, h - dy0)
-        canvas[dy0 : dy0 + ch, dx0 : dx0 + cw] = scaled[sy0 : sy0 + ch, sx0 : sx0 + cw]
+        if cw > 0 and ch > 0:
+            canvas[dy0 : dy0 + ch, dx0 : dx0 + cw] = scaled[sy0 : sy0 + ch, sx0 : sx0 + cw]
         yield canvas
