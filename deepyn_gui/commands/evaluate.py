@@ -1,0 +1,45 @@
+"""``deepyn evaluate``: AUC, accuracy at the model's threshold, mask IoU and a calibration table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .common import add_analysis_options, add_backend_options, backend_from_args, settings_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a model on labelled clips or crops",
+        description="Evaluate a model on real/ and fake/ sub-folders (clips or 224x224 crops, optional masks/), "
+        "a labels.csv/labels.json, or unlabelled clips (scores only). Clips run through the analysis pipeline.",
+    )
+    p.add_argument("--data", required=True, help="folder (real/ + fake/, or labels.csv/json) or a single clip")
+    add_backend_options(p)
+    add_analysis_options(p)
+    p.add_argument("--json", dest="json_out", default=None, help="write the full report as JSON here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.export.atomic import write_bytes_atomic
+    from ..core.training.evaluate import discover, evaluate, format_report
+
+    items = discover(args.data)
+    settings = settings_from_args(args)
+    backend = backend_from_args(args)
+    try:
+        def say(msg: str) -> None:
+            if not args.quiet:
+                print(msg, file=sys.stderr)
+
+        rep = evaluate(items, backend, settings, progress=say)
+    finally:
+        backend.close()
+    print(format_report(rep))
+    if args.json_out:
+        write_bytes_atomic(args.json_out, json.dumps(rep.to_json(), indent=1, default=str).encode())
+    return 0

@@ -1,0 +1,70 @@
+"""``deepyn train``: train a U-YNet on real-face clips by self-blending, calibrate it, export ONNX."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "train",
+        help="train a U-YNet from real-face clips (self-blended fakes)",
+        description="Train U-YNet on real faces only: fakes are self-blended images (SBI). Crops come from "
+        "the app's own detector and crop geometry; the split is by identity (one clip = one identity).",
+    )
+    p.add_argument("--data", required=False, help="folder of real-face clips (one identity per clip)")
+    p.add_argument("--out", required=False, help="ONNX model to write")
+    p.add_argument("--width", type=int, default=8, help="U-YNet base width (default 8; 64 = original)")
+    p.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--pairs", type=int, default=4, help="real crops per batch; batch = 2 x pairs (default 4)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW, cosine; default 2e-3)")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass over the crops")
+    p.add_argument("--frames-per-clip", type=int, default=60, help="evenly spaced frames per clip (default 60)")
+    p.add_argument("--val-ids", nargs="*", default=None, help="validation identities (clip stems)")
+    p.add_argument("--n-val", type=int, default=5, help="validation identities when --val-ids is not given")
+    p.add_argument("--include-flagged", action="store_true",
+                   help="also train on clips flagged FLAG-ENH in the folder's MANIFEST.md (left out by default)")
+    p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
+    p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--name", default=None, help="model name stored in the ONNX metadata")
+    p.add_argument("--make-val-set", default=None, metavar="DIR",
+                   help="instead of training: write the identity-held-out SBI validation set (real/, fake/, "
+                   "masks/) as PNGs into DIR, for `deepyn evaluate`")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.errors import InputError
+
+    if not args.data:
+        raise InputError("deepyn train needs --data FOLDER (real-face clips).")
+    if args.make_val_set:
+        from ..core.training.evaluate import write_sbi_val_folder
+
+        n = write_sbi_val_folder(
+            args.data, args.make_val_set, args.work_dir, val_ids=args.val_ids, n_val=args.n_val,
+            seed=args.seed, frames_per_clip=args.frames_per_clip, exclude_flagged=not args.include_flagged,
+        )
+        print(f"wrote {n} validation crops (real/, fake/, masks/) to {args.make_val_set}")
+        return 0
+    if not args.out:
+        raise InputError("deepyn train needs --out MODEL.onnx.")
+    from ..core.training.train import TrainConfig, train_from_clips
+
+    cfg = TrainConfig(width=args.width, epochs=args.epochs, pairs=args.pairs, lr=args.lr, seed=args.seed,
+                      threads=args.threads, steps_per_epoch=args.steps_per_epoch)
+    run_ = train_from_clips(
+        args.data, args.out, cfg, args.work_dir, val_ids=args.val_ids, n_val=args.n_val,
+        exclude_flagged=not args.include_flagged, frames_per_clip=args.frames_per_clip,
+        resume=args.resume, progress=not args.quiet, name=args.name,
+    )
+    cal = run_.calibration
+    print(f"wrote {Path(args.out)} in {run_.seconds / 60:.1f} min; "
+          f"threshold {cal.get('threshold', 'n/a')}, real_below {cal.get('real_below', 'n/a')}")
+    if run_.history:
+        print("last epoch: " + ", ".join(f"{k} {v:.4g}" for k, v in run_.history[-1].items()))
+    return 0

@@ -1,0 +1,68 @@
+"""Nuisances applied identically to real and fake crops, so "compressed" or "noisy" never means "fake".
+
+Suspect clips arrive re-encoded, resized and noisy. Every training crop, real or self-blended, goes
+through the same random chain (each step drawn independently per crop from the same distribution), so
+the only systematic difference between the classes is the blend.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """Round-trip through JPEG at ``quality`` (cv2.imencode; RGB in, RGB out)."""
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("cv2.imencode failed on a training crop")
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def resample(img: np.ndarray, factor: float, cubic: bool = False) -> np.ndarray:
+    """Downscale by ``factor`` and back up: the softness of a low-resolution source."""
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(8, int(w * factor)), max(8, int(h * factor))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR)
+
+
+def noise(img: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Additive Gaussian sensor noise."""
+    n = rng.standard_normal(size=img.shape, dtype=np.float32) * np.float32(sigma)
+    n += img
+    return np.clip(n, 0, 255, out=n).astype(np.uint8)
+
+
+def blocky(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """H.264-like look: coarse block quantisation at a reduced resolution, then a deblocking blur."""
+    h, w = img.shape[:2]
+    f = rng.uniform(0.5, 0.9)
+    small = cv2.resize(img, (int(w * f), int(h * f)), interpolation=cv2.INTER_AREA)
+    small = jpeg(small, int(rng.integers(15, 35)))
+    small = cv2.GaussianBlur(small, (0, 0), rng.uniform(0.4, 0.8))
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Global brightness/contrast/colour change of the whole crop (camera and grading variation)."""
+    f = img.astype(np.float32)
+    f = (f - 128.0) * rng.uniform(0.8, 1.2) + 128.0 + rng.uniform(-20, 20)
+    f = f * rng.uniform(0.92, 1.08, size=3).astype(np.float32)
+    return np.clip(f, 0, 255).astype(np.uint8)
+
+
+def nuisance(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The random nuisance chain used on both classes (order: light, resolution, noise, codec)."""
+    out = img
+    if rng.random() < 0.3:
+        out = photometric(out, rng)
+    if rng.random() < 0.3:
+        out = resample(out, rng.uniform(0.35, 0.9), cubic=bool(rng.random() < 0.5))
+    if rng.random() < 0.25:
+        out = noise(out, rng.uniform(1.0, 6.0), rng)
+    r = rng.random()
+    if r < 0.15:
+        out = blocky(out, rng)
+    elif r < 0.7:
+        out = jpeg(out, int(rng.integers(40, 96)))
+    return out

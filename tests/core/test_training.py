@@ -1,0 +1,235 @@
+"""Training pieces: self-blending, the identity split, AUC/calibration, and `deepyn train`/`evaluate` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deepyn_gui.core.training.calibrate import auc, calibrate, youden_threshold
+from deepyn_gui.core.training.data import default_box, flagged_in_manifest, split_identities
+from deepyn_gui.core.training.sbi import MASK_TARGET_THRESHOLD, face_mask, mask_target, self_blend
+
+
+def _astronaut_crop() -> np.ndarray:
+    from skimage import data
+
+    face = data.astronaut()[20:260, 110:350]  # the face with a margin, roughly square
+    return cv2.resize(face, (224, 224), interpolation=cv2.INTER_AREA)
+
+
+# --------------------------------------------------------------------------------------------------
+# Self-blending
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_sbi_changes_only_inside_the_mask(seed: int) -> None:
+    img = _astronaut_crop()
+    sb = self_blend(img, default_box(), np.random.default_rng(seed))
+    assert sb.image.shape == img.shape and sb.image.dtype == np.uint8
+    assert sb.alpha.shape == img.shape[:2] and sb.alpha.dtype == np.float32
+    assert float(sb.alpha.min()) >= 0.0 and float(sb.alpha.max()) <= 1.0
+    changed = np.any(sb.image != img, axis=2)
+    assert changed.any(), "a self-blend must change the face"
+    assert not (changed & (sb.alpha == 0)).any(), "pixels outside the blend mask must be bit-identical"
+    # the blend lies on the face: its centre of mass is near the crop centre, not at a border
+    ys, xs = np.nonzero(sb.alpha)
+    assert 60 < xs.mean() < 164 and 60 < ys.mean() < 180
+    assert sb.alpha[0, :].max() == 0 and sb.alpha[:, 0].max() == 0
+
+
+def test_sbi_is_deterministic_for_a_seed() -> None:
+    img = _astronaut_crop()
+    a = self_blend(img, default_box(), np.random.default_rng(42))
+    b = self_blend(img, default_box(), np.random.default_rng(42))
+    c = self_blend(img, default_box(), np.random.default_rng(43))
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.alpha, b.alpha)
+    assert not np.array_equal(a.alpha, c.alpha)
+
+
+def test_face_mask_is_soft_and_mask_target_thresholds_it() -> None:
+    m = face_mask(default_box(), 224, np.random.default_rng(0))
+    assert m.max() == pytest.approx(1.0)
+    assert ((m > 0.05) & (m < 0.95)).sum() > 100, "the edge must be soft (blurred)"
+    t = mask_target(m)
+    assert set(np.unique(t).tolist()) <= {0, 1}
+    assert np.array_equal(t == 1, m > MASK_TARGET_THRESHOLD)
+
+
+def test_training_pair_real_has_empty_mask() -> None:
+    from deepyn_gui.core.training.train import sample_pair
+
+    real, fake = sample_pair(_astronaut_crop(), default_box(), np.random.default_rng(0))
+    assert real.fake == 0 and fake.fake == 1
+    assert real.mask.sum() == 0 and real.alpha.sum() == 0
+    assert fake.mask.sum() > 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Identity split and manifest flags
+# --------------------------------------------------------------------------------------------------
+
+
+def test_identity_split_has_no_overlap() -> None:
+    ids = [f"id{i:02d}" for i in range(30)]
+    train, val = split_identities(ids, n_val=6, seed=3)
+    assert len(val) == 6 and len(train) == 24
+    assert not set(train) & set(val)
+    assert set(train) | set(val) == set(ids)
+    assert split_identities(ids, n_val=6, seed=3) == (train, val)  # reproducible
+    train2, val2 = split_identities(ids, val_ids=["id01", "id05", "nope"])
+    assert val2 == ["id01", "id05"] and "id01" not in train2 and len(train2) == 28
+
+
+def test_flagged_clips_are_read_from_the_manifest(tmp_path: Path) -> None:
+    (tmp_path / "MANIFEST.md").write_text(
+        "| # | file | x |\n|---|---|---|\n| 1 | `a__one.mp4` | clean |\n| 2 | `b__two.mp4` | waxy. FLAG-ENH |\n"
+    )
+    assert flagged_in_manifest(tmp_path) == {"b__two"}
+    assert flagged_in_manifest(tmp_path / "missing") == set()
+
+
+# --------------------------------------------------------------------------------------------------
+# AUC and calibration
+# --------------------------------------------------------------------------------------------------
+
+
+def test_auc_hand_made_cases() -> None:
+    assert auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
+    assert auc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1]) == 0.0
+    assert auc([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1]) == 0.5
+    assert auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == 0.75  # the classic textbook example
+    assert np.isnan(auc([0.1, 0.2], [1, 1]))
+
+
+def test_auc_matches_pairwise_definition() -> None:
+    rng = np.random.default_rng(0)
+    s = np.round(rng.random(60), 1)  # many ties
+    y = rng.integers(0, 2, 60)
+    pos, neg = s[y == 1], s[y == 0]
+    pairwise = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (
+        len(pos) * len(neg)
+    )
+    assert auc(s, y) == pytest.approx(pairwise)
+
+
+def test_calibration_from_validation_scores() -> None:
+    from deepyn_gui.core.model.metadata import calibration_json, parse_calibration
+
+    rng = np.random.default_rng(1)
+    real = rng.beta(2, 8, 400)
+    fake = rng.beta(8, 2, 400)
+    s = np.concatenate([real, fake])
+    y = np.r_[np.zeros(400), np.ones(400)].astype(int)
+    res = calibrate(s, y)
+    assert 0.3 < res.threshold < 0.7
+    assert res.real_below <= res.threshold <= res.high_from
+    assert ((s[y == 1] < res.real_below).mean()) <= 0.06
+    cal = parse_calibration(calibration_json(res.threshold, res.bands, res.real_below))
+    assert cal.threshold == pytest.approx(res.threshold) and cal.real_below == pytest.approx(res.real_below)
+    rates = [row["fake_rate"] for row in res.table]
+    assert rates == sorted(rates), "observed fake rate must rise band by band on well-separated data"
+    assert youden_threshold(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])) == pytest.approx(0.5)
+
+
+# --------------------------------------------------------------------------------------------------
+# deepyn train / evaluate end to end on a tiny synthetic setup
+# --------------------------------------------------------------------------------------------------
+
+
+def _tiny_clips(folder: Path) -> None:
+    from tests.media import astronaut_clip_frames, write_clip
+
+    folder.mkdir()
+    for k, (w, pan) in enumerate([(200, 1.0), (220, -1.5), (240, 2.0)]):
+        frames = list(astronaut_clip_frames(4, w=w, h=200, face_px=90, pan_px_per_frame=pan))
+        if k == 1:
+            frames = [np.ascontiguousarray(f[..., ::-1]) for f in frames]  # another "identity": colours swapped
+        write_clip(folder / f"id{k}.mp4", frames, fps=10)
+
+
+class _FakeBackend:
+    """A stand-in backend scoring a crop by its mean brightness (to test evaluate's plumbing exactly)."""
+
+    name = "stub"
+    batch_size = 4
+
+    def __init__(self) -> None:
+        from deepyn_gui.core.model.metadata import default_bands
+        from deepyn_gui.core.results import ModelInfo
+
+        self.model_info = ModelInfo(name="stub", sha256="0" * 64, path="", version="", trained=True,
+                                    threshold=0.5, bands=default_bands(True), card_path="", notes="")
+
+    def infer(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        score = crops.reshape(len(crops), -1).mean(axis=1) / 255.0
+        mask = np.zeros((len(crops), 224, 224), np.float32)
+        mask[:, 50:150, 50:150] = 1.0
+        return mask, score.astype(np.float32)
+
+    def close(self) -> None:
+        pass
+
+
+def test_evaluate_crops_folder_metrics(tmp_path: Path) -> None:
+    from deepyn_gui.core.training.evaluate import discover, evaluate
+
+    for sub in ("real", "fake", "masks"):
+        (tmp_path / sub).mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "real" / f"r{i}.png"), np.full((224, 224, 3), 20 + 10 * i, np.uint8))
+        cv2.imwrite(str(tmp_path / "fake" / f"f{i}.png"), np.full((224, 224, 3), 200 + 10 * i, np.uint8))
+        m = np.zeros((224, 224), np.uint8)
+        m[50:150, 50:100] = 255  # half of the stub's predicted square
+        cv2.imwrite(str(tmp_path / "masks" / f"f{i}.png"), m)
+    rep = evaluate(discover(tmp_path), _FakeBackend())  # type: ignore[arg-type]
+    assert rep.metrics["crop_auc"] == 1.0 and rep.metrics["crop_acc"] == 1.0
+    assert rep.metrics["mask_iou_mean"] == pytest.approx(0.5)
+    assert rep.metrics["mask_iou_n"] == 3
+    assert sum(int(r["n"]) for r in rep.table) == 6
+
+
+@pytest.mark.slow
+def test_deepyn_train_end_to_end_and_resume(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from deepyn_gui.cli import main
+    from deepyn_gui.core.model.metadata import read_metadata_props, read_model_info
+
+    data = tmp_path / "clips"
+    _tiny_clips(data)
+    work = tmp_path / "work"
+    out = tmp_path / "tiny.onnx"
+    common = ["--data", str(data), "--width", "4", "--pairs", "1", "--steps-per-epoch", "2",
+              "--frames-per-clip", "2", "--val-ids", "id2", "--work-dir", str(work), "--threads", "1", "-q"]
+    assert main(["train", "--out", str(out), "--epochs", "1", *common]) == 0
+    info = read_model_info(out)
+    assert info.trained and info.name == "uynet-w4-sbi"
+    meta = read_metadata_props(out)
+    assert meta["deepyn.width"] == "4" and "deepyn.calibration" in meta
+    training = json.loads(meta["deepyn.training"])
+    assert training["val_identities"] == ["id2"] and "id2" not in training["train_identities"]
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    mask, score = sess.run(["mask_prob", "fake_score"], {"image": np.zeros((2, 3, 224, 224), np.float32)})
+    assert mask.shape == (2, 224, 224) and score.shape == (2,) and np.isfinite(score).all()
+
+    # resume: a 2-epoch run continued from the 1-epoch checkpoint reports both epochs
+    ckpt = work / "ckpt-w4-s0" / "last.pt"
+    assert ckpt.is_file()
+    out2 = tmp_path / "tiny2.onnx"
+    assert main(["train", "--out", str(out2), "--epochs", "2", "--resume", str(ckpt), *common]) == 0
+    hist = json.loads((work / "train-w4-s0.json").read_text())["history"]
+    assert [h["epoch"] for h in hist] == [1.0, 2.0]
+
+    # the SBI validation folder, evaluated with the exported model through the real ONNX backend
+    val = tmp_path / "val"
+    assert main(["train", "--make-val-set", str(val), *common]) == 0
+    assert len(list((val / "fake").glob("*.png"))) == len(list((val / "masks").glob("*.png"))) > 0
+    rep = tmp_path / "rep.json"
+    assert main(["evaluate", "--model", str(out2), "--data", str(val), "--threads", "1", "--json", str(rep), "-q"]) == 0
+    metrics = json.loads(rep.read_text())["metrics"]
+    assert metrics["crop_n"] == 2 * metrics["crop_n_fake"] and metrics["mask_iou_n"] == metrics["crop_n_fake"]
