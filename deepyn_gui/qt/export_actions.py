@@ -19,8 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMarginsF, QObject, QStandardPaths, QThread, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtCore import QEvent, QMarginsF, QObject, QStandardPaths, QThread, Signal
+from PySide6.QtGui import (
+    QAction,
+    QGuiApplication,
+    QKeySequence,
+    QPageLayout,
+    QPageSize,
+    QPdfWriter,
+    QTextDocument,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -72,7 +80,7 @@ def html_to_pdf(html: str, out_path: str | os.PathLike[str], title: str = "DeepY
         doc.setHtml(html)
         writer = QPdfWriter(str(tmp))
         writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-        writer.setPageMargins(QMarginsF(14, 14, 14, 14), QPageLayout.Unit.Millimeter)
+        writer.setPageMargins(QMarginsF(0, 0, 0, 0), QPageLayout.Unit.Millimeter)  # QTextDocument.print_ adds 2 cm
         writer.setResolution(PDF_RESOLUTION)
         writer.setTitle(title)
         writer.setCreator("DeepYN Viewer")
@@ -151,7 +159,7 @@ class ExportJob(QThread):
         self.outcome: Any = None
         self.error: str | None = None
 
-    def run(self) -> None:  # noqa: D401 - QThread entry point
+    def run(self) -> None:
         try:
             self.outcome = self._fn(self.cancel_event, lambda w, d, t: self.progressed.emit(w, d, t))
         except Cancelled as exc:
@@ -160,7 +168,7 @@ class ExportJob(QThread):
         except DeepYNError as exc:
             self.error = str(exc)
             self.failed.emit(self.error)
-        except Exception as exc:  # noqa: BLE001 - a bug still reaches the user, not a silent thread death
+        except Exception as exc:
             log.exception("export failed")
             self.error = f"{type(exc).__name__}: {exc}"
             self.failed.emit(self.error)
@@ -183,14 +191,21 @@ def run_with_progress(parent: QWidget | None, title: str, fn: Callable[..., Any]
         dialog.setMaximum(max(total, 0))
         dialog.setValue(min(done, total) if total else 0)
 
-    def finished_ok(outcome: Any) -> None:
+    def close_dialog() -> bool:
+        """Close the dialog without it counting as a cancel; True if the user had cancelled."""
+        cancelled = job.cancel_event.is_set()
+        dialog.canceled.disconnect(job.cancel_event.set)
         dialog.close()
+        dialog.deleteLater()
+        return cancelled
+
+    def finished_ok(outcome: Any) -> None:
+        close_dialog()
         if on_done:
             on_done(outcome)
 
     def finished_bad(message: str) -> None:
-        dialog.close()
-        if not job.cancel_event.is_set():
+        if not close_dialog():
             QMessageBox.critical(parent, title, message)
 
     job.progressed.connect(progressed)
@@ -262,7 +277,9 @@ class ExportActions(QObject):
         self.last_dir = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(
             Path.home())
         self.jobs: list[ExportJob] = []
+        self.last_outcome: Any = None
         self.actions: dict[str, QAction] = {}
+        window.installEventFilter(self)
         add = self._add
         add("frame", "Export current frame (annotated PNG)…", self.export_frame, "Ctrl+E")
         add("raw", "Export current frame (raw PNG)…", lambda: self.export_frame(raw=True), "Ctrl+Shift+E")
@@ -270,7 +287,7 @@ class ExportActions(QObject):
         menu.addSeparator()
         add("video", "Export annotated video…", self.export_video)
         add("data", "Export data (JSON + CSV)…", self.export_data)
-        add("report", "Export report (HTML/PDF)…", self.export_report, "Ctrl+R")
+        add("report", "Export report (HTML/PDF)…", self.export_report)
         menu.addSeparator()
         add("hashes", "Write per-frame hashes (TSV)…", self.export_frame_hashes)
         add("verify", "Verify evidence SHA-256", self.verify_evidence)
@@ -340,11 +357,26 @@ class ExportActions(QObject):
 
     def _start(self, title: str, fn: Callable[..., Any], done_text: Callable[[Any], str]) -> ExportJob:
         def on_done(outcome: Any) -> None:
-            self.window.statusBar().showMessage(done_text(outcome), 8000) if hasattr(self.window, "statusBar") else None
+            self.last_outcome = outcome
+            status = getattr(self.window, "statusBar", None)
+            if callable(status):
+                status().showMessage(done_text(outcome), 8000)
 
         job = run_with_progress(self.window, title, fn, on_done)
         self.jobs = [j for j in self.jobs if _alive(j)] + [job]
         return job
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """On the window's close: cancel running exports and join them, so no thread outlives it."""
+        if watched is self.window and event.type() == QEvent.Type.Close:
+            self.shutdown()
+        return False
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        for j in self.jobs:
+            if _alive(j):
+                j.cancel_event.set()
+        return self.wait(timeout_ms)
 
     # -- actions --------------------------------------------------------------------------------------
     def export_frame(self, raw: bool = False) -> ExportJob | None:
@@ -500,11 +532,14 @@ def install_export_actions(window: QWidget, session: Any | None = None, menu: QM
     menu = menu if menu is not None else getattr(window, "menu_export", None)
     if menu is None:
         menu = window.menuBar().addMenu("&Export")  # type: ignore[attr-defined]
-    session = session if session is not None else getattr(window, "session")
+    session = session if session is not None else window.session
     if style_getter is None:
         overlay = getattr(window, "overlay", None)
         if overlay is not None and hasattr(overlay, "options"):
-            style_getter = lambda: overlay.options  # noqa: E731
+            style_getter = lambda: overlay.options
     actions = ExportActions(window, session, menu, style_getter)
     window.export_actions = actions  # type: ignore[attr-defined]
+    refresh = getattr(window, "refresh_extension_menus", None)
+    if callable(refresh):
+        refresh()  # the main window hides empty extension menus
     return actions

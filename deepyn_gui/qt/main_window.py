@@ -127,6 +127,11 @@ class MainWindow(QMainWindow):
         self._restore()
         self._update_actions()
 
+        # --- exports (issue 6): deepyn_gui.qt.export_actions fills menu_export -------------------------
+        from .export_actions import install_export_actions
+
+        self.export_actions = install_export_actions(self)
+
     # ------------------------------------------------------------------ construction
     def _action(self, text: str, slot: Callable[[], Any], shortcut: Any = None, tip: str = "",
                 checkable: bool = False) -> QAction:
@@ -301,6 +306,7 @@ class MainWindow(QMainWindow):
         s.modelChanged.connect(self._on_model)
         s.analysisStateChanged.connect(self._on_analysis_state)
         s.analysisProgress.connect(self._on_progress)
+        s.analysisFinished.connect(lambda *_: self.timeline.redraw())  # no pending coalesced redraw at the end
         s.message.connect(self._on_message)
 
     def _restore(self) -> None:
