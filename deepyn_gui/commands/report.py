@@ -1,0 +1,171 @@
+"""``deepyn report`` and ``deepyn export-frames``: the forensic exports from the command line.
+
+Both reuse a cached analysis when one matches the evidence, model and settings (see
+:mod:`deepyn_gui.core.cache`), else analyse first. The PNGs, video and report are made by the same core
+functions the viewer calls, so they are byte-identical to the viewer's. Qt is imported only inside
+:func:`run_report` and only for ``--pdf`` (Qt prints the HTML to PDF); this module never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import (
+    ProgressBar,
+    add_analysis_options,
+    add_backend_options,
+    backend_from_args,
+    check_clip,
+    settings_from_args,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "report", help="write a forensic report (HTML/PDF) with data, annotated frames and video",
+        description="Analyse a clip (or reuse a cached analysis) and write a forensic report package: "
+                    "report.html (+ report.pdf), analysis.json/.csv, annotated frames, SHA256SUMS.",
+    )
+    p.add_argument("clip", help="video file; opened read-only, never modified")
+    p.add_argument("--out", required=True, help="folder to write into (created if missing)")
+    p.add_argument("--pdf", action="store_true", help="also print the report to PDF (needs PySide6)")
+    p.add_argument("--frames", default="flagged",
+                   help="annotated frames to export: flagged (default), all, none, or e.g. 10,20-30")
+    p.add_argument("--video", action="store_true", help="also write annotated.mp4 (H.264, same frames and rate)")
+    p.add_argument("--frame-hashes", action="store_true",
+                   help="also write frame_hashes.tsv (SHA-256 of every decoded frame)")
+    p.add_argument("--analyst", default="", help="analyst name printed in the report")
+    p.add_argument("--notes", default="", help="notes printed in the report")
+    _add_common(p)
+    p.set_defaults(func=run_report)
+
+    f = sub.add_parser(
+        "export-frames", help="export chosen frames as annotated (and/or raw) PNGs",
+        description="Export frames as PNG with the mask overlay, boxes, scores and a caption strip.",
+    )
+    f.add_argument("clip", help="video file; opened read-only, never modified")
+    f.add_argument("--frames", required=True, help="frames to export, e.g. 10,20-30; or flagged / all")
+    f.add_argument("--out", required=True, help="folder to write into (created if missing)")
+    f.add_argument("--raw", action="store_true", help="also write each frame unannotated (frame_N_raw.png)")
+    f.add_argument("--raw-only", action="store_true", help="write only unannotated frames (no analysis needed)")
+    _add_common(f)
+    f.set_defaults(func=run_export_frames)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    add_backend_options(p)
+    add_analysis_options(p)
+    p.add_argument("--reanalyse", action="store_true", help="ignore a cached analysis and analyse again")
+    p.add_argument("--allow-evidence-dir", action="store_true",
+                   help="allow writing into the evidence file's own folder (refused by default)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _analysis(args: argparse.Namespace, clip: str) -> Any:
+    """The analysis for this clip: cached when evidence, model and settings match, else run now."""
+    from ..core.cache import analyse_cached
+    from ..core.evidence import sha256_file
+
+    settings = settings_from_args(args)
+    digest = sha256_file(clip)
+    backend = backend_from_args(args)
+    try:
+        if not backend.model_info.trained:
+            print("deepyn: warning: the model is UNTRAINED; its scores mean nothing.", file=sys.stderr)
+        bar = ProgressBar("analysing", quiet=args.quiet)
+        try:
+            result, cached = analyse_cached(
+                clip, backend, settings, reanalyse=args.reanalyse, evidence_sha256=digest, on_progress=bar
+            )
+        finally:
+            bar.close()
+    finally:
+        backend.close()
+    if not args.quiet:
+        how = "reused the cached analysis" if cached else "analysed"
+        print(f"{how}: {len(result.frames)} frames, verdict {result.verdict.label}", file=sys.stderr)
+    if not result.complete:
+        print(f"deepyn: warning: analysis incomplete: {result.stop_reason}", file=sys.stderr)
+    return result
+
+
+def _step_printer(quiet: bool) -> Any:
+    last: dict[str, int] = {}
+
+    def show(what: str, done: int, total: int) -> None:
+        if quiet:
+            return
+        pct = int(100 * done / total) if total else 100
+        if last.get(what) == pct:
+            return
+        last[what] = pct
+        end = "\n" if done >= total else "\r"
+        print(f"  {what}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from ..core.evidence import check_output_dir
+    from ..core.export.report import write_report
+
+    clip = check_clip(args.clip)
+    out = check_output_dir(args.out, clip, allow_evidence_dir=args.allow_evidence_dir, create=True)
+    result = _analysis(args, clip)
+    pdf_writer = None
+    if args.pdf:
+        # Qt only here, only when asked: printing HTML to PDF is Qt's job; headless is fine.
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        from ..qt.export_actions import html_to_pdf
+
+        pdf_writer = html_to_pdf
+    files = write_report(
+        result, clip, out, analyst=args.analyst, notes=args.notes, frames=args.frames, video=args.video,
+        frame_hashes=args.frame_hashes, pdf_writer=pdf_writer, allow_evidence_dir=args.allow_evidence_dir,
+        on_progress=_step_printer(args.quiet),
+    )
+    print(f"wrote {files.html}")
+    for p in [files.pdf, files.json, files.csv, files.video, files.frame_hashes, files.manifest]:
+        if p:
+            print(f"wrote {p}")
+    if files.frames:
+        print(f"wrote {len(files.frames)} annotated frames under {out / 'frames'}")
+    for problem in files.problems:
+        print(f"deepyn: warning: {problem}", file=sys.stderr)
+    return 0 if result.complete and not files.problems else 3
+
+
+def run_export_frames(args: argparse.Namespace) -> int:
+    from ..core.evidence import check_output_dir, sha256_file
+    from ..core.export.frames import export_frames, export_raw_frames, parse_frame_spec, select_frames
+    from ..core.video import VideoSource
+
+    clip = check_clip(args.clip)
+    out = check_output_dir(args.out, clip, allow_evidence_dir=args.allow_evidence_dir, create=True)
+    bar = _step_printer(args.quiet)
+    if args.raw_only:
+        if args.frames == "flagged":
+            from ..core.errors import InputError
+
+            raise InputError("--raw-only cannot pick flagged frames (they need an analysis); give frame numbers")
+        with VideoSource(clip) as src:
+            n = src.info.frames
+        wanted = list(range(n)) if args.frames == "all" else parse_frame_spec(args.frames, n)
+        written = export_raw_frames(clip, wanted, out, expected_sha256=sha256_file(clip),
+                                    allow_evidence_dir=args.allow_evidence_dir,
+                                    on_progress=lambda d, t: bar("frames", d, t))
+    else:
+        result = _analysis(args, clip)
+        wanted = select_frames(result, args.frames)
+        written = export_frames(result, clip, wanted, out, raw=args.raw, allow_evidence_dir=args.allow_evidence_dir,
+                                on_progress=lambda d, t: bar("frames", d, t))
+    for p in written:
+        print(f"wrote {Path(p)}")
+    if not written:
+        print("deepyn: no frames matched; nothing written", file=sys.stderr)
+    return 0

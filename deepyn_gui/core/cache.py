@@ -1,0 +1,254 @@
+"""Session cache: a finished analysis saved per evidence SHA-256, model SHA-256 and settings.
+
+Reopening a clip that was already analysed with the same model and settings shows its results at once
+(and ``deepyn report`` reuses them) instead of running the model again. The key is content-based, so a
+renamed or moved copy of the evidence still hits, and any change to the file, the model or a setting
+that changes the numbers misses.
+
+Each entry is one zip file, written atomically: ``cache.json`` (key facts), ``analysis.json`` (schema
+``deepyn.analysis/1``) and the compressed masks as raw bytes under ``masks/``. No pickle: loading a
+cache entry can never run code. A damaged entry is ignored (logged) and analysed afresh.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import threading
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import DeepYNError, ExportError
+from .export.atomic import write_atomic
+from .results import AnalysisResult, FaceResult, FrameResult
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "deepyn-viewer"
+ENV_DATA_DIR = "DEEPYN_DATA_DIR"
+CACHE_FORMAT = "deepyn.cache/1"
+#: Settings that change speed only, never the numbers: left out of the key.
+NON_RESULT_SETTINGS: frozenset[str] = frozenset({"detector_threads"})
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def data_dir() -> Path:
+    """The app's data folder: ``$DEEPYN_DATA_DIR`` if set, else platformdirs' user data dir."""
+    env = os.environ.get(ENV_DATA_DIR)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def settings_hash(settings: dict[str, Any]) -> str:
+    """SHA-256 of the settings that change results, as canonical JSON (key order does not matter)."""
+    kept = {k: v for k, v in settings.items() if k not in NON_RESULT_SETTINGS}
+    canon = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+def cache_key(evidence_sha256: str, model_sha256: str, settings: dict[str, Any]) -> str:
+    """One string naming (evidence, model, settings)."""
+    if not evidence_sha256 or not model_sha256:
+        raise ValueError("a cache key needs both the evidence and the model SHA-256")
+    return f"{evidence_sha256}-{model_sha256[:16]}-{settings_hash(settings)[:16]}"
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One saved analysis, as listed without loading it."""
+
+    path: Path
+    evidence_sha256: str
+    model_sha256: str
+    settings_hash: str
+    saved_utc: str
+    model_name: str = ""
+
+
+def _mask_name(frame_pos: int, face_pos: int) -> str:
+    return f"masks/{frame_pos:07d}_{face_pos:03d}.bin"
+
+
+def _zinfo(name: str, compress: int) -> zipfile.ZipInfo:
+    zi = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    zi.compress_type = compress
+    zi.external_attr = 0o644 << 16
+    return zi
+
+
+class AnalysisCache:
+    """Analyses on disk under ``root/analyses/<evidence sha256>/``."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root is not None else data_dir() / "cache"
+        self._lock = threading.Lock()
+
+    def folder_for(self, evidence_sha256: str) -> Path:
+        return self.root / "analyses" / evidence_sha256
+
+    def path_for(self, evidence_sha256: str, model_sha256: str, settings: dict[str, Any]) -> Path:
+        key = cache_key(evidence_sha256, model_sha256, settings)
+        return self.folder_for(evidence_sha256) / f"{key}.zip"
+
+    # -- write ------------------------------------------------------------------------------------
+    def save(self, result: AnalysisResult) -> Path:
+        """Store ``result`` (masks included); replaces an older entry with the same key atomically."""
+        target = self.path_for(result.source.sha256, result.model.sha256, result.settings)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ExportError(f"cannot create the cache folder {target.parent}: {exc.strerror or exc}") from exc
+        meta = {
+            "format": CACHE_FORMAT,
+            "evidence_sha256": result.source.sha256,
+            "model_sha256": result.model.sha256,
+            "model_name": result.model.name,
+            "settings_hash": settings_hash(result.settings),
+            "saved_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        doc = result.to_json()
+
+        def write(fh: Any) -> None:
+            with zipfile.ZipFile(fh, "w") as z:
+                z.writestr(_zinfo("cache.json", zipfile.ZIP_DEFLATED), json.dumps(meta, indent=1))
+                z.writestr(_zinfo("analysis.json", zipfile.ZIP_DEFLATED), json.dumps(doc, ensure_ascii=False))
+                for i, fr in enumerate(result.frames):
+                    for j, face in enumerate(fr.faces):
+                        if face.mask_blob is not None:
+                            # already zlib-compressed: store as is
+                            z.writestr(_zinfo(_mask_name(i, j), zipfile.ZIP_STORED), face.mask_blob)
+
+        with self._lock:
+            write_atomic(target, write)
+        return target
+
+    # -- read -------------------------------------------------------------------------------------
+    def load(
+        self, evidence_sha256: str, model_sha256: str, settings: dict[str, Any], evidence_path: str | None = None
+    ) -> AnalysisResult | None:
+        """The cached analysis for exactly this evidence, model and settings, or None."""
+        path = self.path_for(evidence_sha256, model_sha256, settings)
+        if not path.is_file():
+            return None
+        return self.load_file(path, evidence_path)
+
+    def load_file(self, path: str | os.PathLike[str], evidence_path: str | None = None) -> AnalysisResult | None:
+        """Read one entry; None (with a warning logged) if it is damaged or not a cache file.
+
+        ``evidence_path`` replaces the recorded path: the same bytes may have been moved or renamed.
+        """
+        path = Path(path)
+        try:
+            with zipfile.ZipFile(path, "r") as z:
+                meta = json.loads(z.read("cache.json"))
+                if meta.get("format") != CACHE_FORMAT:
+                    raise ValueError(f"unknown cache format {meta.get('format')!r}")
+                doc = json.loads(z.read("analysis.json"))
+                names = set(z.namelist())
+                frames: list[FrameResult] = []
+                for i, fd in enumerate(doc["frames"]):
+                    faces = []
+                    for j, face in enumerate(fd.get("faces", [])):
+                        name = _mask_name(i, j)
+                        blob = z.read(name) if name in names else None
+                        faces.append(FaceResult.from_json(face, mask_blob=blob))
+                    frames.append(FrameResult(
+                        index=int(fd["index"]), pts_s=float(fd["pts_s"]), state=fd["state"],
+                        faces=tuple(faces), error=fd.get("error"),
+                    ))
+                doc_no_frames = {**doc, "frames": []}
+                result = AnalysisResult.from_json(doc_no_frames)
+                result.frames = frames
+        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+            log.warning("ignoring damaged cache entry %s: %s", path, exc)
+            return None
+        if result.source.sha256 != meta.get("evidence_sha256") or result.model.sha256 != meta.get("model_sha256"):
+            log.warning("ignoring cache entry %s: its content does not match its key", path)
+            return None
+        if evidence_path is not None:
+            result.source = replace(result.source, path=str(evidence_path))
+        return result
+
+    def entries(self, evidence_sha256: str) -> list[CacheEntry]:
+        """Every saved analysis of this evidence (any model/settings), newest first."""
+        out: list[CacheEntry] = []
+        folder = self.folder_for(evidence_sha256)
+        if not folder.is_dir():
+            return out
+        for p in folder.glob("*.zip"):
+            try:
+                with zipfile.ZipFile(p, "r") as z:
+                    m = json.loads(z.read("cache.json"))
+                out.append(CacheEntry(p, m["evidence_sha256"], m["model_sha256"], m["settings_hash"],
+                                      m.get("saved_utc", ""), m.get("model_name", "")))
+            except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+                log.warning("ignoring damaged cache entry %s", p)
+        out.sort(key=lambda c: c.saved_utc, reverse=True)
+        return out
+
+    def load_latest(
+        self, evidence_sha256: str, model_sha256: str | None = None, evidence_path: str | None = None
+    ) -> AnalysisResult | None:
+        """The newest readable analysis of this evidence (optionally with this model): for reopening a clip."""
+        for entry in self.entries(evidence_sha256):
+            if model_sha256 and entry.model_sha256 != model_sha256:
+                continue
+            result = self.load_file(entry.path, evidence_path)
+            if result is not None:
+                return result
+        return None
+
+    def remove(self, evidence_sha256: str, model_sha256: str, settings: dict[str, Any]) -> bool:
+        p = self.path_for(evidence_sha256, model_sha256, settings)
+        if p.is_file():
+            p.unlink()
+            return True
+        return False
+
+
+def analyse_cached(
+    path: str,
+    backend: Any,
+    settings: Any,
+    cache: AnalysisCache | None = None,
+    reanalyse: bool = False,
+    evidence_sha256: str | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[Any], None] | None = None,
+) -> tuple[AnalysisResult, bool]:
+    """Return ``(result, from_cache)``: a matching cached analysis, or a fresh one (then cached).
+
+    ``reanalyse`` ignores and replaces the cached entry. Only complete analyses are cached: a partial
+    one (decode error, backend stop) is returned but analysed again next time.
+    """
+    from .evidence import sha256_file
+    from .pipeline import analyze
+
+    cache = cache or AnalysisCache()
+    digest = evidence_sha256 or sha256_file(path)
+    model_sha = backend.model_info.sha256
+    wanted = settings.to_json()
+    if not reanalyse and model_sha:
+        hit = cache.load(digest, model_sha, wanted, evidence_path=str(path))
+        if hit is not None:
+            return hit, True
+    result = analyze(path, backend, settings, cancel=cancel, on_progress=on_progress)
+    if result.source.sha256 != digest:
+        raise DeepYNError(
+            f"'{Path(path).name}' changed while it was being analysed (SHA-256 differs); analyse it again."
+        )
+    if result.complete and model_sha:
+        try:
+            cache.save(result)
+        except DeepYNError as exc:  # a full disk must not lose the analysis itself
+            log.warning("could not cache the analysis: %s", exc)
+    return result, False

@@ -1,0 +1,526 @@
+"""The forensic report: one self-contained HTML file (images embedded, every data string escaped).
+
+Built from the same :class:`AnalysisResult` as every other export, so the numbers in the report are
+the numbers in the JSON/CSV. Nothing in it is fetched from elsewhere (images are ``data:`` URIs and a
+Content-Security-Policy forbids scripts), and every string that came from data (file names, notes,
+analyst name, model card, error messages) goes through :func:`html.escape`, so a hostile file name
+such as ``<script>…</script>.mp4`` is shown as text. Qt prints the same HTML to PDF
+(``deepyn_gui.qt.export_actions.html_to_pdf``); core stays Qt-free by taking the printer as a callback.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import os
+import re
+import string
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from ..errors import Cancelled, ExportError
+from ..results import AnalysisResult, FrameResult
+from ..verdict import DEFAULT_BANDS
+from .annotate import AnnotateStyle, Caption, annotate, encode_png, timecode
+from .atomic import write_bytes_atomic
+from .frames import frame_lookup
+
+ProgressFn = Callable[[str, int, int], None]
+PdfWriter = Callable[[str, Path], None]
+
+REPORT_HTML = "report.html"
+REPORT_PDF = "report.pdf"
+MANIFEST = "SHA256SUMS"
+
+
+def e(value: object) -> str:
+    """Escape anything for HTML text and attribute values."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def data_uri_png(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """A frame chosen to show one person at their most suspicious."""
+
+    track: int
+    index: int
+    pts_s: float
+    score: float | None
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass
+class ReportMeta:
+    """What the report says beyond the result: who, when, notes, and what was exported with it."""
+
+    analyst: str = ""
+    notes: str = ""
+    generated_utc: str = ""
+    evidence_verified: bool | None = None  # re-hashed just before writing: True/False; None = not checked
+    files: list[ExportedFile] = field(default_factory=list)
+
+
+def now_utc() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------------------------------- keyframes
+
+
+def collect_keyframes(result: AnalysisResult, per_track: int = 3, min_gap_s: float = 1.0) -> list[Keyframe]:
+    """Most suspicious frames per person, at least ``min_gap_s`` apart so they are not near-duplicates.
+
+    When no face was scored, the first analysed frame with a face (or else the middle analysed frame)
+    is shown so the reader still sees what the model saw.
+    """
+    by_track: dict[int, list[tuple[float, int, float]]] = defaultdict(list)
+    for fr in result.frames:
+        for face in fr.faces:
+            if face.fake_score is not None:
+                by_track[face.track].append((face.fake_score, fr.index, fr.pts_s))
+    out: list[Keyframe] = []
+    for track in sorted(by_track):
+        chosen: list[tuple[float, int, float]] = []
+        for score, idx, pts in sorted(by_track[track], key=lambda x: (-x[0], x[1])):
+            if all(abs(pts - c[2]) >= min_gap_s for c in chosen):
+                chosen.append((score, idx, pts))
+            if len(chosen) >= per_track:
+                break
+        out += [Keyframe(track, idx, pts, score) for score, idx, pts in sorted(chosen, key=lambda c: c[1])]
+    if not out and result.frames:
+        with_face = [fr for fr in result.frames if fr.faces]
+        fr = with_face[0] if with_face else result.frames[len(result.frames) // 2]
+        track = fr.faces[0].track if fr.faces else -1
+        out.append(Keyframe(track, fr.index, fr.pts_s, None))
+    return out
+
+
+def render_keyframes(
+    result: AnalysisResult,
+    video_path: str | os.PathLike[str],
+    keyframes: Sequence[Keyframe],
+    style: AnnotateStyle | None = None,
+    max_width: int = 720,
+) -> list[tuple[Keyframe, bytes]]:
+    """Annotated PNGs of the keyframes, scaled down to ``max_width`` for the page."""
+    from ..video import VideoSource
+
+    style = style or AnnotateStyle.for_result(result)
+    lookup = frame_lookup(result)
+    out: list[tuple[Keyframe, bytes]] = []
+    with VideoSource(video_path) as src:
+        for kf in sorted(keyframes, key=lambda k: k.index):
+            frame = src.frame_at(kf.index)
+            img = annotate(frame.rgb, lookup.get(kf.index), style, Caption.for_frame(result, kf.index, frame.pts_s))
+            if img.shape[1] > max_width:
+                h = round(img.shape[0] * max_width / img.shape[1])
+                img = cv2.resize(img, (max_width, h), interpolation=cv2.INTER_AREA)
+            out.append((kf, encode_png(img)))
+    order = {(k.track, k.index): n for n, k in enumerate(keyframes)}
+    out.sort(key=lambda p: order.get((p[0].track, p[0].index), 0))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- model card
+
+
+def model_card_text(result: AnalysisResult) -> str:
+    """The model card's Markdown if it can be found (beside the model file), else ''."""
+    candidates: list[Path] = []
+    if result.model.card_path:
+        candidates.append(Path(result.model.card_path))
+    if result.model.path:
+        from ..model.metadata import card_path_for
+
+        found = card_path_for(result.model.path)
+        if found:
+            candidates.append(found)
+    for c in candidates:
+        try:
+            if c.is_file():
+                return c.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+    return ""
+
+
+def card_summary_and_limits(card: str) -> tuple[str, list[str]]:
+    """A short summary (first paragraph after the title) and the lines that state limits or warnings."""
+    if not card.strip():
+        return "", []
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", card) if p.strip()]
+    body = [p for p in paragraphs if not p.startswith("#")]
+    summary = re.sub(r"\s+", " ", body[0]).strip("* ") if body else ""
+    limits: list[str] = []
+    in_limits = False
+    for line in card.splitlines():
+        s = line.strip()
+        if s.startswith("#"):
+            in_limits = bool(re.search(r"limit|caveat|warning|known|bias|out of scope", s, re.IGNORECASE))
+            continue
+        item = re.sub(r"^[-*]\s+", "", s).strip("* ")
+        if not item:
+            continue
+        if in_limits or re.search(r"\b(do not|don't|untrained|not (be )?use|limitation|fails?|unreliable)\b", item, re.IGNORECASE):
+            limits.append(item)
+    return summary[:800], limits[:12]
+
+
+# ---------------------------------------------------------------------------------------- HTML
+
+
+_TABLE = '<table width="100%" cellspacing="0" cellpadding="3" border="1">'
+
+
+def _kv_table(rows: Iterable[tuple[str, Any]], mono_keys: Iterable[str] = ()) -> str:
+    mono = set(mono_keys)
+    out = [_TABLE]
+    for k, v in rows:
+        cls = ' class="mono"' if k in mono else ""
+        out.append(f'<tr><th width="28%">{e(k)}</th><td{cls}>{e(v)}</td></tr>')
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _fmt_score(s: float | None) -> str:
+    return "—" if s is None else f"{s:.3f}"
+
+
+def _verdict_class(label: str) -> str:
+    return {"fake": "v-fake", "uncertain": "v-uncertain", "real": "v-real"}.get(label, "v-none")
+
+
+def _verdict_words(label: str) -> str:
+    return {
+        "fake": "LIKELY MANIPULATED",
+        "uncertain": "UNCERTAIN",
+        "real": "NO SIGN OF MANIPULATION FOUND",
+        "no_face": "NO FACE FOUND",
+        "too_small": "FACES TOO SMALL TO JUDGE",
+        "error": "ANALYSIS ERROR",
+    }.get(label, label.upper())
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for k in sorted(d):
+        v = d[k]
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            rows += _flatten(v, key + ".")
+        elif isinstance(v, (list, tuple)):
+            rows.append((key, ", ".join(str(x) for x in v)))
+        else:
+            rows.append((key, "—" if v is None else v))
+    return rows
+
+
+def _frame_rows(frames: Sequence[FrameResult]) -> Iterable[str]:
+    for fr in frames:
+        tc = timecode(fr.pts_s)
+        if not fr.faces:
+            yield (f'<tr><td class="num">{fr.index}</td><td class="num">{fr.pts_s:.3f}</td><td>{tc}</td>'
+                   f"<td>{e(fr.state)}</td><td></td><td></td><td></td><td></td><td>{e(fr.error or '')}</td></tr>")
+        for face in fr.faces:
+            x, y, w, h = face.box
+            yield (f'<tr><td class="num">{fr.index}</td><td class="num">{fr.pts_s:.3f}</td><td>{tc}</td>'
+                   f"<td>{e(fr.state)}</td><td class=\"num\">{face.track}</td>"
+                   f'<td class="num">{x:.0f},{y:.0f},{w:.0f}x{h:.0f}</td><td>{e(face.state)}</td>'
+                   f'<td class="num">{_fmt_score(face.fake_score)}</td><td>{e(face.error or "")}</td></tr>')
+
+
+def report_html(
+    result: AnalysisResult,
+    meta: ReportMeta,
+    timeline: bytes | None = None,
+    keyframes: Sequence[tuple[Keyframe, bytes]] = (),
+    card_text: str | None = None,
+) -> str:
+    """The report as one HTML string. Pure: same inputs, same text."""
+    src, model, v = result.source, result.model, result.verdict
+    name = Path(src.path).name
+    generated = meta.generated_utc or now_utc()
+    card = model_card_text(result) if card_text is None else card_text
+    summary, limits = card_summary_and_limits(card)
+    parts: list[str] = []
+    add = parts.append
+
+    add(f"<h1>Forensic report: {e(name)}</h1>")
+    add(f'<p class="small">DeepYN Viewer {e(result.app.get("version", ""))} — report generated {e(generated)} '
+        f"— analysis run {e(result.created_utc or 'unknown')}</p>")
+    if meta.analyst or meta.notes:
+        add(_kv_table([("Analyst", meta.analyst or "—"), ("Notes", meta.notes or "—")]))
+    if meta.evidence_verified is False:
+        add('<p class="alarm">WARNING: the evidence file no longer matches the SHA-256 recorded at analysis '
+            "time. The file has changed since it was analysed; these findings may not describe it.</p>")
+    if not model.trained:
+        add('<p class="alarm">The model used is UNTRAINED: its scores and masks mean nothing. '
+            "Do not use this report to judge the video.</p>")
+    if not result.complete:
+        add(f'<p class="warn">The analysis is incomplete: {e(result.stop_reason or "stopped early")}. '
+            "The findings cover only the frames that were analysed.</p>")
+
+    # verdict
+    add("<h2>1. Verdict</h2>")
+    score = "" if v.fake_score is None else f" — fake score {v.fake_score:.3f}"
+    band = f" — band: {e(v.band)}" if v.band else ""
+    add(f'<p class="verdict {_verdict_class(v.label)}">{e(_verdict_words(v.label))}{score}{band}</p>')
+    add(f"<p>{e(v.explanation)}</p>")
+    add(f'<p class="small">Aggregator: {e(v.aggregator)}; decision threshold {v.threshold:.3f} '
+        f"(scores at or above it read as manipulated; below {min(model.real_below, model.threshold):.3f} as real; "
+        "between as uncertain). A score is the model's estimate, not proof.</p>")
+
+    add("<h3>Per person</h3>")
+    if v.tracks:
+        add(f'{_TABLE}<tr><th>Person (track)</th><th>Outcome</th><th>Fake score</th><th>Band</th>'
+            "<th>Frames scored / seen</th></tr>")
+        for t in v.tracks:
+            add(f'<tr><td class="num">{t.track}</td><td>{e(t.label)}</td><td class="num">{_fmt_score(t.fake_score)}</td>'
+                f'<td>{e(t.band or "—")}</td><td class="num">{t.frames_scored} / {t.frames_seen}</td></tr>')
+        add("</table>")
+        if len(v.tracks) > 1:
+            add("<ul>" + "".join(f"<li>{e(t.explanation)}</li>" for t in v.tracks) + "</ul>")
+    else:
+        add("<p>No person was found.</p>")
+
+    # timeline
+    add("<h2>2. Score timeline</h2>")
+    if timeline:
+        add(f'<p><img src="{data_uri_png(timeline)}" width="620" alt="fake score per person over time"></p>')
+    n_frames = len(result.frames)
+    n_face = sum(1 for f in result.frames if f.faces)
+    add(f"<p class=\"small\">{n_frames} frames analysed of {src.frames} (stride "
+        f"{e(result.settings.get('stride', 1))}); faces on {n_face}; shaded stripes are the score bands, the "
+        "dashed red line the decision threshold; grey ticks at the bottom mark frames without a face.</p>")
+
+    # keyframes
+    add("<h2>3. Keyframes</h2>")
+    if keyframes:
+        add('<p class="small">The most suspicious frames of each person, with the manipulation mask '
+            "(coloured where the model marks pixels as manipulated), face boxes, track ids and scores.</p>")
+        for kf, png in keyframes:
+            who = f"Person {kf.track}" if kf.track >= 0 else "No person"
+            sc = "not scored" if kf.score is None else f"fake score {kf.score:.3f}"
+            add(f'<div class="kf"><h3>{e(who)} — frame {kf.index} at {timecode(kf.pts_s)} — {e(sc)}</h3>'
+                f'<img src="{data_uri_png(png)}" width="600" alt="frame {kf.index}"></div>')
+    else:
+        add("<p>No frame was analysed.</p>")
+
+    # evidence
+    add("<h2>4. Evidence</h2>")
+    verified = {True: "yes — matches", False: "NO — the file has changed", None: "not re-checked"}[
+        meta.evidence_verified]
+    add(_kv_table([
+        ("File name", name),
+        ("Path at analysis", src.path),
+        ("Size", f"{src.size_bytes:,} bytes" if src.size_bytes else "—"),
+        ("SHA-256", src.sha256 or "not computed"),
+        ("SHA-256 re-verified for this report", verified),
+        ("Container", src.container or "—"),
+        ("Video codec", src.codec or "—"),
+        ("Resolution", f"{src.width} x {src.height} (rotation {src.rotation}°)"),
+        ("Frame rate", f"{src.fps:.3f} fps"),
+        ("Frames", src.frames),
+        ("Duration", f"{src.duration_s:.3f} s ({timecode(src.duration_s)})"),
+    ], mono_keys=("SHA-256",)))
+    add('<p class="small">The evidence was opened read-only and never modified. Anyone can check the file '
+        "with <span class=\"mono\">sha256sum</span>.</p>")
+
+    # software, model, settings
+    add("<h2>5. Method: software, model, settings</h2>")
+    add("<h3>Application and runtime</h3>")
+    add(_kv_table(_flatten(result.app)))
+    add("<h3>Model</h3>")
+    add(_kv_table([
+        ("Name", model.name),
+        ("Version", model.version or "—"),
+        ("SHA-256", model.sha256 or "—"),
+        ("Trained", "yes" if model.trained else "NO (placeholder; scores mean nothing)"),
+        ("Decision threshold", f"{model.threshold:.3f}"),
+        ("Real below", f"{model.real_below:.3f}"),
+        ("Notes", model.notes or "—"),
+    ], mono_keys=("SHA-256",)))
+    bands = model.bands or DEFAULT_BANDS
+    add(f'{_TABLE}<tr><th>Score band</th><th>Range</th><th>Meaning</th></tr>')
+    for b in bands:
+        add(f"<tr><td>{e(b.name)}</td><td class=\"num\">{b.lo:.2f} – {min(b.hi, 1.0):.2f}</td><td>{e(b.meaning)}</td></tr>")
+    add("</table>")
+    add("<h3>Model card</h3>")
+    if summary:
+        add(f"<p>{e(summary)}</p>")
+    else:
+        add("<p>No model card was found for this model.</p>")
+    if limits:
+        add("<p><b>Known limits:</b></p><ul>" + "".join(f"<li>{e(x)}</li>" for x in limits) + "</ul>")
+    add("<h3>Backend</h3>")
+    add(_kv_table(_flatten(result.backend)))
+    add("<h3>Analysis settings</h3>")
+    add(_kv_table(_flatten(result.settings)))
+
+    # exported files
+    if meta.files:
+        add("<h2>6. Files exported with this report</h2>")
+        add(f'{_TABLE}<tr><th>File</th><th>Size (bytes)</th><th>SHA-256</th></tr>')
+        for f in meta.files:
+            add(f'<tr><td>{e(f.name)}</td><td class="num">{f.size}</td><td class="mono">{e(f.sha256)}</td></tr>')
+        add("</table>")
+
+    # appendix
+    add("<h2>Appendix A. Per-frame results</h2>")
+    add('<table width="100%" cellspacing="0" cellpadding="2" border="1"><tr><th>Frame</th><th>PTS (s)</th><th>Timecode</th>'
+        "<th>Frame state</th><th>Track</th><th>Box x,y,wxh</th><th>Face state</th><th>Fake score</th>"
+        "<th>Error</th></tr>")
+    parts.extend(_frame_rows(result.frames))
+    add("</table>")
+    if card:
+        add("<h2>Appendix B. Model card (full text)</h2>")
+        add(f"<pre>{e(card)}</pre>")
+
+    from ...resources import resource_path
+
+    tmpl_path = resource_path("report", "report.html")
+    try:
+        template = string.Template(tmpl_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ExportError(f"report template missing: {tmpl_path}") from exc
+    return template.substitute(
+        title=e(f"DeepYN forensic report: {name}"),
+        generator=e(f"DeepYN Viewer {result.app.get('version', '')}"),
+        body="\n".join(parts),
+    )
+
+
+def build_report_html(
+    result: AnalysisResult,
+    video_path: str | os.PathLike[str],
+    meta: ReportMeta,
+    style: AnnotateStyle | None = None,
+    per_track: int = 3,
+) -> str:
+    """Decode the keyframes, draw the timeline and render the HTML."""
+    from .plot import timeline_png
+
+    kfs = collect_keyframes(result, per_track=per_track)
+    images = render_keyframes(result, video_path, kfs, style) if kfs else []
+    return report_html(result, meta, timeline_png(result), images)
+
+
+# ---------------------------------------------------------------------------------------- orchestration
+
+
+@dataclass
+class ReportFiles:
+    """Everything :func:`write_report` wrote, by kind."""
+
+    folder: Path
+    html: Path | None = None
+    pdf: Path | None = None
+    json: Path | None = None
+    csv: Path | None = None
+    frames: list[Path] = field(default_factory=list)
+    video: Path | None = None
+    frame_hashes: Path | None = None
+    manifest: Path | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _exported(path: Path, folder: Path) -> ExportedFile:
+    """Name (relative to the report folder), SHA-256 and size of one written file."""
+    from ..evidence import sha256_file
+
+    return ExportedFile(path.relative_to(folder).as_posix(), sha256_file(path), path.stat().st_size)
+
+
+def write_report(
+    result: AnalysisResult,
+    video_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    analyst: str = "",
+    notes: str = "",
+    frames: str = "flagged",
+    video: bool = False,
+    frame_hashes: bool = False,
+    pdf_writer: PdfWriter | None = None,
+    style: AnnotateStyle | None = None,
+    allow_evidence_dir: bool = False,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    generated_utc: str = "",
+) -> ReportFiles:
+    """Write the whole forensic package into ``out_dir``.
+
+    analysis.json + analysis.csv, annotated PNGs under ``frames/`` (``frames``: flagged, all, none or a
+    ``10,20-30`` spec), optionally ``annotated.mp4`` and ``frame_hashes.tsv``, then ``report.html`` (which
+    lists the SHA-256 of every other file), optionally ``report.pdf`` through ``pdf_writer``, and a
+    ``SHA256SUMS`` manifest. The evidence is re-hashed once up front and must match the result.
+    """
+    from ..evidence import prepare_export, write_frame_hashes
+    from .data import write_csv, write_json
+    from .frames import export_frames, select_frames
+    from .video import export_annotated_video
+
+    def step(what: str, done: int, total: int) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("report export cancelled")
+        if on_progress:
+            on_progress(what, done, total)
+
+    folder = prepare_export(video_path, result.source.sha256, out_dir, allow_evidence_dir, verify=True)
+    style = style or AnnotateStyle.for_result(result)
+    files = ReportFiles(folder)
+    step("data", 0, 1)
+    files.json = write_json(result, folder / "analysis.json")
+    files.csv = write_csv(result, folder / "analysis.csv")
+    wanted = select_frames(result, frames)
+    if wanted:
+        (folder / "frames").mkdir(exist_ok=True)
+        files.frames = export_frames(
+            result, video_path, wanted, folder / "frames", style, allow_evidence_dir=True, verify=False,
+            on_progress=lambda d, t: step("frames", d, t), cancel=cancel,
+        )
+    if video:
+        ve = export_annotated_video(
+            result, video_path, folder / "annotated.mp4", style, allow_evidence_dir=True, verify=False,
+            on_progress=lambda d, t: step("video", d, t), cancel=cancel,
+        )
+        files.video = ve.path
+        files.problems += list(ve.problems)
+    if frame_hashes:
+        files.frame_hashes = write_frame_hashes(
+            video_path, folder / "frame_hashes.tsv", expected_sha256=result.source.sha256, verify=False,
+            allow_evidence_dir=True, on_progress=lambda d, t: step("frame hashes", d, t), cancel=cancel,
+        )
+    step("report", 0, 1)
+    exported = [p for p in [files.json, files.csv, *files.frames, files.video, files.frame_hashes] if p]
+    meta = ReportMeta(
+        analyst=analyst, notes=notes, generated_utc=generated_utc or now_utc(), evidence_verified=True,
+        files=[_exported(p, folder) for p in exported],
+    )
+    html_text = build_report_html(result, video_path, meta, style)
+    files.html = write_bytes_atomic(folder / REPORT_HTML, html_text.encode("utf-8"))
+    if pdf_writer is not None:
+        step("pdf", 0, 1)
+        pdf_writer(html_text, folder / REPORT_PDF)
+        files.pdf = folder / REPORT_PDF
+    listed = [*exported, files.html] + ([files.pdf] if files.pdf else [])
+    sums = "".join(f"{f.sha256}  {f.name}\n" for f in (_exported(p, folder) for p in listed))
+    files.manifest = write_bytes_atomic(folder / MANIFEST, sums.encode("utf-8"))
+    step("done", 1, 1)
+    return files

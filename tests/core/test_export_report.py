@@ -1,0 +1,203 @@
+"""The HTML report (escaping, sections, self-contained) and the CLI `deepyn report` / `export-frames`."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from deepyn_gui import cli
+from deepyn_gui.core.export.frames import frame_file_name
+from deepyn_gui.core.export.plot import timeline_image, timeline_png
+from deepyn_gui.core.export.report import (
+    ReportMeta,
+    build_report_html,
+    card_summary_and_limits,
+    collect_keyframes,
+    report_html,
+    write_report,
+)
+
+try:
+    from tests.exports_support import TINTED, ColourBackend, analyse_clip, shared_analysis, write_test_clip
+except ImportError:  # pragma: no cover
+    from exports_support import (  # type: ignore[no-redef]
+        TINTED,
+        ColourBackend,
+        analyse_clip,
+        shared_analysis,
+        write_test_clip,
+    )
+
+HOSTILE = "<img src=x onerror=alert(1)>&<script>alert('x')<\\script>\".mp4"
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEEPYN_DATA_DIR", str(tmp_path / "data"))
+
+
+def _no_raw_markup(text: str) -> None:
+    low = text.lower()
+    assert "<script" not in low
+    assert "<img src=x" not in low
+    # every image is embedded; nothing is fetched from anywhere
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", text)
+
+
+def test_hostile_file_name_notes_and_analyst_are_escaped(tmp_path: Path) -> None:
+    clip, result = shared_analysis()
+    evil_dir = tmp_path / "ev"
+    evil_dir.mkdir()
+    evil = evil_dir / HOSTILE
+    shutil.copyfile(clip, evil)
+    evil_result = dataclasses.replace(result, source=dataclasses.replace(result.source, path=str(evil)))
+    meta = ReportMeta(analyst="<b>Mallory</b>", notes="</pre><script>steal()</script>", generated_utc="2024-01-01")
+    html = build_report_html(evil_result, evil, meta)
+    _no_raw_markup(html)
+    assert "&lt;img src=x onerror=alert(1)&gt;&amp;&lt;script&gt;" in html
+    assert "&lt;b&gt;Mallory&lt;/b&gt;" in html
+    assert "&lt;/pre&gt;&lt;script&gt;steal()&lt;/script&gt;" in html
+    assert "onerror=alert(1)>" not in html
+
+
+def test_report_has_every_section_and_the_numbers_of_the_result() -> None:
+    clip, result = shared_analysis()
+    meta = ReportMeta(analyst="Ann", notes="case 12", generated_utc="2024-05-06T07:08:09+00:00",
+                      evidence_verified=True)
+    html = build_report_html(result, clip, meta)
+    for needle in (
+        "Forensic report: astronaut test.mp4", "1. Verdict", "Per person", "2. Score timeline", "3. Keyframes",
+        "4. Evidence", "5. Method", "Appendix A. Per-frame results", "2024-05-06T07:08:09+00:00", "Ann", "case 12",
+        result.source.sha256, result.model.sha256, result.model.name, result.source.codec, result.source.container,
+        f"{result.source.size_bytes:,} bytes",
+        {"fake": "LIKELY MANIPULATED", "uncertain": "UNCERTAIN", "real": "NO SIGN"}[result.verdict.label], result.verdict.explanation.split(".")[0],
+        "yes — matches",
+    ):
+        assert needle in html, needle
+    for key in result.settings:  # all settings
+        assert f"<th width=\"28%\">{key}</th>" in html
+    for key in ("version", "python", "av", "numpy"):
+        assert f"<th width=\"28%\">{key}</th>" in html  # app / runtime versions
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td class=\"num\">", html)
+    assert [int(r) for r in rows] == [fr.index for fr in result.frames]  # per-frame appendix, one face each
+    # keyframes are the most suspicious frames; timeline + keyframes are embedded PNGs
+    kfs = collect_keyframes(result, per_track=3, min_gap_s=0.0)
+    assert {k.index for k in kfs} <= set(TINTED) and len(kfs) == 3
+    assert html.count('src="data:image/png;base64,') >= 2
+    _no_raw_markup(html)
+
+
+def test_report_is_deterministic_and_pure() -> None:
+    clip, result = shared_analysis()
+    meta = ReportMeta(generated_utc="2024-01-01T00:00:00+00:00")
+    assert build_report_html(result, clip, meta) == build_report_html(result, clip, meta)
+    assert timeline_png(result) == timeline_png(result)
+    img = timeline_image(result)
+    assert img.shape == (400, 1320, 3) and img.std() > 10
+
+
+def test_warnings_for_untrained_incomplete_and_changed_evidence() -> None:
+    _clip, result = shared_analysis()
+    r = dataclasses.replace(result, model=dataclasses.replace(result.model, trained=False), complete=False,
+                            stop_reason="decode error at 3 s")
+    html = report_html(r, ReportMeta(evidence_verified=False), None, (), card_text="")
+    assert "UNTRAINED" in html and "decode error at 3 s" in html and "no longer matches" in html
+    assert "No model card was found" in html
+
+
+def test_model_card_summary_and_limits() -> None:
+    card = ("# my-model\n\nA U-YNet trained on self-blended faces.\nSecond line.\n\n## Known limits\n\n"
+            "- Fails on faces under 64 px.\n- Compression below 200 kbit/s.\n\n## Other\n\n- fine\n")
+    summary, limits = card_summary_and_limits(card)
+    assert summary == "A U-YNet trained on self-blended faces. Second line."
+    assert limits == ["Fails on faces under 64 px.", "Compression below 200 kbit/s."]
+    _clip, result = shared_analysis()
+    html = report_html(result, ReportMeta(), None, (), card_text=card + "<script>x</script>")
+    assert "Fails on faces under 64 px." in html and "&lt;script&gt;x&lt;/script&gt;" in html
+
+
+def test_write_report_package_and_manifest(tmp_path: Path) -> None:
+    clip, result = shared_analysis()
+    files = write_report(result, clip, tmp_path / "pkg", frames="flagged", analyst="Ann")
+    names = sorted(p.relative_to(files.folder).as_posix() for p in files.folder.rglob("*") if p.is_file())
+    assert names == sorted(["analysis.json", "analysis.csv", "report.html", "SHA256SUMS"]
+                           + [f"frames/{frame_file_name(i)}" for i in TINTED])
+    for line in (files.folder / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256((files.folder / name).read_bytes()).hexdigest() == digest
+    html = files.html.read_text()
+    assert hashlib.sha256(files.json.read_bytes()).hexdigest() in html  # the report lists the data's hash
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def colour_backend(monkeypatch: pytest.MonkeyPatch) -> list[ColourBackend]:
+    """Make the CLI's --backend resolve to the deterministic test backend; records each instance."""
+    made: list[ColourBackend] = []
+
+    def factory(args):  # type: ignore[no-untyped-def]
+        b = ColourBackend()
+        made.append(b)
+        return b
+
+    import deepyn_gui.commands.report as report_cmd
+
+    monkeypatch.setattr(report_cmd, "backend_from_args", factory)
+    return made
+
+
+def test_cli_report_then_export_frames_reuses_the_cache(tmp_path: Path, colour_backend: list[ColourBackend],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "ev").mkdir()
+    clip = write_test_clip(tmp_path / "ev" / "clip.mp4", n=8)
+    out = tmp_path / "report"
+    rc = cli.main(["report", str(clip), "--out", str(out), "--frames", "all", "--video", "--frame-hashes",
+                   "--analyst", "Ann <ann@x>", "--notes", "n & m", "--detector", "haar", "-q"])
+    assert rc == 0, capsys.readouterr().err
+    assert colour_backend[0].calls > 0
+    for name in ("report.html", "analysis.json", "analysis.csv", "annotated.mp4", "frame_hashes.tsv", "SHA256SUMS"):
+        assert (out / name).is_file(), name
+    assert len(list((out / "frames").glob("*.png"))) == 8
+    html = (out / "report.html").read_text()
+    assert "Ann &lt;ann@x&gt;" in html and "n &amp; m" in html
+    # export-frames finds the cached analysis: no inference at all this time
+    rc = cli.main(["export-frames", str(clip), "--frames", "1,4-5", "--out", str(tmp_path / "f"), "--raw",
+                   "--detector", "haar", "-q"])
+    assert rc == 0
+    assert colour_backend[1].calls == 0
+    got = sorted(p.name for p in (tmp_path / "f").iterdir())
+    assert got == sorted([frame_file_name(i) for i in (1, 4, 5)] + [frame_file_name(i, True) for i in (1, 4, 5)])
+    # ... and its annotated PNGs are byte-identical to the report's
+    for i in (1, 4, 5):
+        assert (tmp_path / "f" / frame_file_name(i)).read_bytes() == (out / "frames" / frame_file_name(i)).read_bytes()
+
+
+def test_cli_refuses_the_evidence_folder_and_bad_frames(tmp_path: Path, colour_backend: list[ColourBackend],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "ev").mkdir()
+    clip = write_test_clip(tmp_path / "ev" / "clip.mp4", n=3)
+    rc = cli.main(["report", str(clip), "--out", str(tmp_path / "ev"), "-q"])
+    assert rc == 2 and "evidence's own folder" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == ["clip.mp4"]
+    assert colour_backend == []  # refused before any analysis
+    rc = cli.main(["export-frames", str(clip), "--frames", "7", "--out", str(tmp_path / "o"), "--raw-only", "-q"])
+    assert rc == 2 and "out of range" in capsys.readouterr().err
+    rc = cli.main(["export-frames", str(clip), "--frames", "0-2", "--out", str(tmp_path / "o"), "--raw-only", "-q"])
+    assert rc == 0 and colour_backend == []  # raw frames need no analysis
+    assert len(list((tmp_path / "o").glob("*_raw.png"))) == 3
+
+
+def test_analyse_clip_helper_is_real() -> None:
+    """Guard for the fixtures above: the test backend scores the tinted frames high and the rest low."""
+    _clip, result = shared_analysis()
+    scores = {fr.index: fr.max_score for fr in result.frames}
+    assert all(scores[i] is not None and scores[i] >= 0.5 for i in TINTED)
+    assert all(s is not None and s < 0.5 for i, s in scores.items() if i not in TINTED)
+    assert analyse_clip is not None
