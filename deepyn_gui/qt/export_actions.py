@@ -366,7 +366,7 @@ class ExportActions(QObject):
         self.jobs = [j for j in self.jobs if _alive(j)] + [job]
         return job
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
         """On the window's close: cancel running exports and join them, so no thread outlives it."""
         if watched is self.window and event.type() == QEvent.Type.Close:
             self.shutdown()
