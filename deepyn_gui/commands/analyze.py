@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
           f"aggregator {v.aggregator}); faces on {faces}/{n} analysed frames")
     print(f"  {v.explanation}")
     print(f"  model {result.model.name} ({result.model.sha256[:12]}), backend {result.backend.get('name')}")
+    for w in result.warnings:
+        print(f"deepyn: warning: {w}", file=sys.stderr)
     if not result.complete:
         print(f"deepyn: warning: analysis incomplete: {result.stop_reason}", file=sys.stderr)
         return 3

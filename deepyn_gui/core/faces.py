@@ -260,6 +260,7 @@ class Res10SsdDetector:
         self.min_inside = float(min_inside)
         self.threads = threads
         self.files = found
+        self._closeup_first = False
 
     def describe(self) -> dict[str, Any]:
         """Settings written into exports so an analysis can be reproduced."""
@@ -280,8 +281,44 @@ class Res10SsdDetector:
             return min(3 * s, max(s, round(w * s / h))), s
         return s, min(3 * s, max(s, round(h * s / w)))
 
+    #: border added on each side, as a share of the longer frame side, for the close-up pass
+    CLOSEUP_PAD = 0.2
+
     def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Detect faces; when none is found, retry with the frame padded by a black border.
+
+        SSD misses a face that fills the whole frame (a tight face crop such as the original
+        project's sample clip): padding shrinks it back into the range the model was trained on.
+        The pass that found faces last time is tried first, so a close-up clip costs one pass a frame.
+        """
         _check_frame(rgb)
+        order = (True, False) if self._closeup_first else (False, True)
+        for closeup in order:
+            dets = self._detect_closeup(rgb) if closeup else self._detect_plain(rgb)
+            if dets:
+                self._closeup_first = closeup
+                return dets
+        return []
+
+    def _detect_closeup(self, rgb: np.ndarray) -> list[Detection]:
+        h, w = rgb.shape[:2]
+        pad = max(1, int(round(self.CLOSEUP_PAD * max(h, w))))
+        padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        dets: list[Detection] = []
+        for d in self._detect_plain(padded):
+            x, y, bw, bh = d.box
+            x, y = x - pad, y - pad
+            # keep faces mostly inside the real frame (a close-up may overhang it a little)
+            iw = max(0.0, min(x + bw, w) - max(x, 0.0))
+            ih = max(0.0, min(y + bh, h) - max(y, 0.0))
+            if iw * ih < 0.6 * bw * bh:
+                continue
+            box = _clamped_box(x, y, x + bw, y + bh, w, h)
+            if box is not None:
+                dets.append(Detection(box=box, score=d.score))
+        return dets
+
+    def _detect_plain(self, rgb: np.ndarray) -> list[Detection]:
         h, w = rgb.shape[:2]
         iw, ih = self._input_wh(w, h)
         # Resize first (cheaper colour conversion), with INTER_AREA so a large frame is not aliased.

@@ -53,6 +53,7 @@ class AnalysisSettings:
     aggregator: str = "confident"
     on_error: Literal["continue", "stop"] = "continue"
     detector_threads: int = 1
+    detect_every: int = 1  # run the detector on every Nth analysed frame; track boxes carry over between
 
     def __post_init__(self) -> None:
         if self.stride < 1:
@@ -65,6 +66,8 @@ class AnalysisSettings:
             raise InputError(f"crop margin must be between 1.0 and 4.0 (got {self.margin})")
         if self.batch_size < 1:
             raise InputError("batch size must be at least 1")
+        if self.detect_every < 1:
+            raise InputError("detect_every must be at least 1")
         if self.on_error not in ("continue", "stop"):
             raise InputError("on_error must be 'continue' or 'stop'")
 
@@ -82,6 +85,7 @@ class Progress:
     eta_s: float | None
     elapsed_s: float
     stage_busy_s: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # non-fatal decode notices (damaged data, fewer frames than declared)
 
 
 @dataclass
@@ -199,15 +203,21 @@ class _Stages:
             s.detector, model_path=s.detector_model, min_score=s.detector_min_score, threads=s.detector_threads
         )
         tracker = FaceTracker()
+        last: list[tuple[int, Any]] = []
+        n = 0
         while True:
             frame = self.get(self.frames_q)
             if frame is _END:
                 self.put(self.prepared_q, _END)
                 return
             t0 = time.perf_counter()
-            detections = detector.detect(frame.rgb)
+            if n % s.detect_every == 0 or not last:
+                # Between detections the last boxes carry over: faces move little in a few frames,
+                # and the detector is the most expensive CPU stage at 720p and above.
+                last = tracker.update(detector.detect(frame.rgb))
+            n += 1
             faces: list[tuple[int, Any, CropTransform, np.ndarray | None]] = []
-            for track, det in tracker.update(detections):
+            for track, det in last:
                 transform = crop_transform_for_box(det.box, margin=s.margin)
                 crop = None if is_too_small(det.box, s.min_face_side) else extract_crop(frame.rgb, transform)
                 faces.append((track, det, transform, crop))
@@ -360,9 +370,8 @@ def iter_analysis(
             if now - last_progress >= progress_every_s:
                 last_progress = now
                 yield _progress(done, total, now - t_start, stages.busy)
-        yield _progress(done, done, time.perf_counter() - t_start, stages.busy)
-        if stages.decode_errors:
-            raise InputError(f"the video could not be decoded to the end: {stages.decode_errors[0]}")
+        final = _progress(done, done, time.perf_counter() - t_start, stages.busy)
+        yield Progress(**{**final.__dict__, "warnings": tuple(stages.decode_errors)})
     finally:
         stages.shutdown()
 
@@ -450,10 +459,12 @@ def analyze(
     )
     hasher.start()
     frames: list[FrameResult] = []
+    warnings: list[str] = []
     complete, reason = True, ""
     try:
         for item in iter_analysis(path, backend, settings, cancel, total_frames=src_probe.frames):
             if isinstance(item, Progress):
+                warnings.extend(item.warnings)
                 if on_progress:
                     on_progress(item)
             else:
@@ -468,4 +479,6 @@ def analyze(
         complete, reason = False, str(exc)
     hasher.join()
     source = SourceInfo(**{**src_probe.to_json(), "sha256": digest.get("sha", "")})
-    return build_result(source, backend, settings, frames, complete, reason)
+    result = build_result(source, backend, settings, frames, complete, reason)
+    result.warnings = warnings
+    return result

@@ -404,6 +404,7 @@ class AnalysisResult:
     created_utc: str = ""
     complete: bool = True  # False when cancelled or stopped on error: partial but valid
     stop_reason: str = ""
+    warnings: list[str] = field(default_factory=list)  # non-fatal notices, e.g. damaged frames skipped
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -412,6 +413,7 @@ class AnalysisResult:
             "created_utc": self.created_utc,
             "complete": self.complete,
             "stop_reason": self.stop_reason,
+            "warnings": list(self.warnings),
             "source": self.source.to_json(),
             "model": self.model.to_json(),
             "backend": self.backend,
@@ -435,4 +437,5 @@ class AnalysisResult:
             created_utc=d.get("created_utc", ""),
             complete=bool(d.get("complete", True)),
             stop_reason=d.get("stop_reason", ""),
+            warnings=list(d.get("warnings", [])),
         )

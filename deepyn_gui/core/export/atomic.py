@@ -29,6 +29,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise ExportError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an export should get the usual permissions
     try:
         yield tmp
         os.replace(tmp, target)

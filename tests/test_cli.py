@@ -1,0 +1,98 @@
+"""The deepyn CLI as a user runs it: exit codes, one-line errors, JSON contents, input untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.media import astronaut_clip_frames, moving_pattern_frames, truncate_copy, write_clip
+
+
+def run_cli(*args, timeout=240):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "deepyn_gui.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def digest(p: Path):
+    st = p.stat()
+    return hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mtime_ns, st.st_size
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    face = write_clip(d / "face.mp4", astronaut_clip_frames(12, 320, 240, face_px=90), fps=25)
+    noface = write_clip(d / "noface.mp4", moving_pattern_frames(8, 64, 48), fps=25)
+    zero = d / "zero.mp4"
+    zero.write_bytes(b"")
+    text = d / "notes.mp4"
+    text.write_text("this is not a video\n" * 20)
+    trunc = truncate_copy(face, d / "trunc.mp4", 0.5)
+    return {"face": Path(face), "noface": Path(noface), "zero": zero, "text": text, "trunc": Path(trunc)}
+
+
+def test_analyze_writes_the_documented_json(clips, tiny_onnx_model, tmp_path):
+    before = digest(clips["face"])
+    out = tmp_path / "a.json"
+    csv_out = tmp_path / "a.csv"
+    r = run_cli("analyze", clips["face"], "--model", tiny_onnx_model, "--json", out, "--csv", csv_out, "-q",
+                "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert "UNTRAINED" in r.stderr
+    d = json.loads(out.read_text())
+    assert d["schema"] == "deepyn.analysis/1"
+    assert d["source"]["sha256"] == before[0]
+    assert {k for k in ("path", "sha256", "frames", "fps", "width", "height")} <= d["source"].keys()
+    assert d["model"]["name"] == "uynet-w4-test" and len(d["model"]["sha256"]) == 64
+    assert d["backend"]["name"] == "onnx"
+    assert len(d["frames"]) == 12
+    f0 = d["frames"][0]
+    assert f0["state"] == "ok" and {"index", "pts_s", "faces"} <= f0.keys()
+    face = f0["faces"][0]
+    assert {"track", "box", "fake_score"} <= face.keys() and len(face["box"]) == 4
+    assert d["verdict"]["label"] in ("fake", "real", "uncertain")
+    for key in ("fake_score", "label", "aggregator", "band", "explanation"):
+        assert key in d["verdict"]
+    assert csv_out.read_text().splitlines()[0].startswith("frame,pts_s,frame_state,track")
+    assert digest(clips["face"]) == before  # evidence unchanged
+
+
+def test_no_face_clip(clips, tiny_onnx_model, tmp_path):
+    out = tmp_path / "n.json"
+    r = run_cli("analyze", clips["noface"], "--model", tiny_onnx_model, "--json", out, "-q")
+    assert r.returncode == 0, r.stderr
+    assert "NO_FACE" in r.stdout
+    d = json.loads(out.read_text())
+    assert d["verdict"]["label"] == "no_face" and d["verdict"]["fake_score"] is None
+
+
+@pytest.mark.parametrize("name", ["zero", "text", "trunc", "missing", "dir"])
+def test_bad_inputs_give_one_clear_line(clips, tiny_onnx_model, name, tmp_path):
+    path = {"missing": tmp_path / "nope.mp4", "dir": tmp_path}.get(name) or clips[name]
+    before = digest(path) if Path(path).is_file() else None
+    r = run_cli("analyze", path, "--model", tiny_onnx_model, "-q")
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert lines and lines[-1].startswith("deepyn: error:"), r.stderr
+    assert "Traceback" not in r.stderr
+    if before:
+        assert digest(path) == before
+
+
+def test_missing_model_is_clear(clips, tmp_path):
+    r = run_cli("analyze", clips["face"], "--model", tmp_path / "none.onnx", "-q")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "deepyn: error:" in r.stderr
+
+
+def test_backends_lists_reasons():
+    r = run_cli("backends")
+    assert r.returncode == 0
+    assert "onnx" in r.stdout and "vart" in r.stdout
+    assert "unavailable (xir/vart not importable" in r.stdout
