@@ -147,7 +147,7 @@ def quantize_input(crops: np.ndarray, fix_point: int, out: np.ndarray | None = N
     """uint8 RGB crops [n,224,224,3] -> int8 NHWC codes (written into ``out`` when given)."""
     lut = input_lut(fix_point)
     if out is None:
-        return lut[crops]
+        return np.asarray(lut[crops])
     np.take(lut, crops, out=out)
     return out
 

@@ -1,0 +1,176 @@
+"""``deepyn compare CLIP --backends A,B``: the same crops through two backends, timed like for like.
+
+A backend is named as in ``deepyn backends``, optionally with settings after colons:
+``onnx``, ``onnx:threads=1``, ``onnx-int8:model=m_int8.onnx``, ``vart:model=YNET.xmodel:threads=4``,
+``onnx:label=cpu-fp32``. A backend that cannot run here is printed with the reason and left out
+(never given numbers); with at least one left the run goes on and exits 3 (incomplete comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import InputError
+from .common import add_analysis_options, check_clip, settings_from_args
+
+_KEYS = ("model", "threads", "batch", "label")
+
+
+@dataclass(frozen=True)
+class BackendRequest:
+    """One entry of ``--backends``: registry name plus its options."""
+
+    name: str
+    label: str
+    model: str | None = None
+    threads: int | None = None
+    batch: int | None = None
+
+
+def parse_backend_spec(text: str) -> BackendRequest:
+    """``name[:key=value]...`` with keys model, threads, batch, label; InputError when malformed."""
+    parts = [p for p in text.strip().split(":")]
+    name = parts[0].strip()
+    if not name:
+        raise InputError(f"empty backend name in {text!r}")
+    opts: dict[str, str] = {}
+    for p in parts[1:]:
+        key, sep, value = p.partition("=")
+        key = key.strip()
+        if not sep or key not in _KEYS or not value.strip():
+            raise InputError(f"bad backend option {p!r} in {text!r}: use {name}:key=value with key in {', '.join(_KEYS)}")
+        opts[key] = value.strip()
+
+    def _int(key: str) -> int | None:
+        if key not in opts:
+            return None
+        try:
+            v = int(opts[key])
+        except ValueError:
+            raise InputError(f"{key} must be a whole number in {text!r}") from None
+        if v < 1:
+            raise InputError(f"{key} must be at least 1 in {text!r}")
+        return v
+
+    threads, batch = _int("threads"), _int("batch")
+    label = opts.get("label") or (name if threads is None else f"{name}@{threads}t")
+    return BackendRequest(name, label, opts.get("model"), threads, batch)
+
+
+def parse_backends(text: str) -> list[BackendRequest]:
+    reqs = [parse_backend_spec(t) for t in text.split(",") if t.strip()]
+    if len(reqs) < 2:
+        raise InputError("--backends needs at least two backends separated by a comma, e.g. onnx,onnx-int8")
+    return reqs
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "compare",
+        help="run two backends on the identical crops and compare speed and agreement",
+        description="Run the same decoded frames and face crops through two backends and compare "
+        "throughput, batch latency, end-to-end fps (shared decode/detect time charged equally) and "
+        "agreement (score difference, mask IoU, verdicts).",
+    )
+    p.add_argument("clip", help="video file; opened read-only")
+    p.add_argument("--backends", required=True,
+                   help="comma-separated backends, e.g. onnx,onnx-int8 or onnx:threads=1,onnx:threads=2 or "
+                        "onnx,vart:model=YNET.xmodel (keys: model, threads, batch, label)")
+    p.add_argument("--threads", type=int, default=2, help="default inference threads (default 2)")
+    p.add_argument("--batch", type=int, default=8, help="crops per batch, the same for every backend (default 8)")
+    add_analysis_options(p)
+    p.add_argument("--json", dest="json_out", default=None, help="write the comparison as JSON here")
+    p.add_argument("--csv", dest="csv_out", default=None, help="write one row per face (both scores) as CSV here")
+    p.add_argument("--png", dest="png_out", default=None, help="write a chart (score curves + speed bars) here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def build_backends(reqs: list[BackendRequest], args: argparse.Namespace) -> tuple[list[Any], list[str], list[tuple[str, str]]]:
+    """Create what can run here; (backends, labels, [(label, reason)] for the rest)."""
+    from ..backends import REGISTRY, create_backend
+    from ..core.compare import unique_labels
+    from ..core.errors import DeepYNError
+
+    labels = unique_labels([r.label for r in reqs])
+    backends: list[Any] = []
+    ok_labels: list[str] = []
+    unavailable: list[tuple[str, str]] = []
+    for req, label in zip(reqs, labels):
+        if req.name not in REGISTRY:
+            raise InputError(f"unknown backend {req.name!r}; known backends: {', '.join(REGISTRY)}")
+        try:
+            b = create_backend(
+                req.name,
+                model_path=req.model,
+                threads=req.threads or args.threads,
+                batch_size=req.batch or args.batch,
+            )
+        except DeepYNError as exc:
+            reason = str(exc)
+            prefix = f"backend {req.name} is unavailable: "
+            unavailable.append((label, reason.removeprefix(prefix)))
+            continue
+        backends.append(b)
+        ok_labels.append(label)
+    return backends, ok_labels, unavailable
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.compare import (
+        compare,
+        format_summary,
+        write_comparison_csv,
+        write_comparison_json,
+        write_comparison_png,
+    )
+    from ..core.errors import BackendError
+    from .common import ProgressBar
+
+    clip = check_clip(args.clip)
+    settings = settings_from_args(args)
+    reqs = parse_backends(args.backends)
+    backends, labels, unavailable = build_backends(reqs, args)
+    for label, reason in unavailable:
+        print(f"deepyn: backend {label} unavailable: {reason}", file=sys.stderr)
+    if not backends:
+        raise BackendError("no backend of the comparison can run here (reasons above)")
+    try:
+        if any(not b.model_info.trained for b in backends):
+            print("deepyn: warning: a model is UNTRAINED; its scores mean nothing (timings still do).", file=sys.stderr)
+        bar = ProgressBar("comparing", quiet=args.quiet)
+
+        def on_batch(batch: Any) -> None:
+            bar(_Prog(batch.done, batch.total, batch.done / batch.elapsed_s if batch.elapsed_s > 0 else 0.0))
+
+        try:
+            result = compare(clip, backends, labels, settings, unavailable=unavailable, on_batch=on_batch)
+        finally:
+            bar.close()
+    finally:
+        for b in backends:
+            b.close()
+    if args.json_out:
+        write_comparison_json(result, args.json_out)
+    if args.csv_out:
+        write_comparison_csv(result, args.csv_out)
+    if args.png_out:
+        write_comparison_png(result, args.png_out)
+    print(format_summary(result))
+    if not result.complete:
+        print(f"deepyn: warning: comparison incomplete: {result.stop_reason}", file=sys.stderr)
+        return 3
+    if unavailable:
+        print("deepyn: warning: comparison incomplete: some backends were unavailable (see above)", file=sys.stderr)
+        return 3
+    return 0
+
+
+@dataclass(frozen=True)
+class _Prog:
+    done: int
+    total: int
+    fps: float

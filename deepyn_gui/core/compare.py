@@ -1,0 +1,781 @@
+"""Side-by-side comparison of inference backends on the *identical* crops, measured like for like.
+
+One decode → detect → track → crop pass feeds every backend the same read-only uint8 crop batch
+(e.g. ONNX CPU fp32 and the VCK5000, or fp32 and int8 when no card is present). The original
+U-YNet comparison timed the GPUs with file loading at batch 1 and the card without preprocessing;
+here the shared work (decode, detection, cropping, stacking) is measured once and charged equally
+to every backend, and each backend's own time is its ``infer`` call (its own pre/post-processing
+included, e.g. the int8 quantisation of the VART backend):
+
+* batch latency p50/p95 — wall time of one ``infer`` call,
+* throughput            — crops / total ``infer`` time,
+* end-to-end fps        — frames / (shared decode+detect+crop time + this backend's ``infer`` time),
+  i.e. the serial cost of a frame; ``fps_pipelined`` is the bound when the stages overlap
+  (frames / max(shared, infer)).
+
+Backends run one after the other on each batch (alternating which goes first), never at the same
+time, so two CPU backends do not compete for the same cores while being timed. A first, untimed
+warm-up call per backend keeps one-off session set-up out of the figures.
+
+Agreement (each backend against the first, the reference): mean/max/p95 |Δ fake_score| over faces
+both scored, mask IoU at 0.5 (pooled over pixels of all paired faces), per-face decision agreement at
+each model's threshold, and whether the video verdicts (``core.verdict.video_verdict``) agree.
+Results export as JSON (``deepyn.compare/1``), CSV (one row per face) and a PNG chart drawn with
+OpenCV. Qt-free: the CLI and the GUI's comparison view consume the same generator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as _dt
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .errors import BackendError, Cancelled, DeepYNError, InputError
+from .inference import InferenceBackend, check_backend_output
+from .pipeline import AnalysisSettings, app_info, planned_frames
+from .results import CropTransform, FaceResult, FrameResult, SourceInfo, Verdict, compress_mask
+from .verdict import video_verdict
+
+SCHEMA = "deepyn.compare/1"
+MASK_THRESHOLD = 0.5
+
+
+# ---------------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------------
+
+
+def _percentile_ms(values: Sequence[float], q: float) -> float | None:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q) * 1000.0) if values else None
+
+
+@dataclass
+class BackendStats:
+    """Timing figures of one backend, accumulated batch by batch."""
+
+    label: str
+    frames: int = 0
+    crops: int = 0
+    batches: int = 0
+    infer_s: float = 0.0
+    latencies_s: list[float] = field(default_factory=list)
+    error_batches: int = 0
+    last_error: str = ""
+
+    def add(self, crops: int, latency_s: float, error: str | None) -> None:
+        self.batches += 1
+        self.infer_s += latency_s
+        self.latencies_s.append(latency_s)
+        if error is None:
+            self.crops += crops
+        else:
+            self.error_batches += 1
+            self.last_error = error
+
+    @property
+    def crops_per_s(self) -> float | None:
+        return self.crops / self.infer_s if self.infer_s > 0 and self.crops else None
+
+    def summary(self, shared_s: float) -> dict[str, Any]:
+        """Plain-number summary; ``shared_s`` is the decode+detect+crop time both backends share."""
+        serial = shared_s + self.infer_s
+        pipelined = max(shared_s, self.infer_s)
+        return {
+            "label": self.label,
+            "frames": self.frames,
+            "crops": self.crops,
+            "batches": self.batches,
+            "error_batches": self.error_batches,
+            "last_error": self.last_error,
+            "infer_s": round(self.infer_s, 6),
+            "shared_s": round(shared_s, 6),
+            "crops_per_s": _round(self.crops_per_s, 3),
+            "latency_p50_ms": _round(_percentile_ms(self.latencies_s, 50), 3),
+            "latency_p95_ms": _round(_percentile_ms(self.latencies_s, 95), 3),
+            "fps_e2e": _round(self.frames / serial if serial > 0 and self.frames else None, 3),
+            "fps_pipelined": _round(self.frames / pipelined if pipelined > 0 and self.frames else None, 3),
+        }
+
+
+def _round(v: float | None, nd: int) -> float | None:
+    return None if v is None else round(float(v), nd)
+
+
+@dataclass
+class Agreement:
+    """How much one backend agrees with the reference backend, over faces both scored."""
+
+    faces: int = 0
+    sum_abs: float = 0.0
+    max_abs: float = 0.0
+    abs_diffs: list[float] = field(default_factory=list)
+    intersection: int = 0
+    union: int = 0
+    decisions_agree: int = 0
+    only_one_scored: int = 0
+
+    def add_face(
+        self, score_ref: float, score: float, mask_ref: np.ndarray, mask: np.ndarray, thr_ref: float, thr: float
+    ) -> None:
+        d = abs(float(score) - float(score_ref))
+        self.faces += 1
+        self.sum_abs += d
+        self.max_abs = max(self.max_abs, d)
+        self.abs_diffs.append(d)
+        a = mask_ref >= MASK_THRESHOLD
+        b = mask >= MASK_THRESHOLD
+        self.intersection += int(np.count_nonzero(a & b))
+        self.union += int(np.count_nonzero(a | b))
+        self.decisions_agree += int((score_ref >= thr_ref) == (score >= thr))
+
+    def summary(self) -> dict[str, Any]:
+        n = self.faces
+        return {
+            "faces_compared": n,
+            "faces_scored_by_one_only": self.only_one_scored,
+            "mean_abs_score_diff": _round(self.sum_abs / n if n else None, 6),
+            "max_abs_score_diff": _round(self.max_abs if n else None, 6),
+            "p95_abs_score_diff": _round(float(np.percentile(self.abs_diffs, 95)) if n else None, 6),
+            # None when neither mask marks any pixel at 0.5: IoU is undefined, not perfect.
+            "mask_iou": _round(self.intersection / self.union if self.union else None, 6),
+            "mask_pixels_union": self.union,
+            "decision_agreement": _round(self.decisions_agree / n if n else None, 6),
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Face:
+    track: int
+    box: tuple[float, float, float, float]
+    det_score: float
+    transform: CropTransform
+    crop: np.ndarray | None  # None: too small to judge
+
+
+@dataclass
+class _Frame:
+    index: int
+    pts_s: float
+    faces: list[_Face]
+
+
+@dataclass(frozen=True)
+class BackendOutcome:
+    """What one backend made of one batch."""
+
+    frames: tuple[FrameResult, ...]
+    latency_s: float | None  # None when the batch had no crops
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CompareBatch:
+    """One batch, as every backend saw it: yielded live to the CLI bar and the GUI charts.
+
+    ``outcomes[i]`` belongs to ``labels[i]``; ``preview_rgb`` is the last frame of the batch (for
+    display); ``summary`` is the running figures so far (same shape as the final JSON's).
+    """
+
+    labels: tuple[str, ...]
+    frame_indices: tuple[int, ...]
+    crops: int
+    shared_s: float
+    outcomes: tuple[BackendOutcome, ...]
+    preview_index: int
+    preview_rgb: np.ndarray | None
+    done: int
+    total: int
+    elapsed_s: float
+    summary: dict[str, Any]
+
+
+@dataclass
+class ComparisonResult:
+    """A finished (or stopped) comparison, with provenance; serialises to ``deepyn.compare/1``."""
+
+    source: SourceInfo
+    labels: list[str]
+    backends: list[dict[str, Any]]
+    models: list[dict[str, Any]]
+    settings: dict[str, Any]
+    summary: dict[str, Any]
+    frames: list[list[FrameResult]]
+    verdicts: list[Verdict]
+    unavailable: list[dict[str, str]] = field(default_factory=list)
+    complete: bool = True
+    stop_reason: str = ""
+    app: dict[str, Any] = field(default_factory=dict)
+    created_utc: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        verdicts = [v.to_json() for v in self.verdicts]
+        summary = dict(self.summary)
+        if len(self.verdicts) >= 2:
+            ref = self.verdicts[0]
+            summary["verdict_agreement"] = {
+                label: {
+                    "agree": v.label == ref.label,
+                    "reference": ref.label,
+                    "label": v.label,
+                    "reference_score": _round(ref.fake_score, 6),
+                    "score": _round(v.fake_score, 6),
+                }
+                for label, v in zip(self.labels[1:], self.verdicts[1:])
+            }
+        return {
+            "schema": SCHEMA,
+            "app": self.app,
+            "created_utc": self.created_utc,
+            "complete": self.complete,
+            "stop_reason": self.stop_reason,
+            "source": self.source.to_json(),
+            "settings": self.settings,
+            "like_for_like": (
+                "shared decode+detect+crop time is measured once and charged to every backend; "
+                "backends run one after the other on identical read-only crop batches"
+            ),
+            "backends": [
+                {"label": lab, "backend": b, "model": m, "verdict": v}
+                for lab, b, m, v in zip(self.labels, self.backends, self.models, verdicts)
+            ],
+            "unavailable": self.unavailable,
+            "summary": summary,
+        }
+
+
+class Comparison:
+    """Runs the comparison as a generator of :class:`CompareBatch`; ``result()`` afterwards.
+
+    ``backends`` are ready instances (the first is the reference for agreement); ``labels`` name
+    them in charts and exports. ``unavailable`` lists (label, reason) pairs the caller could not
+    build: they are carried into the result and shown greyed out, never given numbers.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        backends: Sequence[InferenceBackend],
+        labels: Sequence[str] | None = None,
+        settings: AnalysisSettings | None = None,
+        cancel: threading.Event | None = None,
+        unavailable: Sequence[tuple[str, str]] = (),
+        warmup: bool = True,
+    ) -> None:
+        if not backends:
+            raise BackendError("a comparison needs at least one available backend")
+        self.path = str(path)
+        self.backends = list(backends)
+        self.labels = unique_labels(list(labels) if labels else [b.name for b in self.backends])
+        if len(self.labels) != len(self.backends):
+            raise ValueError("one label per backend")
+        self.settings = settings or AnalysisSettings()
+        self.cancel = cancel or threading.Event()
+        self.unavailable = [{"label": a, "reason": b} for a, b in unavailable]
+        self.warmup = warmup
+        self.stats = [BackendStats(lab) for lab in self.labels]
+        self.agreement = [Agreement() for _ in self.labels[1:]]
+        self.frames: list[list[FrameResult]] = [[] for _ in self.backends]
+        self.shared_s = 0.0
+        self.decode_s = 0.0
+        self.detect_s = 0.0
+        self.complete = True
+        self.stop_reason = ""
+        self._source: SourceInfo | None = None
+        self._batch_no = 0
+        self._warmed = False
+
+    # -- live figures ---------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        frames = len(self.frames[0])
+        return {
+            "frames": frames,
+            "shared": {
+                "decode_s": round(self.decode_s, 6),
+                "detect_crop_s": round(self.detect_s, 6),
+                "total_s": round(self.shared_s, 6),
+            },
+            "backends": [s.summary(self.shared_s) for s in self.stats],
+            "agreement": {
+                lab: a.summary() for lab, a in zip(self.labels[1:], self.agreement)
+            } if len(self.labels) > 1 else {},
+            "reference": self.labels[0],
+        }
+
+    # -- the generator -------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[CompareBatch]:
+        from .faces import FaceTracker, crop_transform_for_box, extract_crop, is_too_small, make_detector
+        from .video import VideoSource
+
+        s = self.settings
+        detector = make_detector(
+            s.detector, model_path=s.detector_model, min_score=s.detector_min_score, threads=s.detector_threads
+        )
+        tracker = FaceTracker()
+        t_start = time.perf_counter()
+        with VideoSource(self.path) as src:
+            info = src.info
+            self._source = SourceInfo(
+                path=self.path, sha256="", frames=info.frames, fps=float(info.fps), width=info.width,
+                height=info.height, duration_s=float(info.duration_s), rotation=int(info.rotation),
+                codec=str(info.codec), container=str(info.container), size_bytes=int(info.size_bytes),
+            )
+            total = planned_frames(info.frames, s)
+            stop = None if s.max_frames is None else s.start_frame + s.max_frames * s.stride
+            it = src.frames(start=s.start_frame, stop=stop, step=s.stride)
+            pending: list[_Frame] = []
+            n_crops = 0
+            last_rgb: np.ndarray | None = None
+            last_index = -1
+            batch_shared = 0.0
+            done = 0
+            while True:
+                if self.cancel.is_set():
+                    raise Cancelled("comparison cancelled")
+                t0 = time.perf_counter()
+                frame = next(it, None)
+                dt = time.perf_counter() - t0
+                self.decode_s += dt
+                batch_shared += dt
+                if frame is not None:
+                    t0 = time.perf_counter()
+                    faces: list[_Face] = []
+                    for track, det in tracker.update(detector.detect(frame.rgb)):
+                        tr = crop_transform_for_box(det.box, margin=s.margin)
+                        small = is_too_small(det.box, s.min_face_side)
+                        box = tuple(float(v) for v in det.box)
+                        faces.append(_Face(track, box, float(det.score), tr,  # type: ignore[arg-type]
+                                           None if small else extract_crop(frame.rgb, tr)))
+                    pending.append(_Frame(frame.index, frame.pts_s, faces))
+                    n_crops += sum(1 for f in faces if f.crop is not None)
+                    last_rgb, last_index = frame.rgb, frame.index
+                    dt = time.perf_counter() - t0
+                    self.detect_s += dt
+                    batch_shared += dt
+                if pending and (frame is None or n_crops >= s.batch_size):
+                    batch = self._run_batch(pending, batch_shared)
+                    done += len(pending)
+                    yield CompareBatch(
+                        labels=tuple(self.labels),
+                        frame_indices=tuple(f.index for f in pending),
+                        crops=n_crops,
+                        shared_s=batch_shared,
+                        outcomes=batch,
+                        preview_index=last_index,
+                        preview_rgb=last_rgb,
+                        done=done,
+                        total=max(total, done),
+                        elapsed_s=time.perf_counter() - t_start,
+                        summary=self.summary(),
+                    )
+                    pending, n_crops, batch_shared = [], 0, 0.0
+                    if self.stop_reason:
+                        self.complete = False
+                        return
+                if frame is None:
+                    break
+            if src.decode_errors:
+                self.complete = False
+                self.stop_reason = f"the video could not be decoded to the end: {src.decode_errors[0]}"
+
+    def _run_batch(self, pending: list[_Frame], shared_s: float) -> tuple[BackendOutcome, ...]:
+        self.shared_s += shared_s
+        slots = [(fi, k) for fi, fr in enumerate(pending) for k, f in enumerate(fr.faces) if f.crop is not None]
+        crops = np.stack([pending[fi].faces[k].crop for fi, k in slots]) if slots else None  # type: ignore[misc]
+        if crops is not None:
+            crops.setflags(write=False)  # every backend must see exactly these pixels
+            if self.warmup and not self._warmed:
+                for b in self.backends:
+                    with contextlib.suppress(Exception):  # the timed call below reports any error
+                        b.infer(crops)
+                self._warmed = True
+        n = len(self.backends)
+        order = list(range(n)) if self._batch_no % 2 == 0 else list(reversed(range(n)))
+        self._batch_no += 1
+        raw: list[tuple[np.ndarray | None, np.ndarray | None, float | None, str | None]] = [
+            (None, None, None, None)
+        ] * n
+        for i in order:
+            if crops is None:
+                raw[i] = (None, None, None, None)
+                continue
+            t0 = time.perf_counter()
+            error: str | None = None
+            mask = score = None
+            try:
+                mask, score = self.backends[i].infer(crops)
+                mask = np.asarray(mask, dtype=np.float32)
+                score = np.asarray(score, dtype=np.float32)
+                check_backend_output(mask, score, len(slots))
+            except DeepYNError as exc:
+                error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - any backend failure is a visible error state
+                error = f"{type(exc).__name__}: {exc}"
+            latency = time.perf_counter() - t0
+            self.stats[i].add(len(slots), latency, error)
+            raw[i] = (None if error else mask, None if error else score, latency, error)
+        outcomes: list[BackendOutcome] = []
+        for i, (m, sc, lat, err) in enumerate(raw):
+            results = self._frame_results(pending, slots, m, sc, err)
+            self.frames[i].extend(results)
+            self.stats[i].frames += len(results)
+            outcomes.append(BackendOutcome(tuple(results), lat, err))
+        self._agree(slots, raw)
+        if self.settings.on_error == "stop":
+            failed = [(self.labels[i], r[3]) for i, r in enumerate(raw) if r[3]]
+            if failed:
+                self.stop_reason = f"stopped after a backend error (on_error=stop): {failed[0][0]}: {failed[0][1]}"
+        return tuple(outcomes)
+
+    def _agree(self, slots: list[tuple[int, int]], raw: list[Any]) -> None:
+        if len(self.backends) < 2 or not slots:
+            return
+        ref_mask, ref_score, _, ref_err = raw[0]
+        thr_ref = self.backends[0].model_info.threshold
+        for j, (mask, score, _, err) in enumerate(raw[1:], start=1):
+            ag = self.agreement[j - 1]
+            if ref_err or err:
+                if bool(ref_err) != bool(err):
+                    ag.only_one_scored += len(slots)
+                continue
+            thr = self.backends[j].model_info.threshold
+            for k in range(len(slots)):
+                ag.add_face(float(ref_score[k]), float(score[k]), ref_mask[k], mask[k], thr_ref, thr)
+
+    @staticmethod
+    def _frame_results(
+        pending: list[_Frame],
+        slots: list[tuple[int, int]],
+        mask: np.ndarray | None,
+        score: np.ndarray | None,
+        error: str | None,
+    ) -> list[FrameResult]:
+        slot_of = {key: k for k, key in enumerate(slots)}
+        out: list[FrameResult] = []
+        for fi, fr in enumerate(pending):
+            faces: list[FaceResult] = []
+            for k, f in enumerate(fr.faces):
+                common: dict[str, Any] = {
+                    "track": f.track, "box": f.box, "detector_score": f.det_score, "crop": f.transform
+                }
+                j = slot_of.get((fi, k))
+                if j is None:
+                    faces.append(FaceResult(state="too_small", **common))
+                elif error is not None or mask is None or score is None:
+                    faces.append(FaceResult(state="error", error=f"backend error: {error}", **common))
+                else:
+                    faces.append(FaceResult(state="ok", fake_score=float(score[j]),
+                                            mask_blob=compress_mask(mask[j]), **common))
+            if not faces:
+                out.append(FrameResult(fr.index, fr.pts_s, "no_face"))
+            elif any(x.state == "ok" for x in faces) or all(x.state == "too_small" for x in faces):
+                out.append(FrameResult(fr.index, fr.pts_s, "ok", tuple(faces)))
+            else:
+                msg = next((x.error for x in faces if x.error), "error")
+                out.append(FrameResult(fr.index, fr.pts_s, "error", tuple(faces), error=msg))
+        return out
+
+    # -- the end -------------------------------------------------------------------------------
+    def result(self, sha256: str = "") -> ComparisonResult:
+        """The comparison so far as a result (call after iterating; partial if stopped)."""
+        if self._source is None:
+            raise InputError("the comparison has not started")
+        src = SourceInfo(**{**self._source.to_json(), "sha256": sha256})
+        verdicts = [
+            video_verdict(frames, b.model_info, self.settings.aggregator) for frames, b in zip(self.frames, self.backends)
+        ]
+        return ComparisonResult(
+            source=src,
+            labels=list(self.labels),
+            backends=[b.describe() for b in self.backends],
+            models=[b.model_info.to_json() for b in self.backends],
+            settings=self.settings.to_json(),
+            summary=self.summary(),
+            frames=[list(f) for f in self.frames],
+            verdicts=verdicts,
+            unavailable=list(self.unavailable),
+            complete=self.complete,
+            stop_reason=self.stop_reason,
+            app=app_info(),
+            created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        )
+
+
+def unique_labels(labels: Sequence[str]) -> list[str]:
+    """Make labels distinct (``onnx``, ``onnx#2``) so charts and exports can tell them apart."""
+    out: list[str] = []
+    for lab in labels:
+        name, k = lab, 2
+        while name in out:
+            name = f"{lab}#{k}"
+            k += 1
+        out.append(name)
+    return out
+
+
+def compare(
+    path: str | os.PathLike[str],
+    backends: Sequence[InferenceBackend],
+    labels: Sequence[str] | None = None,
+    settings: AnalysisSettings | None = None,
+    cancel: threading.Event | None = None,
+    unavailable: Sequence[tuple[str, str]] = (),
+    on_batch: Any = None,
+) -> ComparisonResult:
+    """Run a whole comparison (the CLI's path); the SHA-256 of the evidence is taken alongside."""
+    from .evidence import sha256_file
+
+    digest: dict[str, str] = {}
+    hasher = threading.Thread(target=lambda: digest.__setitem__("sha", sha256_file(path)), daemon=True,
+                              name="deepyn-sha256")
+    hasher.start()
+    run = Comparison(path, backends, labels, settings, cancel, unavailable)
+    try:
+        for batch in run:
+            if on_batch is not None:
+                on_batch(batch)
+    except BackendError as exc:
+        run.complete, run.stop_reason = False, str(exc)
+    hasher.join()
+    return run.result(digest.get("sha", ""))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Exports: JSON, CSV, PNG chart (pure functions, atomic writes)
+# ---------------------------------------------------------------------------------------------------
+
+CSV_COLUMNS_FIXED = ("frame", "pts_s", "track")
+
+
+def comparison_json_bytes(result: ComparisonResult) -> bytes:
+    return (json.dumps(result.to_json(), indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def comparison_csv_bytes(result: ComparisonResult) -> bytes:
+    """One row per (frame, face): each backend's state and score, and |Δ| to the reference."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    header = list(CSV_COLUMNS_FIXED)
+    for lab in result.labels:
+        header += [f"{lab}_state", f"{lab}_fake_score"]
+    for lab in result.labels[1:]:
+        header.append(f"abs_diff_{lab}")
+    w.writerow(header)
+    ref_frames = result.frames[0] if result.frames else []
+    for fi, fr in enumerate(ref_frames):
+        per = [frames[fi] for frames in result.frames]
+        tracks: list[int | None] = [f.track for f in fr.faces] or [None]
+        for k, track in enumerate(tracks):
+            row: list[Any] = [fr.index, f"{fr.pts_s:.6f}", "" if track is None else track]
+            scores: list[float | None] = []
+            for p in per:
+                face = p.faces[k] if track is not None and k < len(p.faces) else None
+                state = face.state if face is not None else p.state
+                sc = face.fake_score if face is not None else None
+                scores.append(sc)
+                row += [state, "" if sc is None else f"{sc:.6f}"]
+            for sc in scores[1:]:
+                row.append("" if sc is None or scores[0] is None else f"{abs(sc - scores[0]):.6f}")
+            w.writerow(row)
+    return buf.getvalue().encode("utf-8")
+
+
+SERIES_COLORS: tuple[tuple[int, int, int], ...] = ((0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167))
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _text(img: np.ndarray, s: str, xy: tuple[int, int], scale: float = 0.42, color: tuple[int, int, int] = (30, 30, 30),
+          thick: int = 1) -> None:
+    cv2.putText(img, s, xy, _FONT, scale, color, thick, cv2.LINE_AA)
+
+
+def _fmt(v: float | None, unit: str = "", nd: int = 1) -> str:
+    return "n/a" if v is None else f"{v:.{nd}f}{unit}"
+
+
+def comparison_chart(result: ComparisonResult, width: int = 1100, height: int = 560) -> np.ndarray:
+    """RGB chart: both score curves over time, then bars for throughput, latency p50/p95 and fps."""
+    img = np.full((height, width, 3), 255, np.uint8)
+    labels = result.labels
+    colors = [SERIES_COLORS[i % len(SERIES_COLORS)] for i in range(len(labels))]
+    s = result.source
+    title = f"{Path(s.path).name}: {result.summary.get('frames', 0)} frames, backends {', '.join(labels)}"
+    _text(img, title, (16, 24), 0.55, (20, 20, 20), 1)
+    # -- score curves ------------------------------------------------------------------------------
+    left, top, pw, ph = 60, 44, width - 80, 220
+    duration = max(s.duration_s, max((f.pts_s for fr in result.frames for f in fr), default=0.0), 1e-3)
+    cv2.rectangle(img, (left, top), (left + pw - 1, top + ph - 1), (120, 120, 120), 1)
+    for v in (0.0, 0.25, 0.5, 0.75, 1.0):
+        y = top + round((1 - v) * (ph - 1))
+        cv2.line(img, (left, y), (left + pw - 1, y), (225, 225, 225), 1)
+        _text(img, f"{v:.2f}", (16, y + 4), 0.38, (80, 80, 80))
+    _text(img, "fake score (max over faces) per frame", (left + 4, top + 14), 0.4, (60, 60, 60))
+    for i, frames in enumerate(result.frames):
+        pts = [(f.pts_s, f.max_score) for f in frames if f.max_score is not None]
+        if len(pts) == 1:
+            x = left + int(pts[0][0] / duration * (pw - 1))
+            cv2.circle(img, (x, top + int((1 - pts[0][1]) * (ph - 1))), 3, colors[i], -1, cv2.LINE_AA)
+        elif pts:
+            poly = np.array([[left + int(t / duration * (pw - 1)), top + round((1 - v) * (ph - 1))] for t, v in pts],
+                            np.int32)
+            cv2.polylines(img, [poly.reshape(-1, 1, 2)], False, colors[i], 2 if i == 0 else 1, cv2.LINE_AA)
+        errs = [f.pts_s for f in frames if f.state == "error"]
+        for t in errs:
+            x = left + int(t / duration * (pw - 1))
+            cv2.line(img, (x, top + ph - 8 - 6 * i), (x, top + ph - 2 - 6 * i), colors[i], 2)
+    lx = left + 8
+    for i, lab in enumerate(labels):
+        cv2.line(img, (lx, top + ph + 18), (lx + 18, top + ph + 18), colors[i], 3)
+        _text(img, lab, (lx + 24, top + ph + 23))
+        lx += 40 + cv2.getTextSize(lab, _FONT, 0.42, 1)[0][0]
+    _text(img, f"time (s), 0 - {duration:.1f}", (left + pw - 140, top + ph + 23), 0.4, (80, 80, 80))
+    # -- bars ---------------------------------------------------------------------------------------
+    stats = result.summary.get("backends", [])
+    metrics = [
+        ("throughput (crops/s)", "crops_per_s", 1),
+        ("batch latency p50 (ms)", "latency_p50_ms", 1),
+        ("batch latency p95 (ms)", "latency_p95_ms", 1),
+        ("end-to-end fps", "fps_e2e", 2),
+    ]
+    by = top + ph + 50
+    bh = height - by - 70
+    cw = (width - 40) // len(metrics)
+    for m, (name, key, nd) in enumerate(metrics):
+        x0 = 20 + m * cw
+        _text(img, name, (x0 + 8, by + 14), 0.45, (30, 30, 30))
+        values = [st.get(key) for st in stats]
+        vmax = max([v for v in values if v is not None] or [1.0]) or 1.0
+        n = max(1, len(values) + len(result.unavailable))
+        bw = min(70, (cw - 40) // n)
+        base = by + bh
+        cv2.line(img, (x0 + 8, base), (x0 + cw - 16, base), (120, 120, 120), 1)
+        for i, v in enumerate(values):
+            bx = x0 + 16 + i * (bw + 12)
+            if v is not None:
+                hpx = round((bh - 40) * v / vmax)
+                cv2.rectangle(img, (bx, base - hpx), (bx + bw, base), colors[i], -1)
+                _text(img, _fmt(v, nd=nd), (bx, base - hpx - 6), 0.42)
+            else:
+                _text(img, "n/a", (bx + 4, base - 6), 0.42, (120, 120, 120))
+            _text(img, labels[i][:12], (bx, base + 16), 0.38)
+        for j, un in enumerate(result.unavailable):
+            bx = x0 + 16 + (len(values) + j) * (bw + 12)
+            cv2.rectangle(img, (bx, base - 24), (bx + bw, base), (215, 215, 215), -1)
+            _text(img, "unavail.", (bx + 2, base - 8), 0.34, (110, 110, 110))
+            _text(img, un["label"][:12], (bx, base + 16), 0.38, (140, 140, 140))
+    # -- agreement line -----------------------------------------------------------------------------
+    y = height - 30
+    agreement = result.summary.get("agreement") or {}
+    parts = []
+    for lab, ag in agreement.items():
+        iou = ag.get("mask_iou")
+        parts.append(
+            f"{lab} vs {labels[0]}: mean |d score| {_fmt(ag.get('mean_abs_score_diff'), nd=4)}, "
+            f"mask IoU@0.5 {_fmt(iou, nd=3)}, decisions agree {_fmt(_pct(ag.get('decision_agreement')), '%', 1)}"
+        )
+    if len(result.verdicts) >= 2:
+        same = all(v.label == result.verdicts[0].label for v in result.verdicts[1:])
+        parts.append(f"verdicts {'agree' if same else 'DISAGREE'} ({', '.join(v.label for v in result.verdicts)})")
+    _text(img, "; ".join(parts) or "agreement: needs two backends", (16, y), 0.42, (20, 20, 20))
+    _text(img, "like for like: decode + detection + cropping timed once and charged to every backend",
+          (16, height - 10), 0.38, (100, 100, 100))
+    return img
+
+
+def _pct(v: float | None) -> float | None:
+    return None if v is None else 100.0 * v
+
+
+def comparison_png(result: ComparisonResult, width: int = 1100, height: int = 560) -> bytes:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(comparison_chart(result, width, height), cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return bytes(buf.tobytes())
+
+
+def write_comparison_json(result: ComparisonResult, path: str | os.PathLike[str]) -> Path:
+    from .export.atomic import write_bytes_atomic
+
+    return write_bytes_atomic(path, comparison_json_bytes(result))
+
+
+def write_comparison_csv(result: ComparisonResult, path: str | os.PathLike[str]) -> Path:
+    from .export.atomic import write_bytes_atomic
+
+    return write_bytes_atomic(path, comparison_csv_bytes(result))
+
+
+def write_comparison_png(result: ComparisonResult, path: str | os.PathLike[str]) -> Path:
+    from .export.atomic import write_bytes_atomic
+
+    return write_bytes_atomic(path, comparison_png(result))
+
+
+def format_summary(result: ComparisonResult) -> str:
+    """The figures as a small text table for the terminal."""
+    lines = []
+    sh = result.summary.get("shared", {})
+    lines.append(
+        f"{result.summary.get('frames', 0)} frames; shared decode {sh.get('decode_s', 0):.2f} s + "
+        f"detect/crop {sh.get('detect_crop_s', 0):.2f} s (charged to every backend)"
+    )
+    lines.append(f"{'backend':<16}{'crops':>7}{'crops/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'e2e fps':>10}  errors")
+    for st in result.summary.get("backends", []):
+        lines.append(
+            f"{st['label']:<16}{st['crops']:>7}{_fmt(st['crops_per_s']):>10}{_fmt(st['latency_p50_ms']):>10}"
+            f"{_fmt(st['latency_p95_ms']):>10}{_fmt(st['fps_e2e'], nd=2):>10}  "
+            f"{st['error_batches'] or '-'}{(' (' + st['last_error'] + ')') if st['last_error'] else ''}"
+        )
+    for un in result.unavailable:
+        lines.append(f"{un['label']:<16}unavailable: {un['reason']}")
+    for lab, ag in (result.summary.get("agreement") or {}).items():
+        lines.append(
+            f"agreement {lab} vs {result.labels[0]}: {ag['faces_compared']} faces, mean |d score| "
+            f"{_fmt(ag['mean_abs_score_diff'], nd=5)}, max {_fmt(ag['max_abs_score_diff'], nd=5)}, "
+            f"mask IoU@0.5 {_fmt(ag['mask_iou'], nd=4)}, decisions agree {_fmt(_pct(ag['decision_agreement']), '%')}"
+        )
+    for lab, v in zip(result.labels, result.verdicts):
+        sc = "-" if v.fake_score is None else f"{v.fake_score:.3f}"
+        lines.append(f"verdict {lab}: {v.label} ({sc})")
+    if len(result.verdicts) >= 2:
+        same = all(v.label == result.verdicts[0].label for v in result.verdicts[1:])
+        lines.append(f"verdicts {'agree' if same else 'DISAGREE'}")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "SCHEMA",
+    "Agreement",
+    "BackendOutcome",
+    "BackendStats",
+    "CompareBatch",
+    "Comparison",
+    "ComparisonResult",
+    "compare",
+    "comparison_chart",
+    "comparison_csv_bytes",
+    "comparison_json_bytes",
+    "comparison_png",
+    "format_summary",
+    "unique_labels",
+    "write_comparison_csv",
+    "write_comparison_json",
+    "write_comparison_png",
+]
