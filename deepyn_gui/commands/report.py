@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "report", help="write a forensic report (HTML/PDF) with data, annotated frames and video",
         description="Analyse a clip (or reuse a cached analysis) and write a forensic report package: "
-                    "report.html (+ report.pdf), analysis.json/.csv, annotated frames, SHA256SUMS.",
+                    "report.html (+ report.pdf), analysis.json/.csv, verdict.csv, annotated frames, SHA256SUMS.",
     )
     p.add_argument("clip", help="video file; opened read-only, never modified")
     p.add_argument("--out", required=True, help="folder to write into (created if missing)")
@@ -130,7 +130,7 @@ def run_report(args: argparse.Namespace) -> int:
         on_progress=_step_printer(args.quiet),
     )
     print(f"wrote {files.html}")
-    for p in [files.pdf, files.json, files.csv, files.video, files.frame_hashes, files.manifest]:
+    for p in [files.pdf, files.json, files.csv, files.verdict_csv, files.video, files.frame_hashes, files.manifest]:
         if p:
             print(f"wrote {p}")
     if files.frames:

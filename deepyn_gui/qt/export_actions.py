@@ -433,7 +433,7 @@ class ExportActions(QObject):
                            lambda v: f"Wrote {v.path} ({v.frames} frames)" + (" — INCOMPLETE" if v.problems else ""))
 
     def export_data(self) -> ExportJob | None:
-        from ..core.export.data import write_csv, write_json
+        from ..core.export.data import write_csv, write_json, write_verdict_csv
 
         result, evidence = self._result(), self._evidence()
         picked = self._ask_folder("Export JSON and CSV to folder")
@@ -444,7 +444,8 @@ class ExportActions(QObject):
         def work(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> list[Path]:
             prepare_export(evidence, result.source.sha256, folder, allow,
                            progress=lambda d, t: progress("verifying evidence", d, t), cancel=cancel)
-            return [write_json(result, folder / "analysis.json"), write_csv(result, folder / "analysis.csv")]
+            return [write_json(result, folder / "analysis.json"), write_csv(result, folder / "analysis.csv"),
+                    write_verdict_csv(result, folder / "verdict.csv")]
 
         return self._start("Export data", work, lambda ps: f"Wrote {', '.join(p.name for p in ps)} to {folder}")
 

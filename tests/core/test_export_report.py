@@ -125,13 +125,19 @@ def test_write_report_package_and_manifest(tmp_path: Path) -> None:
     clip, result = shared_analysis()
     files = write_report(result, clip, tmp_path / "pkg", frames="flagged", analyst="Ann")
     names = sorted(p.relative_to(files.folder).as_posix() for p in files.folder.rglob("*") if p.is_file())
-    assert names == sorted(["analysis.json", "analysis.csv", "report.html", "SHA256SUMS"]
+    assert names == sorted(["analysis.json", "analysis.csv", "verdict.csv", "report.html", "SHA256SUMS"]
                            + [f"frames/{frame_file_name(i)}" for i in TINTED])
     for line in (files.folder / "SHA256SUMS").read_text().splitlines():
         digest, name = line.split("  ", 1)
         assert hashlib.sha256((files.folder / name).read_bytes()).hexdigest() == digest
     html = files.html.read_text()
     assert hashlib.sha256(files.json.read_bytes()).hexdigest() in html  # the report lists the data's hash
+    import csv
+
+    rows = list(csv.DictReader(files.verdict_csv.open()))
+    assert rows[0]["scope"] == "video" and rows[0]["label"] == result.verdict.label
+    assert float(rows[0]["fake_score"]) == pytest.approx(result.verdict.fake_score, abs=1e-6)
+    assert [int(r["track"]) for r in rows[1:]] == [t.track for t in result.verdict.tracks]
 
 
 # ---------------------------------------------------------------------------------------------- CLI

@@ -47,3 +47,30 @@ def write_json(result: AnalysisResult, path: str | os.PathLike[str]) -> Path:
 
 def write_csv(result: AnalysisResult, path: str | os.PathLike[str]) -> Path:
     return write_bytes_atomic(path, analysis_csv_bytes(result))
+
+
+VERDICT_CSV_COLUMNS = (
+    "scope", "track", "label", "fake_score", "band", "frames_scored", "frames_seen", "aggregator", "threshold",
+    "explanation",
+)
+
+
+def verdict_csv_bytes(result: AnalysisResult) -> bytes:
+    """The verdict as CSV: one ``video`` row, then one ``person`` row per track (same numbers as the JSON)."""
+    v = result.verdict
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(VERDICT_CSV_COLUMNS)
+    score = "" if v.fake_score is None else f"{v.fake_score:.6f}"
+    scored = sum(t.frames_scored for t in v.tracks)
+    seen = sum(t.frames_seen for t in v.tracks)
+    w.writerow(["video", "", v.label, score, v.band, scored, seen, v.aggregator, f"{v.threshold:.6f}", v.explanation])
+    for t in v.tracks:
+        ts = "" if t.fake_score is None else f"{t.fake_score:.6f}"
+        w.writerow(["person", t.track, t.label, ts, t.band, t.frames_scored, t.frames_seen, v.aggregator,
+                    f"{v.threshold:.6f}", t.explanation])
+    return buf.getvalue().encode("utf-8")
+
+
+def write_verdict_csv(result: AnalysisResult, path: str | os.PathLike[str]) -> Path:
+    return write_bytes_atomic(path, verdict_csv_bytes(result))

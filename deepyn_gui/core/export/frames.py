@@ -48,6 +48,12 @@ def parse_frame_spec(spec: str, total: int) -> list[int]:
     return sorted(out)
 
 
+def _check_range(indexes: Sequence[int], n: int) -> None:
+    bad = [i for i in indexes if not 0 <= i < n]
+    if bad:
+        raise InputError(f"frame {bad[0]} is out of range: the video has {n} frames (0-{n - 1})")
+
+
 def flagged_frames(result: AnalysisResult) -> list[int]:
     """Frames where some face scored at or above the model's threshold."""
     thr = result.model.threshold
@@ -124,10 +130,7 @@ def export_frames(
     lookup = frame_lookup(result)
     written: list[Path] = []
     with VideoSource(video_path) as src:
-        n = src.info.frames
-        bad = [i for i in wanted if not 0 <= i < n]
-        if bad:
-            raise InputError(f"frame {bad[0]} is out of range: the video has {n} frames (0-{n - 1})")
+        _check_range(wanted, src.info.frames)
         for k, idx in enumerate(wanted):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("frame export cancelled")
@@ -161,6 +164,7 @@ def export_raw_frames(
     written: list[Path] = []
     wanted = sorted({int(i) for i in indexes})
     with VideoSource(video_path) as src:
+        _check_range(wanted, src.info.frames)
         for k, idx in enumerate(wanted):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("frame export cancelled")

@@ -33,7 +33,7 @@ from .atomic import write_bytes_atomic
 from .frames import frame_lookup
 
 ProgressFn = Callable[[str, int, int], None]
-PdfWriter = Callable[[str, Path], None]
+PdfWriter = Callable[[str, Path], object]
 
 REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
@@ -434,6 +434,7 @@ class ReportFiles:
     pdf: Path | None = None
     json: Path | None = None
     csv: Path | None = None
+    verdict_csv: Path | None = None
     frames: list[Path] = field(default_factory=list)
     video: Path | None = None
     frame_hashes: Path | None = None
@@ -466,13 +467,13 @@ def write_report(
 ) -> ReportFiles:
     """Write the whole forensic package into ``out_dir``.
 
-    analysis.json + analysis.csv, annotated PNGs under ``frames/`` (``frames``: flagged, all, none or a
+    analysis.json + analysis.csv + verdict.csv, annotated PNGs under ``frames/`` (``frames``: flagged, all, none or a
     ``10,20-30`` spec), optionally ``annotated.mp4`` and ``frame_hashes.tsv``, then ``report.html`` (which
     lists the SHA-256 of every other file), optionally ``report.pdf`` through ``pdf_writer``, and a
     ``SHA256SUMS`` manifest. The evidence is re-hashed once up front and must match the result.
     """
     from ..evidence import prepare_export, write_frame_hashes
-    from .data import write_csv, write_json
+    from .data import write_csv, write_json, write_verdict_csv
     from .frames import export_frames, select_frames
     from .video import export_annotated_video
 
@@ -488,6 +489,7 @@ def write_report(
     step("data", 0, 1)
     files.json = write_json(result, folder / "analysis.json")
     files.csv = write_csv(result, folder / "analysis.csv")
+    files.verdict_csv = write_verdict_csv(result, folder / "verdict.csv")
     wanted = select_frames(result, frames)
     if wanted:
         (folder / "frames").mkdir(exist_ok=True)
@@ -508,7 +510,7 @@ def write_report(
             allow_evidence_dir=True, on_progress=lambda d, t: step("frame hashes", d, t), cancel=cancel,
         )
     step("report", 0, 1)
-    exported = [p for p in [files.json, files.csv, *files.frames, files.video, files.frame_hashes] if p]
+    exported = [p for p in [files.json, files.csv, files.verdict_csv, *files.frames, files.video, files.frame_hashes] if p]
     meta = ReportMeta(
         analyst=analyst, notes=notes, generated_utc=generated_utc or now_utc(), evidence_verified=True,
         files=[_exported(p, folder) for p in exported],
