@@ -77,6 +77,11 @@ class MainWindow(QMainWindow):
         self._list_backends = list_backends or _default_list_backends
         self.last_message_box: QMessageBox | None = None
         self._closing = False
+        self._cursor_target = 0
+        self._cursor_timer = QTimer(self)
+        self._cursor_timer.setSingleShot(True)
+        self._cursor_timer.setInterval(66)
+        self._cursor_timer.timeout.connect(self._flush_cursor)
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -296,7 +301,7 @@ class MainWindow(QMainWindow):
         self.overlay_controls.optionsChanged.connect(self._on_overlay_options)
 
         s.clipOpened.connect(self._on_clip_opened)
-        s.positionChanged.connect(self.timeline.set_cursor)
+        s.positionChanged.connect(self._on_position)
         s.frameShown.connect(self._on_frame_shown)
         s.shownResultChanged.connect(self._on_shown_result)
         s.playingChanged.connect(self._on_playing)
@@ -385,8 +390,23 @@ class MainWindow(QMainWindow):
         self.prefs.add_recent(path)
         self._update_actions()
 
+    def _on_position(self, index: int) -> None:
+        """Move the timeline's current-frame line; at most ~15 times a second while playing.
+
+        Repainting the plot costs several ms, and during playback the frame view needs the time.
+        """
+        self._cursor_target = index
+        if not self.session.playing:
+            self._cursor_timer.stop()
+            self.timeline.set_cursor(index)
+        elif not self._cursor_timer.isActive():
+            self._cursor_timer.start()
+
+    def _flush_cursor(self) -> None:
+        self.timeline.set_cursor(self._cursor_target)
+
     def _on_frame_shown(self, sf: ShownFrame) -> None:
-        self.player.frame_view.set_frame(sf.rgb)
+        self.player.frame_view.set_frame(sf.rgb, sf.display)
         self._show_frame_state(sf)
 
     def _on_shown_result(self, sf: ShownFrame) -> None:
@@ -418,6 +438,9 @@ class MainWindow(QMainWindow):
 
     def _on_playing(self, playing: bool) -> None:
         self.player.set_playing(playing)
+        if not playing:
+            self._cursor_timer.stop()
+            self._flush_cursor()
         self.act_play.setIcon(self.style().standardIcon(
             QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay))
 

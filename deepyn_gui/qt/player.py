@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -26,6 +26,39 @@ from PySide6.QtWidgets import (
 from .style import format_timecode
 
 
+class EvidenceImageItem(pg.ImageItem):
+    """An ``ImageItem`` for decoded frames that paints them as ``QImage.Format_RGB32``.
+
+    ``image`` stays the RGB array exactly as decoded; what is painted is the same pixels re-packed as
+    BGRX (made on the decode thread), which Qt's raster engine draws without a per-paint conversion.
+    No levels, no lookup table, no downsampling: the pixels drawn are the pixels in the file.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(axisOrder="row-major")
+        self._bgrx: np.ndarray | None = None
+
+    def set_frame(self, rgb: np.ndarray, bgrx: np.ndarray | None = None) -> None:
+        if bgrx is not None and bgrx.shape[:2] != rgb.shape[:2]:
+            bgrx = None
+        self._bgrx = bgrx
+        self.setImage(rgb, autoLevels=False, levels=None, autoDownsample=False)
+
+    def clear(self) -> None:
+        self._bgrx = None
+        super().clear()
+
+    def render(self) -> None:
+        b = self._bgrx
+        if b is None or self.image is None or b.shape[:2] != self.image.shape[:2]:
+            super().render()
+            return
+        h, w = b.shape[:2]
+        self.qimage = QImage(b.data, w, h, int(b.strides[0]), QImage.Format.Format_RGB32)
+        self._renderRequired = False
+        self._unrenderable = False
+
+
 class FrameView(pg.GraphicsView):
     """Shows one RGB frame, zoomable and pannable, with the mask overlay drawn on top by others."""
 
@@ -34,7 +67,7 @@ class FrameView(pg.GraphicsView):
         self.view = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.view.setDefaultPadding(0.0)
         self.setCentralItem(self.view)
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = EvidenceImageItem()
         self.image.setAutoDownsample(False)  # downsampling would show pixels that are not in the file
         self.image.setZValue(0)
         self.view.addItem(self.image)
@@ -42,9 +75,12 @@ class FrameView(pg.GraphicsView):
         self.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         self._shape: tuple[int, int] | None = None
 
-    def set_frame(self, rgb: np.ndarray) -> None:
-        """Display ``rgb`` (HxWx3 uint8) exactly; refits the view when the frame size changes."""
-        self.image.setImage(rgb, autoLevels=False, levels=None, autoDownsample=False)
+    def set_frame(self, rgb: np.ndarray, display: np.ndarray | None = None) -> None:
+        """Display ``rgb`` (HxWx3 uint8) exactly; refits the view when the frame size changes.
+
+        ``display`` is the same frame as BGRX (see :func:`deepyn_gui.qt.workers.to_display_buffer`).
+        """
+        self.image.set_frame(rgb, display)
         shape = (int(rgb.shape[0]), int(rgb.shape[1]))
         if shape != self._shape:
             self._shape = shape
@@ -164,5 +200,8 @@ class PlayerWidget(QWidget):
         self.counter.setText(f"Frame {index:>{width}} / {max(total - 1, 0)}   ·   {tc}")
 
     def set_frame_state(self, text: str, color: str = "#444") -> None:
-        self.frame_state.setText(text)
-        self.frame_state.setStyleSheet(f"font-size: 10pt; color: {color};")
+        if self.frame_state.text() != text:
+            self.frame_state.setText(text)
+        style = f"font-size: 10pt; color: {color};"
+        if self.frame_state.styleSheet() != style:  # re-styling on every frame costs during playback
+            self.frame_state.setStyleSheet(style)

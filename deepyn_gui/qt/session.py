@@ -37,6 +37,7 @@ class ShownFrame:
     pts_s: float
     rgb: np.ndarray
     result: FrameResult | None
+    display: np.ndarray | None = None  # the same pixels as BGRX for fast painting (see workers)
 
 
 class Session(QObject):
@@ -234,7 +235,7 @@ class Session(QObject):
             self.seek_latencies_s.append(time.perf_counter() - t_req)
         if self.playing and self.shown is not None and frame.index > self.shown.index + 1:
             self.frames_dropped += frame.index - self.shown.index - 1
-        self.shown = ShownFrame(frame.index, frame.pts_s, frame.rgb, self.results.get(frame.index))
+        self.shown = ShownFrame(frame.index, frame.pts_s, frame.rgb, self.results.get(frame.index), frame.display)
         self.frameShown.emit(self.shown)
 
     @Slot(int, int, str)
