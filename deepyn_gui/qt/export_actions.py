@@ -36,11 +36,13 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLineEdit,
     QMenu,
     QMessageBox,
     QPlainTextEdit,
     QProgressDialog,
+    QPushButton,
     QWidget,
 )
 
@@ -237,7 +239,12 @@ class ReportDialog(QDialog):
         self.pdf.setChecked(True)
         self.video = QCheckBox("annotated video (H.264)")
         self.hashes = QCheckBox("per-frame hashes (TSV)")
-        form.addRow("Folder", self.folder)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        form.addRow("Folder", row)
         form.addRow("Analyst", self.analyst)
         form.addRow("Notes", self.notes)
         form.addRow("Annotated frames", self.frames)
@@ -248,6 +255,11 @@ class ReportDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Report folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
 
     def values(self) -> dict[str, Any]:
         return {

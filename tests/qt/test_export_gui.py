@@ -121,6 +121,26 @@ def test_annotated_video_from_the_viewer(analysed_window, qtbot, tmp_path: Path,
         assert dst.info.frames == src.info.frames == 8
 
 
+def test_report_from_the_viewer_with_pdf(analysed_window, qtbot, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import deepyn_gui.qt.export_actions as ea
+
+    win, clip = analysed_window
+    out = tmp_path / "report"
+
+    def fill_and_accept(dialog) -> int:  # type: ignore[no-untyped-def]
+        dialog.folder.setText(str(out))
+        dialog.analyst.setText("Ann <A>")
+        dialog.frames.setCurrentText("none")
+        return ea.QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ea.ReportDialog, "exec", fill_and_accept)
+    files = _run_action(qtbot, win, "report")
+    assert files.pdf is not None and files.pdf.read_bytes().startswith(b"%PDF")
+    assert "Ann &lt;A&gt;" in files.html.read_text()
+    assert files.frames == [] and sorted(p.name for p in clip.parent.iterdir()) == ["clip.mp4"]
+
+
 def test_export_without_analysis_explains_why(qtbot, prefs, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     import deepyn_gui.qt.export_actions as ea
     from deepyn_gui.qt.main_window import MainWindow
