@@ -108,18 +108,19 @@ class MainWindow(QMainWindow):
         self.side_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # wrap, never scroll sideways
 
-        self.top_split = QSplitter(Qt.Orientation.Horizontal)
-        self.top_split.addWidget(self.player)
-        self.top_split.addWidget(self.side_scroll)
-        self.top_split.setStretchFactor(0, 1)
-        self.top_split.setStretchFactor(1, 0)
-        self.top_split.setSizes([1000, 380])
-        self.main_split = QSplitter(Qt.Orientation.Vertical)
-        self.main_split.addWidget(self.top_split)
-        self.main_split.addWidget(self.timeline)
-        self.main_split.setStretchFactor(0, 3)
-        self.main_split.setStretchFactor(1, 1)
-        self.main_split.setSizes([640, 230])
+        # player above timeline (same width, so time lines up), side panel to the right, full height
+        self.left_split = QSplitter(Qt.Orientation.Vertical)
+        self.left_split.addWidget(self.player)
+        self.left_split.addWidget(self.timeline)
+        self.left_split.setStretchFactor(0, 3)
+        self.left_split.setStretchFactor(1, 1)
+        self.left_split.setSizes([620, 240])
+        self.main_split = QSplitter(Qt.Orientation.Horizontal)
+        self.main_split.addWidget(self.left_split)
+        self.main_split.addWidget(self.side_scroll)
+        self.main_split.setStretchFactor(0, 1)
+        self.main_split.setStretchFactor(1, 0)
+        self.main_split.setSizes([1040, 380])
         self.view_stack = QStackedWidget()
         self.view_stack.addWidget(self.main_split)
         self.setCentralWidget(self.view_stack)
@@ -316,7 +317,7 @@ class MainWindow(QMainWindow):
 
     def _restore(self) -> None:
         self.prefs.restore_window(self)
-        for name, split in (("top", self.top_split), ("main", self.main_split)):
+        for name, split in (("left_v2", self.left_split), ("main_v2", self.main_split)):
             st = self.prefs.splitter(name)
             if st is not None:
                 split.restoreState(st)
@@ -574,8 +575,8 @@ class MainWindow(QMainWindow):
         self._closing = True
         try:
             self.prefs.save_window(self)
-            self.prefs.save_splitter("top", QByteArray(self.top_split.saveState()))
-            self.prefs.save_splitter("main", QByteArray(self.main_split.saveState()))
+            self.prefs.save_splitter("left_v2", QByteArray(self.left_split.saveState()))
+            self.prefs.save_splitter("main_v2", QByteArray(self.main_split.saveState()))
             self.prefs.set_overlay(self.overlay_controls.options())
             self.prefs.sync()
         except Exception:  # noqa: BLE001 - failing to save preferences must not block closing

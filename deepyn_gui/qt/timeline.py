@@ -24,7 +24,7 @@ from .style import CURSOR_COLOR, FLAG_FILL, STATE_STYLE, THRESHOLD_COLOR, track_
 
 #: y of the marker lanes for frames without a score (below the 0..1 score range).
 STATE_LANES: dict[str, float] = {"no_face": -0.08, "too_small": -0.15, "error": -0.22}
-_Y_RANGE = (-0.27, 1.04)
+_Y_RANGE = (-0.27, 1.08)
 
 
 def flagged_spans(max_score: np.ndarray, threshold: float) -> list[tuple[int, int]]:
@@ -62,9 +62,15 @@ class ScoreTimeline(pg.GraphicsLayoutWidget):
         self.vb.setMouseEnabled(x=True, y=False)  # wheel/drag zoom the time axis only
         self.vb.setYRange(*_Y_RANGE, padding=0)
         self.vb.setLimits(yMin=_Y_RANGE[0], yMax=_Y_RANGE[1])
-        self.legend = pg.LegendItem(colCount=8, labelTextSize="8pt", horSpacing=18, frame=False)
+        self.legend = pg.LegendItem(colCount=8, labelTextSize="8pt", horSpacing=18, frame=False,
+                                    labelTextColor=(60, 60, 60))
         self.addItem(self.legend, row=1, col=0)
         self.ci.layout.setRowStretchFactor(0, 1)
+        self.ci.layout.setRowMaximumHeight(1, 22)
+        self.ci.layout.setSpacing(0)
+        self.empty_text = pg.TextItem("Open a clip; its scores appear here while it is analysed",
+                                      color=(140, 140, 140), anchor=(0.5, 0.5))
+        p.addItem(self.empty_text, ignoreBounds=True)
 
         self.n_frames = 0
         self.threshold = 0.5
@@ -77,7 +83,10 @@ class ScoreTimeline(pg.GraphicsLayoutWidget):
         self.flag_fill = pg.PlotDataItem(pen=None, fillLevel=0.0, brush=pg.mkBrush(*FLAG_FILL))
         self.flag_fill.setZValue(-10)
         p.addItem(self.flag_fill)
-        self.legend.addItem(self.flag_fill, "score ≥ threshold")
+        # legend-only stand-in: a filled square reads better than the fill curve's own sample
+        self._flag_sample = pg.ScatterPlotItem(symbol="s", size=12, pen=pg.mkPen(None),
+                                               brush=pg.mkBrush(FLAG_FILL[0], FLAG_FILL[1], FLAG_FILL[2], 90))
+        self.legend.addItem(self._flag_sample, "score ≥ threshold")
         self.threshold_line = pg.InfiniteLine(
             pos=self.threshold, angle=0, movable=False,
             pen=pg.mkPen(THRESHOLD_COLOR, width=1.5, style=Qt.PenStyle.DashLine),
@@ -110,6 +119,13 @@ class ScoreTimeline(pg.GraphicsLayoutWidget):
         """Start over for a clip of ``n_frames`` frames."""
         self.n_frames = max(0, int(n_frames))
         self.clear_results()
+        self.cursor.setVisible(self.n_frames > 0)
+        self.empty_text.setVisible(self.n_frames == 0)
+        if self.n_frames == 0:
+            self.vb.setLimits(xMin=None, xMax=None, minXRange=None)
+            self.vb.setXRange(0, 100, padding=0)
+            self.empty_text.setPos(50, 0.8)
+            return
         hi = max(self.n_frames - 1, 1)
         self.vb.setLimits(xMin=-0.5, xMax=hi + 0.5, minXRange=min(10, hi + 1))
         self.vb.setXRange(-0.5, hi + 0.5, padding=0)

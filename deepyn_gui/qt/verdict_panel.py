@@ -67,7 +67,8 @@ class VerdictPanel(QFrame):
         self.tracks.setRootIsDecorated(False)
         self.tracks.setHeaderLabels(["Person", "Verdict", "Score", "Band", "Frames"])
         self.tracks.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.tracks.setMaximumHeight(120)
+        self.tracks.header().setStretchLastSection(False)
+        self.tracks.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.tracks.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.provenance = QLabel()
         self.provenance.setWordWrap(True)
@@ -111,7 +112,7 @@ class VerdictPanel(QFrame):
         if verdict is None:
             self._set_headline("NOT ANALYSED YET", "#85929e")
             self.score.setText("")
-            self.explanation.setText("Run Analysis ▸ Analyze (Ctrl+R) to score the faces in this clip.")
+            self.explanation.setText("Open a clip, then run Analysis ▸ Analyze (Ctrl+R) to score its faces.")
             self.tracks.clear()
             self.tracks.hide()
         else:
@@ -150,6 +151,11 @@ class VerdictPanel(QFrame):
                 item.setToolTip(c, tv.explanation)
             self.tracks.addTopLevelItem(item)
         self.tracks.setVisible(bool(v.tracks))
+        # as tall as its rows (up to 5), so one person does not leave an empty box
+        rows = min(max(len(v.tracks), 1), 5)
+        row_h = self.tracks.sizeHintForRow(0) if v.tracks else 20
+        extra = self.tracks.horizontalScrollBar().sizeHint().height() if len(v.tracks) else 0
+        self.tracks.setFixedHeight(self.tracks.header().sizeHint().height() + rows * max(row_h, 18) + extra + 6)
 
     def _update_status(self) -> None:
         s = self._state
@@ -169,7 +175,7 @@ class VerdictPanel(QFrame):
         parts = []
         m = self.model
         if m is not None:
-            ver = f" {m.version}" if m.version else ""
+            ver = f" (version {m.version})" if m.version else ""
             trained = "" if m.trained else " <b style='color:#b03a2e'>(untrained)</b>"
             parts.append(f"Model: {html.escape(m.name)}{html.escape(ver)}{trained} · sha256 {m.sha256[:12]}")
         if self.backend:
