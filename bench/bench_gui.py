@@ -37,7 +37,7 @@ def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q / 100.0 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q / 100.0 * (len(s) - 1)))]
 
 
 def _ms(values: list[float]) -> dict[str, float]:
@@ -134,10 +134,10 @@ class Bench:
         conn = self.s.frameShown.connect(lambda sf: shown.append(sf.index))
         t_end = 0.0
         for k in range(120):
-            target = int(round((total - 1) * (0.5 - 0.5 * math.cos(2 * math.pi * k / 60))))
+            target = round((total - 1) * (0.5 - 0.5 * math.cos(2 * math.pi * k / 60)))
             self.s.seek(target)
             t_next = time.perf_counter() + 1 / 60
-            self.pump(lambda: time.perf_counter() >= t_next)
+            self.pump(lambda t=t_next: time.perf_counter() >= t)
             t_end = time.perf_counter()
         self.pump(lambda: self.s.shown is not None and self.s.shown.index == target)
         settle = time.perf_counter() - t_end
@@ -207,8 +207,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2, help="inference threads")
     args = ap.parse_args()
 
-    import PySide6
     import pyqtgraph as pg
+    import PySide6
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 

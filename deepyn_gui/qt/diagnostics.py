@@ -46,4 +46,4 @@ class StallProbe(QObject):
         if not self.gaps:
             return 0.0
         s = sorted(self.gaps)
-        return s[min(len(s) - 1, int(round(q / 100.0 * (len(s) - 1))))]
+        return s[min(len(s) - 1, round(q / 100.0 * (len(s) - 1)))]

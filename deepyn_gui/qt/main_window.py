@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -261,7 +260,7 @@ class MainWindow(QMainWindow):
         self.backend_actions = {}
         try:
             entries = self._list_backends()
-        except Exception as exc:  # noqa: BLE001 - listing must never take the window down
+        except Exception as exc:  # listing must never take the window down
             log.exception("listing backends failed")
             entries = []
             self.statusBar().showMessage(f"Could not list inference backends: {exc}")
@@ -579,7 +578,7 @@ class MainWindow(QMainWindow):
             self.prefs.save_splitter("main_v2", QByteArray(self.main_split.saveState()))
             self.prefs.set_overlay(self.overlay_controls.options())
             self.prefs.sync()
-        except Exception:  # noqa: BLE001 - failing to save preferences must not block closing
+        except Exception:  # failing to save preferences must not block closing
             log.exception("saving preferences failed")
         if self.last_message_box is not None:
             self.last_message_box.close()

@@ -127,7 +127,7 @@ class MaskOverlay(QObject):
         if r is None or hw is None:
             return
         o = self.options
-        thickness = max(1, int(round(max(hw) / 360)))
+        thickness = max(1, round(max(hw) / 360))
         for face in r.faces:
             if o.show_mask:
                 self._add_mask(face, hw, thickness)
@@ -247,8 +247,8 @@ class OverlayControls(QGroupBox):
             w.blockSignals(True)
         self.show_mask.setChecked(o.show_mask)
         self.show_boxes.setChecked(o.show_boxes)
-        self.opacity.setValue(int(round(o.opacity * 100)))
-        self.threshold.setValue(int(round(o.threshold * 100)))
+        self.opacity.setValue(round(o.opacity * 100))
+        self.threshold.setValue(round(o.threshold * 100))
         self.colormap.setCurrentIndex(max(0, self.colormap.findText(o.colormap)))
         self.mode.setCurrentIndex(max(0, self.mode.findData(o.mode)))
         for w in widgets:

@@ -214,8 +214,7 @@ class Session(QObject):
         t0, start = self._play_anchor
         target = start + int((time.perf_counter() - t0) * self.fps)
         last = self.frame_count - 1
-        if target >= last:
-            target = last
+        target = min(last, target)
         if target != self.current_index:
             self.current_index = target
             self.positionChanged.emit(target)

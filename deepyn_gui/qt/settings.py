@@ -6,6 +6,7 @@ temporary folder), so running the suite never touches the user's real preference
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def _as_float(v: Any, default: float, lo: float = 0.0, hi: float = 1.0) -> float
         f = float(v)
     except (TypeError, ValueError):
         return default
-    return min(max(f, lo), hi) if f == f else default
+    return min(max(f, lo), hi) if math.isfinite(f) else default
 
 
 class Preferences:

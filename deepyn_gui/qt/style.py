@@ -6,6 +6,8 @@ stay distinguishable for viewers with common colour-vision deficiencies.
 
 from __future__ import annotations
 
+import math
+
 #: Okabe & Ito (2008) palette, without black: one colour per person (track), cycled.
 TRACK_COLORS: tuple[tuple[int, int, int], ...] = (
     (0, 114, 178),  # blue
@@ -49,7 +51,7 @@ def format_timecode(seconds: float) -> str:
     """``HH:MM:SS.mmm`` from a presentation time in seconds (what analysts quote in reports)."""
     if seconds < 0:
         return "-" + format_timecode(-seconds)
-    ms_total = int(round(seconds * 1000.0))
+    ms_total = round(seconds * 1000.0)
     h, rem = divmod(ms_total, 3_600_000)
     m, rem = divmod(rem, 60_000)
     s, ms = divmod(rem, 1000)
@@ -58,9 +60,9 @@ def format_timecode(seconds: float) -> str:
 
 def format_duration(seconds: float | None) -> str:
     """Short human duration for ETAs: ``42 s``, ``3 min 05 s``, ``1 h 02 min``."""
-    if seconds is None or seconds != seconds or seconds < 0:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "—"
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s} s"
     if s < 3600:

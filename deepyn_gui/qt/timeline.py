@@ -234,7 +234,7 @@ class ScoreTimeline(pg.GraphicsLayoutWidget):
 
     # -- seeking ------------------------------------------------------------------------------------
     def _on_cursor_dragged(self, *_: object) -> None:
-        self.seekRequested.emit(int(round(self.cursor.value())))
+        self.seekRequested.emit(round(self.cursor.value()))
 
     def _on_click(self, event) -> None:  # type: ignore[no-untyped-def]
         if event.button() != Qt.MouseButton.LeftButton or self.n_frames == 0:
@@ -243,6 +243,6 @@ class ScoreTimeline(pg.GraphicsLayoutWidget):
         if not self.vb.sceneBoundingRect().contains(pos):
             return
         x = self.vb.mapSceneToView(pos).x()
-        index = int(round(min(max(x, 0), self.n_frames - 1)))
+        index = round(min(max(x, 0), self.n_frames - 1))
         self.set_cursor(index)
         self.seekRequested.emit(index)

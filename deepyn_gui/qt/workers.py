@@ -166,7 +166,7 @@ class DecodeWorker(QObject):
                         new = VideoSource(path, threads=self._decode_threads)
                     except DeepYNError as exc:
                         self.openFailed.emit(gen, str(exc))
-                    except Exception as exc:  # noqa: BLE001 - a bug must reach the user, not kill the thread
+                    except Exception as exc:  # a bug must reach the user, not kill the thread
                         log.exception("opening %s failed", path)
                         self.openFailed.emit(gen, f"Could not open the file: {type(exc).__name__}: {exc}")
                     else:
@@ -181,7 +181,7 @@ class DecodeWorker(QObject):
                         frame = src.frame_at(index)
                     except (DeepYNError, IndexError) as exc:
                         self.frameFailed.emit(gen, index, str(exc))
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:
                         log.exception("decoding frame %d failed", index)
                         self.frameFailed.emit(gen, index, f"Frame {index} could not be decoded: {exc}")
                     else:
@@ -347,7 +347,7 @@ class AnalysisWorker(QObject):
             reason = str(exc)
             log.warning("analysis of %s stopped: %s", job.path, exc)
             self.failed.emit(rid, str(exc))
-        except Exception as exc:  # noqa: BLE001 - shown to the user and logged with the traceback
+        except Exception as exc:  # shown to the user and logged with the traceback
             reason = f"{type(exc).__name__}: {exc}"
             log.exception("analysis of %s failed", job.path)
             self.failed.emit(rid, f"Analysis failed: {reason}")
@@ -363,14 +363,14 @@ class AnalysisWorker(QObject):
                     log.warning("hashing %s failed: %s", job.path, digest["error"])
                 src = source_info(job.path, digest.get("sha256", ""))
                 result = build_result(src, backend, job.settings, frames, complete=complete, stop_reason=reason)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.exception("building the result of %s failed", job.path)
             self.failed.emit(rid, f"The analysis result could not be assembled: {exc}")
         finally:
             if backend is not None:
                 try:
                     backend.close()
-                except Exception:  # noqa: BLE001 - closing must not hide the result
+                except Exception:  # closing must not hide the result
                     log.exception("closing backend %s failed", job.backend)
             self.ended_at = time.perf_counter()
             self.finished.emit(rid, result)
@@ -380,7 +380,7 @@ class AnalysisWorker(QObject):
 
         try:
             self.verdictReady.emit(self.run_id, video_verdict(frames, model, self.job.settings.aggregator))
-        except Exception:  # noqa: BLE001 - a provisional verdict is optional; the final one is not
+        except Exception:  # a provisional verdict is optional; the final one is not
             log.exception("provisional verdict failed")
 
     @staticmethod

@@ -21,7 +21,7 @@ pytest.importorskip("pytestqt")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (for media.py)
 
-from media import astronaut_clip_frames, moving_pattern_frames, write_clip  # noqa: E402
+from media import astronaut_clip_frames, moving_pattern_frames, write_clip
 
 PATTERN_FRAMES = 60
 PATTERN_FPS = 25.0

@@ -129,7 +129,7 @@ def test_clicking_the_timeline_seeks(window, open_clip, qtbot, pattern_clip, pat
     qtbot.waitUntil(lambda: window.session.shown is not None and window.session.shown.index != 0, timeout=5000)
     index = window.session.shown.index
     assert abs(index - 30) <= 1
-    assert int(round(tl.cursor.value())) == index
+    assert round(tl.cursor.value()) == index
     assert_shows(window, pattern_frames, index)
     # dragging the current-frame line seeks too
     tl.cursor.setValue(44)
@@ -191,5 +191,5 @@ def test_preferences_survive_a_restart(qtbot, prefs, open_clip, pattern_clip):  
     assert saved is not None and not saved.isEmpty()
     assert win2.size().height() == height  # (the width may be clamped to the small offscreen screen)
     win2._fill_recent()
-    assert [a.toolTip() for a in win2.menu_recent.actions()][0] == str(pattern_clip.resolve())
+    assert next(a.toolTip() for a in win2.menu_recent.actions()) == str(pattern_clip.resolve())
     win2.close()

@@ -153,7 +153,7 @@ def test_recent_files_are_deduplicated_and_capped(prefs, tmp_path):  # type: ign
 def test_python_m_deepyn_gui_runs_the_gui(monkeypatch):  # type: ignore[no-untyped-def]
     import runpy
 
-    import deepyn_gui.qt.app as app
+    from deepyn_gui.qt import app
 
     seen: list[object] = []
     monkeypatch.setattr(app, "main", lambda argv=None: seen.append(argv) or 0)
