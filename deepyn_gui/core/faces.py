@@ -300,7 +300,13 @@ class Res10SsdDetector:
                 return dets
         return []
 
+    #: frames larger than this are shrunk before padding: the net sees 300 px anyway, and padding
+    #: a full 8K frame would allocate ~400 MB for nothing
+    CLOSEUP_MAX_SIDE = 2048
+
     def _detect_closeup(self, rgb: np.ndarray) -> list[Detection]:
+        full_h, full_w = rgb.shape[:2]
+        rgb, f = _downscale_for(rgb, self.CLOSEUP_MAX_SIDE)
         h, w = rgb.shape[:2]
         pad = max(1, int(round(self.CLOSEUP_PAD * max(h, w))))
         padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
@@ -313,7 +319,7 @@ class Res10SsdDetector:
             ih = max(0.0, min(y + bh, h) - max(y, 0.0))
             if iw * ih < 0.6 * bw * bh:
                 continue
-            box = _clamped_box(x, y, x + bw, y + bh, w, h)
+            box = _clamped_box(x * f, y * f, (x + bw) * f, (y + bh) * f, full_w, full_h)
             if box is not None:
                 dets.append(Detection(box=box, score=d.score))
         return dets
