@@ -606,7 +606,12 @@ def _text(img: np.ndarray, s: str, xy: tuple[int, int], scale: float = 0.42, col
 
 
 def _fmt(v: float | None, unit: str = "", nd: int = 1) -> str:
-    return "n/a" if v is None else f"{v:.{nd}f}{unit}"
+    """Fixed decimals; a small non-zero value in scientific notation rather than a misleading 0."""
+    if v is None:
+        return "n/a"
+    if 0 < abs(v) < 10**-nd:
+        return f"{v:.1e}{unit}"
+    return f"{v:.{nd}f}{unit}"
 
 
 def comparison_chart(result: ComparisonResult, width: int = 1100, height: int = 560) -> np.ndarray:

@@ -137,6 +137,19 @@ class MainWindow(QMainWindow):
 
         self.export_actions = install_export_actions(self)
 
+        # --- backend comparison (issue 5): CPU vs VCK5000 side by side, in its own window ---------------
+        self.act_compare = self._action("Compa&re backends…", self.open_compare,
+                                        tip="Run two backends on the same frames and crops, side by side")
+        self.menu_analysis.addAction(self.act_compare)
+
+    def open_compare(self) -> None:
+        """Open the comparison window on the current clip (issue 5)."""
+        from .compare_view import CompareWindow
+
+        win = CompareWindow(self, clip_path=self.session.path)
+        win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        win.show()
+
     # ------------------------------------------------------------------ construction
     def _action(self, text: str, slot: Callable[[], Any], shortcut: Any = None, tip: str = "",
                 checkable: bool = False) -> QAction:
