@@ -572,3 +572,9 @@ def test_registry_builds_the_vart_backend(fake_vitis, setup: Setup, tmp_path: Pa
         backend.close()
     with pytest.raises(DeepYNError):
         create_backend("vart", model_path=None)
+
+
+def test_device_check_can_be_skipped(fake_vitis, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(vb, "DEVICE_GLOBS", (str(tmp_path / "nothing*"),))
+    monkeypatch.setenv(vb.DEVICE_CHECK_ENV, "0")
+    assert vb.availability().available
