@@ -8,11 +8,22 @@ event) stops every stage within one queue timeout and joins the threads: no thre
 An exception in any stage ends the run with that error re-raised in the consumer, never a hang. A
 backend failure on one batch marks those faces ``error`` with the message; ``on_error="stop"`` then ends
 the run, ``"continue"`` carries on with the next batch.
+
+A backend call that does not return within ``AnalysisSettings.infer_timeout_s`` counts as such a
+failure ("backend timed out after N s"). Python cannot kill a thread stuck in native code (an
+onnxruntime or VART call that never returns), so the hung call is *abandoned*: it stays on its own
+daemon thread ``deepyn-infer-abandoned`` until the native call returns (or the process exits), its
+result is discarded, and the next batch runs on a fresh caller thread.
+
+Memory stays bounded by the queues: the decoded-frame queue is sized by bytes (a few 8K frames at
+most, eight smaller ones), prepared frames keep only their 224 px crops, and finished frames keep only
+compressed masks.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import queue
 import threading
 import time
@@ -54,6 +65,7 @@ class AnalysisSettings:
     on_error: Literal["continue", "stop"] = "continue"
     detector_threads: int = 1
     detect_every: int = 1  # run the detector on every Nth analysed frame; track boxes carry over between
+    infer_timeout_s: float | None = 60.0  # a backend call taking longer is abandoned and its faces marked error
 
     def __post_init__(self) -> None:
         if self.stride < 1:
@@ -70,6 +82,11 @@ class AnalysisSettings:
             raise InputError("detect_every must be at least 1")
         if self.on_error not in ("continue", "stop"):
             raise InputError("on_error must be 'continue' or 'stop'")
+        if self.infer_timeout_s is not None and not (
+            isinstance(self.infer_timeout_s, (int, float)) and math.isfinite(self.infer_timeout_s)
+            and self.infer_timeout_s > 0
+        ):
+            raise InputError(f"inference timeout must be a positive number of seconds (got {self.infer_timeout_s})")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,7 +122,92 @@ class _Failure:
     exc: BaseException
 
 
+class _BackendTimeout(Exception):
+    """A backend call ran past the inference timeout and was abandoned."""
+
+
+class _Abandon(Exception):
+    """The run is stopping while a backend call is still in flight."""
+
+
+class _CallJob:
+    __slots__ = ("crops", "done", "result", "exc")
+
+    def __init__(self, crops: np.ndarray) -> None:
+        self.crops = crops
+        self.done = threading.Event()
+        self.result: tuple[Any, Any] | None = None
+        self.exc: BaseException | None = None
+
+
+class _InferCaller:
+    """Runs ``backend.infer`` on a helper thread so that a hung call can be given up on.
+
+    One long-lived thread serves every call of a run (backends such as VART keep per-thread state,
+    and a thread per batch would cost more than it saves). When a call times out, its thread is
+    renamed ``deepyn-infer-abandoned``, told to exit once the call returns, and a new thread serves
+    the next call. A hung native call cannot be killed from Python; it is only left behind.
+    """
+
+    def __init__(self, backend: InferenceBackend) -> None:
+        self._backend = backend
+        self._jobs: queue.SimpleQueue[_CallJob | None] | None = None
+        self._thread: threading.Thread | None = None
+        self.abandoned: list[threading.Thread] = []
+
+    def _serve(self, jobs: queue.SimpleQueue[_CallJob | None]) -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            try:
+                job.result = self._backend.infer(job.crops)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting stage
+                job.exc = exc
+            finally:
+                job.crops = None  # type: ignore[assignment]  # free the batch even if nobody waits
+                job.done.set()
+
+    def call(self, crops: np.ndarray, timeout: float, stopping: Callable[[], bool]) -> tuple[Any, Any]:
+        """The backend's answer; raises its exception, _BackendTimeout, or _Abandon when stopping."""
+        if self._thread is None or self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            self._thread = threading.Thread(
+                target=self._serve, args=(self._jobs,), name="deepyn-infer-call", daemon=True
+            )
+            self._thread.start()
+        job = _CallJob(crops)
+        self._jobs.put(job)
+        deadline = time.monotonic() + timeout
+        while not job.done.wait(min(_POLL_S, max(0.0, deadline - time.monotonic()))):
+            if stopping():
+                raise _Abandon()
+            if time.monotonic() >= deadline:
+                self._abandon()
+                raise _BackendTimeout()
+        if job.exc is not None:
+            raise job.exc
+        assert job.result is not None
+        return job.result
+
+    def _abandon(self) -> None:
+        if self._thread is not None and self._jobs is not None:
+            self._thread.name = "deepyn-infer-abandoned"
+            self._jobs.put(None)  # the thread exits as soon as the hung call returns
+            self.abandoned.append(self._thread)
+        self._thread, self._jobs = None, None
+
+    def close(self, timeout: float) -> None:
+        """Let the serving thread finish its current call and exit (waits at most ``timeout`` s)."""
+        thread, jobs = self._thread, self._jobs
+        self._thread, self._jobs = None, None
+        if thread is not None and jobs is not None:
+            jobs.put(None)
+            thread.join(max(0.0, timeout))
+
+
 _END = object()
+_FRAME_QUEUE_BYTES = 192 << 20  # decoded frames waiting for detection: 8 at 1080p, 7 at 4K, 1 at 8K
 
 
 class _Stages:
@@ -123,6 +225,7 @@ class _Stages:
         self.busy: dict[str, float] = {"decode": 0.0, "detect": 0.0, "infer": 0.0}
         self.decode_errors: list[str] = []
         self.threads: list[threading.Thread] = []
+        self.caller = _InferCaller(backend)
 
     # -- plumbing -------------------------------------------------------------------------------
     def stopping(self) -> bool:
@@ -174,10 +277,12 @@ class _Stages:
                     pass
 
     def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every stage and join its thread; a backend call in flight may finish first (bounded)."""
         self.stop.set()
         deadline = time.monotonic() + timeout
         for t in self.threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        self.caller.close(deadline - time.monotonic())
 
     # -- stages ---------------------------------------------------------------------------------
     def _decode(self) -> None:
@@ -185,6 +290,9 @@ class _Stages:
 
         s = self.settings
         with VideoSource(self.path) as src:
+            frame_bytes = max(1, src.info.width * src.info.height * 3)
+            # Bound the queue by bytes, not only by count: eight 8K frames would be 1.6 GB.
+            self.frames_q.maxsize = max(1, min(8, _FRAME_QUEUE_BYTES // frame_bytes))
             stop = None if s.max_frames is None else s.start_frame + s.max_frames * s.stride
             t0 = time.perf_counter()
             for frame in src.frames(start=s.start_frame, stop=stop, step=s.stride):
@@ -248,14 +356,26 @@ class _Stages:
             t0 = time.perf_counter()
             error: str | None = None
             try:
-                mask_prob, fake_score = self.backend.infer(crops)
+                if s.infer_timeout_s is None:
+                    mask_prob, fake_score = self.backend.infer(crops)
+                else:
+                    mask_prob, fake_score = self.caller.call(crops, s.infer_timeout_s, self.stopping)
                 mask_prob = np.asarray(mask_prob, dtype=np.float32)
                 fake_score = np.asarray(fake_score, dtype=np.float32)
                 check_backend_output(mask_prob, fake_score, len(batch))
+                if np.any((fake_score < 0.0) | (fake_score > 1.0)):
+                    raise BackendError("backend returned fake scores outside [0, 1]")
+                if np.any((mask_prob < -1e-3) | (mask_prob > 1.0 + 1e-3)):
+                    raise BackendError("backend returned mask probabilities outside [0, 1]")
+            except _Abandon:
+                return False
+            except _BackendTimeout:
+                error = f"backend timed out after {s.infer_timeout_s:g} s"
             except DeepYNError as exc:
                 error = str(exc)
             except Exception as exc:  # noqa: BLE001 - any backend failure becomes a visible error state
                 error = f"{type(exc).__name__}: {exc}"
+            del crops
             self.busy["infer"] += time.perf_counter() - t0
             for k, (p, slot) in enumerate(batch):
                 track, det, transform, _crop = p.faces[slot]
@@ -454,13 +574,20 @@ def analyze(
     settings = settings or AnalysisSettings()
     src_probe = source_info(path, "")  # raises InputError early for files that are not videos
     digest: dict[str, Any] = {}
-    hasher = threading.Thread(
-        target=lambda: digest.__setitem__("sha", sha256_file(path)), name="deepyn-sha256", daemon=True
-    )
+    stop_hashing = threading.Event()
+
+    def hash_evidence() -> None:
+        try:
+            digest["sha"] = sha256_file(path, cancel=stop_hashing)
+        except Exception as exc:  # noqa: BLE001 - reported as a warning below, never a silent ""
+            digest["error"] = str(exc) if isinstance(exc, DeepYNError) else f"{type(exc).__name__}: {exc}"
+
+    hasher = threading.Thread(target=hash_evidence, name="deepyn-sha256", daemon=True)
     hasher.start()
     frames: list[FrameResult] = []
     warnings: list[str] = []
     complete, reason = True, ""
+    finished = False
     try:
         for item in iter_analysis(path, backend, settings, cancel, total_frames=src_probe.frames):
             if isinstance(item, Progress):
@@ -471,13 +598,19 @@ def analyze(
                 frames.append(item)
                 if on_frame:
                     on_frame(item)
+        finished = True
     except InputError as exc:
         if not frames:
             raise
-        complete, reason = False, str(exc)
+        complete, reason, finished = False, str(exc), True
     except BackendError as exc:
-        complete, reason = False, str(exc)
-    hasher.join()
+        complete, reason, finished = False, str(exc), True
+    finally:
+        if not finished:  # leaving with an error or cancelled: do not keep hashing a large file
+            stop_hashing.set()
+        hasher.join()
+    if "error" in digest:
+        warnings.append(f"The SHA-256 of the evidence file could not be computed: {digest['error']}")
     source = SourceInfo(**{**src_probe.to_json(), "sha256": digest.get("sha", "")})
     result = build_result(source, backend, settings, frames, complete, reason)
     result.warnings = warnings
