@@ -70,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.analyze:
         win.session.analyze_on_open = True
     win.show()
+    # --- first run (issue 8): icon, desktop-file name, and the "what the score means" hint once ----------
+    from .help_dialogs import show_first_run_hint_if_due
+    from .theme import set_app_identity
+
+    set_app_identity(app)
+    show_first_run_hint_if_due(win)
     if args.clip:
         QTimer.singleShot(0, lambda: win.open_file(args.clip))
     return int(app.exec())

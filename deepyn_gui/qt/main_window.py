@@ -142,6 +142,13 @@ class MainWindow(QMainWindow):
                                         tip="Run two backends on the same frames and crops, side by side")
         self.menu_analysis.addAction(self.act_compare)
 
+        # --- help, preferences, theme (issue 8): deepyn_gui.qt.help_dialogs / preferences / theme ------
+        from .help_dialogs import install_help_actions
+        from .preferences import install_preferences
+
+        self.preferences_action = install_preferences(self)
+        self.help_actions = install_help_actions(self)
+
     def open_compare(self) -> None:
         """Open the comparison window on the current clip (issue 5)."""
         from .compare_view import CompareWindow
