@@ -28,7 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="also train on clips flagged FLAG-ENH in the folder's MANIFEST.md (left out by default)")
     p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
     p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: on 2 shared cores, 2 threads ran 3-4x slower under load)")
+    p.add_argument("--int8", default=None, metavar="INT8.onnx",
+                   help="also write a static int8 (QDQ) copy calibrated on real training crops")
     p.add_argument("--name", default=None, help="model name stored in the ONNX metadata")
     p.add_argument("--make-val-set", default=None, metavar="DIR",
                    help="instead of training: write the identity-held-out SBI validation set (real/, fake/, "
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     run_ = train_from_clips(
         args.data, args.out, cfg, args.work_dir, val_ids=args.val_ids, n_val=args.n_val,
         exclude_flagged=not args.include_flagged, frames_per_clip=args.frames_per_clip,
-        resume=args.resume, progress=not args.quiet, name=args.name,
+        resume=args.resume, progress=not args.quiet, name=args.name, int8_out=args.int8,
     )
     cal = run_.calibration
     print(f"wrote {Path(args.out)} in {run_.seconds / 60:.1f} min; "

@@ -221,9 +221,14 @@ def test_deepyn_train_end_to_end_and_resume(tmp_path: Path) -> None:
     ckpt = work / "ckpt-w4-s0" / "last.pt"
     assert ckpt.is_file()
     out2 = tmp_path / "tiny2.onnx"
-    assert main(["train", "--out", str(out2), "--epochs", "2", "--resume", str(ckpt), *common]) == 0
+    int8 = tmp_path / "tiny2_int8.onnx"
+    assert main(["train", "--out", str(out2), "--epochs", "2", "--resume", str(ckpt), "--int8", str(int8), *common]) == 0
     hist = json.loads((work / "train-w4-s0.json").read_text())["history"]
     assert [h["epoch"] for h in hist] == [1.0, 2.0]
+    meta8 = read_metadata_props(int8)
+    assert meta8["deepyn.precision"] == "int8"
+    assert meta8["deepyn.calibration"] == read_metadata_props(out2)["deepyn.calibration"]
+    assert any(n.op_type == "QuantizeLinear" for n in __import__("onnx").load(str(int8)).graph.node)
 
     # the SBI validation folder, evaluated with the exported model through the real ONNX backend
     val = tmp_path / "val"

@@ -112,7 +112,7 @@ def calibrate(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.n
     t = youden_threshold(s, y)
     r = float(min(np.quantile(s[y == 1], tail), t))
     h = float(max(np.quantile(s[y == 0], 1.0 - tail), t))
-    pct = int(round(100 * tail))
+    pct = round(100 * tail)
     spec = [
         (0.0, r, "low", f"Few signs of manipulation: fewer than {pct}% of the validation fakes scored this low."),
         (

@@ -139,7 +139,7 @@ def _evenly_spaced(n_total: int, k: int) -> list[int]:
         return []
     if n_total <= k:
         return list(range(n_total))
-    return sorted({int(round(v)) for v in np.linspace(0, n_total - 1, k)})
+    return sorted({round(float(v)) for v in np.linspace(0, n_total - 1, k)})
 
 
 def extract_clip_crops(

@@ -155,7 +155,7 @@ def _finite(values: Sequence[float | None]) -> list[float]:
 def _binary_metrics(scores: Sequence[float], labels: Sequence[int], threshold: float, prefix: str) -> dict[str, Any]:
     s = np.asarray(scores, np.float64)
     y = np.asarray(labels, np.int64)
-    out: dict[str, Any] = {f"{prefix}_n": int(len(s)), f"{prefix}_n_fake": int(y.sum())}
+    out: dict[str, Any] = {f"{prefix}_n": len(s), f"{prefix}_n_fake": int(y.sum())}
     if not len(s):
         return out
     pred = s >= threshold
@@ -267,7 +267,14 @@ def write_sbi_val_folder(
     Uses the same split, crops and generator seed as ``deepyn train``, so the set is the one the model
     was calibrated on. Returns the number of crops written.
     """
-    from .data import DEFAULT_VAL_IDS, flagged_in_manifest, identity_of, list_clips, load_or_extract, split_identities
+    from .data import (
+        DEFAULT_VAL_IDS,
+        flagged_in_manifest,
+        identity_of,
+        list_clips,
+        load_or_extract,
+        split_identities,
+    )
     from .sbi import mask_target
     from .train import make_val_set
 
@@ -292,4 +299,4 @@ def write_sbi_val_folder(
         cv2.imwrite(str(out / sub / f"{stem}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         if lab == 1:
             cv2.imwrite(str(out / "masks" / f"{stem}.png"), (mask_target(a) * 255).astype(np.uint8))
-    return int(len(imgs))
+    return len(imgs)

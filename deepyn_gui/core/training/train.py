@@ -60,7 +60,7 @@ class CropPool:
     identities: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_identities(cls, items: Sequence[IdentityCrops]) -> "CropPool":
+    def from_identities(cls, items: Sequence[IdentityCrops]) -> CropPool:
         items = [i for i in items if len(i)]
         if not items:
             raise InputError("No face crops are available for training (no faces were found in the clips).")
@@ -356,6 +356,8 @@ def train_from_clips(
     progress: bool = True,
     log: Callable[[str], None] = print,
     name: str | None = None,
+    int8_out: str | Path | None = None,
+    int8_crops: int = 128,
 ) -> TrainingRun:
     """Extract (or load cached) crops, split by identity, train, calibrate on validation, export ONNX.
 
@@ -365,7 +367,14 @@ def train_from_clips(
 
     from ..model.export import export_onnx
     from ..model.metadata import calibration_json
-    from .data import DEFAULT_VAL_IDS, flagged_in_manifest, identity_of, list_clips, load_or_extract, split_identities
+    from .data import (
+        DEFAULT_VAL_IDS,
+        flagged_in_manifest,
+        identity_of,
+        list_clips,
+        load_or_extract,
+        split_identities,
+    )
 
     cv2.setNumThreads(1)  # cv2's own pool would fight torch for the two cores
     t0 = time.perf_counter()
@@ -424,6 +433,12 @@ def train_from_clips(
             float(cal["threshold"]), cal["bands"], float(cal["real_below"])  # type: ignore[arg-type]
         )
     export_onnx(res.model, out, meta)  # type: ignore[arg-type]
+    if int8_out is not None:
+        from .quantize import quantize_int8
+
+        pick = np.unique(np.linspace(0, len(pool) - 1, min(int8_crops, len(pool))).round().astype(int))
+        quantize_int8(out, int8_out, pool.crops[pick])
+        log(f"wrote the int8 model {int8_out} (calibrated on {len(pick)} real training crops)")
     run = TrainingRun(
         Path(out),
         train_ids,
