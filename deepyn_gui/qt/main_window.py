@@ -132,6 +132,11 @@ class MainWindow(QMainWindow):
         self._restore()
         self._update_actions()
 
+        # --- evidence SHA-256 (hashed on open, verified on reopen), cache note, Analysis > Re-analyse ----
+        from .evidence_bar import install_evidence_ui
+
+        self.evidence_bar = install_evidence_ui(self)
+
         # --- exports (issue 6): deepyn_gui.qt.export_actions fills menu_export -------------------------
         from .export_actions import install_export_actions
 

@@ -12,6 +12,9 @@ so results arrive on the GUI thread without any locking in the widgets.
 * :class:`AnalysisWorker` runs :func:`deepyn_gui.core.pipeline.iter_analysis` with a backend it builds
   itself (loading a model can take seconds), batches results into signals a few times per second,
   computes the provisional verdict off the GUI thread, and stops within one pipeline poll on cancel.
+  Given a :class:`CacheQuery` it first looks the analysis up in the session cache and, on a hit,
+  answers with the cached result without building a backend at all.
+* :class:`BackgroundTask` runs one short job (hashing the evidence, reading or writing the cache).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +35,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core.errors import Cancelled, DeepYNError
 from ..core.pipeline import AnalysisSettings, Progress, build_result, iter_analysis, source_info
-from ..core.results import FrameResult
+from ..core.results import AnalysisResult, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +201,187 @@ class DecodeWorker(QObject):
 
 
 # --------------------------------------------------------------------------------------------------
+# Evidence hash and session cache (plain functions: they run on worker threads)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CacheQuery:
+    """What a cached analysis must match: the evidence's bytes, the model file and the settings."""
+
+    evidence_path: str
+    evidence_sha256: str
+    backend: str
+    model_path: str | None
+    settings: dict[str, Any]
+    root: str | None = None  # cache folder; None: the app data dir ($DEEPYN_DATA_DIR)
+    model_sha256: str | None = None  # known from a backend this session loaded; else hashed from the file
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str]:
+        """What the viewer compares to decide whether two queries ask for the same analysis."""
+        from ..core.cache import settings_hash
+
+        return (self.evidence_sha256, self.backend, self.model_path, settings_hash(self.settings))
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """A cached analysis found for a query, with when it was saved (ISO UTC)."""
+
+    query: CacheQuery
+    result: AnalysisResult
+    saved_utc: str
+
+
+_model_shas: dict[tuple[str, int, int], str] = {}
+_model_shas_lock = threading.Lock()
+
+
+def model_file_for(backend: str, model_path: str | None) -> Path | None:
+    """The model file backend ``backend`` would load (None when it cannot be known without loading it)."""
+    if model_path:
+        return Path(model_path)
+    if backend in ("onnx", "onnx-int8"):
+        from ..backends import default_model_path
+
+        return default_model_path(int8=backend == "onnx-int8")
+    return None  # e.g. vart: no default model
+
+
+def model_sha_for(backend: str, model_path: str | None) -> str | None:
+    """SHA-256 of the model file the backend would load, as its ModelInfo will report it; None if unknown.
+
+    Backends record the SHA-256 of their model file, so the cache can be asked before a (slow) model
+    load. Memoised by path, size and mtime: a model is often hundreds of MB.
+    """
+    path = model_file_for(backend, model_path)
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (os.path.realpath(path), int(st.st_size), int(st.st_mtime_ns))
+    with _model_shas_lock:
+        known = _model_shas.get(key)
+    if known is not None:
+        return known
+    from ..core.model.metadata import sha256_file as model_sha256
+
+    try:
+        digest = model_sha256(path)
+    except OSError as exc:
+        log.warning("cannot hash the model %s: %s", path, exc)
+        return None
+    with _model_shas_lock:
+        _model_shas[key] = digest
+    return digest
+
+
+def lookup_cache(query: CacheQuery) -> CacheHit | None:
+    """The cached analysis of exactly this evidence, model and settings, or None (never raises for a miss)."""
+    from ..core.cache import AnalysisCache
+
+    model_sha = query.model_sha256 or model_sha_for(query.backend, query.model_path)
+    if not model_sha or not query.evidence_sha256:
+        return None
+    cache = AnalysisCache(query.root)
+    path = cache.path_for(query.evidence_sha256, model_sha, query.settings)
+    if not path.is_file():
+        return None
+    result = cache.load_file(path, evidence_path=query.evidence_path)
+    if result is None or result.source.sha256 != query.evidence_sha256 or result.model.sha256 != model_sha:
+        return None
+    saved = next((e.saved_utc for e in cache.entries(query.evidence_sha256) if e.path == path), "")
+    return CacheHit(query, result, saved or result.created_utc)
+
+
+def cacheable(result: AnalysisResult) -> bool:
+    """Only complete analyses with no backend error are cached: anything else should be run again."""
+    return (
+        result.complete
+        and bool(result.source.sha256)
+        and bool(result.model.sha256)
+        and not any(fr.state == "error" or any(f.state == "error" for f in fr.faces) for fr in result.frames)
+    )
+
+
+def save_analysis(result: AnalysisResult, root: str | None = None) -> Path | None:
+    """Record the evidence's SHA-256 for its path and, when :func:`cacheable`, save the analysis.
+
+    Returns the cache file (None when only the fingerprint was recorded). Raises DeepYNError on a
+    write failure: the caller reports it, the analysis on screen is unaffected.
+    """
+    from ..core.cache import AnalysisCache
+    from ..core.evidence_index import EvidenceIndex
+
+    if not result.source.sha256:
+        return None
+    cache = AnalysisCache(root)
+    EvidenceIndex(cache.root).record(result.source.path, result.source.sha256, result.created_utc)
+    return cache.save(result) if cacheable(result) else None
+
+
+class BackgroundTask(QObject):
+    """One short job on its own daemon thread; the GUI thread never waits on it.
+
+    ``fn(cancel, progress)`` runs on the thread (``progress(done, total)``); its outcome, failure and
+    progress come back as signals tagged with the task id, so the session can drop answers about a
+    clip it has left. :class:`Cancelled` ends a task quietly (``failed`` is not emitted).
+    """
+
+    progressed = Signal(int, object, object)  # task id, done, total (Python ints: files can exceed 2 GB)
+    succeeded = Signal(int, object)  # task id, outcome
+    failed = Signal(int, str)  # task id, user-facing message
+
+    _ids = 0
+
+    def __init__(self, fn: Callable[[threading.Event, Callable[[int, int], None]], Any], name: str,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        BackgroundTask._ids += 1
+        self.task_id = BackgroundTask._ids
+        self.name = name
+        self._fn = fn
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"deepyn-gui-{name}-{self.task_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread.ident is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        tid = self.task_id
+        try:
+            outcome = self._fn(self._cancel, lambda done, total: self.progressed.emit(tid, done, total))
+        except Cancelled:
+            return
+        except DeepYNError as exc:
+            self.failed.emit(tid, str(exc))
+        except Exception as exc:  # a bug must reach the user, not vanish with the thread
+            log.exception("background task %s failed", self.name)
+            self.failed.emit(tid, f"{type(exc).__name__}: {exc}")
+        else:
+            self.succeeded.emit(tid, outcome)
+
+
+# --------------------------------------------------------------------------------------------------
 # Analysis
 # --------------------------------------------------------------------------------------------------
 
@@ -211,6 +397,11 @@ class AnalysisJob:
     threads: int = 2
     total_frames: int | None = None
     nice: int = 5  # analysis threads yield the CPU to the GUI thread (Linux; see _lower_thread_priority)
+    #: The evidence's SHA-256 if the caller already has it, a Future of it while the caller is still
+    #: hashing (the run then waits for it before finishing, unless cancelled), or None: hash it here.
+    evidence_sha256: str | Future[str] | None = None
+    #: Look the analysis up in the session cache first (None: always run the backend).
+    cache: CacheQuery | None = None
 
 
 BackendFactory = Callable[..., Any]
@@ -248,6 +439,7 @@ class AnalysisWorker(QObject):
     progress = Signal(int, object)  # run, Progress
     verdictReady = Signal(int, object)  # run, provisional Verdict
     failed = Signal(int, str)  # run, user-facing message (the run still finishes)
+    cached = Signal(int, object)  # run, CacheHit: the answer came from the session cache (then finished)
     finished = Signal(int, object)  # run, AnalysisResult | None (None: nothing could be run)
 
     _ids = 0
@@ -271,6 +463,7 @@ class AnalysisWorker(QObject):
         self._thread = threading.Thread(target=self._run, name=f"deepyn-gui-analysis-{self.run_id}", daemon=True)
         self.cancelled_at: float | None = None
         self.ended_at: float | None = None
+        self.from_cache = False  # the run answered from the session cache, without a backend
 
     def start(self) -> None:
         self._thread.start()
@@ -312,6 +505,11 @@ class AnalysisWorker(QObject):
                 pending.clear()
 
         _lower_thread_priority(job.nice)
+        if job.cache is not None and self._answer_from_cache(job.cache):
+            return
+        given = job.evidence_sha256
+        if isinstance(given, str):
+            digest["sha256"] = given
         try:
             backend = self._factory(
                 job.backend, model_path=job.model_path, threads=job.threads, batch_size=job.settings.batch_size
@@ -320,10 +518,12 @@ class AnalysisWorker(QObject):
                 raise Cancelled("analysis cancelled")
             model = backend.model_info
             self.backendReady.emit(rid, model, backend.describe())
-            hasher = threading.Thread(
-                target=self._hash, args=(job.path, digest, hash_cancel), name=f"deepyn-gui-sha256-{rid}", daemon=True
-            )
-            hasher.start()
+            if given is None:
+                hasher = threading.Thread(
+                    target=self._hash, args=(job.path, digest, hash_cancel), name=f"deepyn-gui-sha256-{rid}",
+                    daemon=True,
+                )
+                hasher.start()
             last_flush = last_verdict = time.perf_counter()
             for item in iter_analysis(job.path, backend, job.settings, self._cancel, total_frames=job.total_frames):
                 now = time.perf_counter()
@@ -359,6 +559,8 @@ class AnalysisWorker(QObject):
                     hash_cancel.set()  # a cancelled run should end now, not after hashing a large file
                 if hasher is not None:
                     hasher.join()
+                if isinstance(given, Future):
+                    self._await_hash(given, digest)
                 if "error" in digest and not self._cancel.is_set():
                     log.warning("hashing %s failed: %s", job.path, digest["error"])
                 src = source_info(job.path, digest.get("sha256", ""))
@@ -374,6 +576,36 @@ class AnalysisWorker(QObject):
                     log.exception("closing backend %s failed", job.backend)
             self.ended_at = time.perf_counter()
             self.finished.emit(rid, result)
+
+    def _answer_from_cache(self, query: CacheQuery) -> bool:
+        """Finish the run with a cached analysis if there is one (True); no backend is built then."""
+        try:
+            hit = lookup_cache(query)
+        except Exception:  # a broken cache must never stop an analysis
+            log.exception("looking up the analysis cache failed")
+            hit = None
+        if hit is None or self._cancel.is_set():
+            return False
+        self.from_cache = True
+        self.cached.emit(self.run_id, hit)
+        self.ended_at = time.perf_counter()
+        self.finished.emit(self.run_id, hit.result)
+        return True
+
+    def _await_hash(self, pending: Future[str], digest: dict[str, str]) -> None:
+        """Take the caller's evidence hash; wait for it unless the run is cancelled (then the caller fills it in)."""
+        while True:
+            try:
+                digest["sha256"] = pending.result(timeout=0.05)
+                return
+            except TimeoutError:
+                if self._cancel.is_set():
+                    return
+            except Cancelled:
+                return
+            except Exception as exc:  # noqa: BLE001 - recorded; the result then carries no hash
+                digest["error"] = f"{type(exc).__name__}: {exc}"
+                return
 
     def _emit_verdict(self, frames: list[FrameResult], model: Any) -> None:
         from ..core.verdict import video_verdict

@@ -59,6 +59,14 @@ def bad_clip(clip_dir: Path) -> Path:
     return p
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every GUI test gets its own app data dir: the session cache and evidence index never touch the user's."""
+    data = tmp_path / "deepyn-data"
+    monkeypatch.setenv("DEEPYN_DATA_DIR", str(data))
+    return data
+
+
 @pytest.fixture
 def prefs(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Preferences in a private INI file: the suite never touches the user's settings."""
