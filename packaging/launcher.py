@@ -14,17 +14,27 @@ import sys
 from pathlib import Path
 
 
+def _cli(args: list[str]) -> int:
+    from deepyn_gui.cli import main as cli_main
+
+    try:
+        return cli_main(args)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("torch", "torchvision", "onnxscript"):
+            raise
+        # The desktop build leaves PyTorch out: only training and checkpoint import need it.
+        print(f"deepyn: error: this command needs {exc.name}, which the desktop app does not bundle; "
+              "use a Python install: pip install -e '.[torch]'", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     name = Path(sys.argv[0]).stem.lower()
     if args[:1] == ["--headless-demo"]:
-        from deepyn_gui.cli import main as cli_main
-
-        return cli_main(["demo", "--headless", *args[1:]])
+        return _cli(["demo", "--headless", *args[1:]])
     if args[:1] == ["--cli"] or name == "deepyn":
-        from deepyn_gui.cli import main as cli_main
-
-        return cli_main(args[1:] if args[:1] == ["--cli"] else args)
+        return _cli(args[1:] if args[:1] == ["--cli"] else args)
     from deepyn_gui.qt.app import main as gui_main
 
     return gui_main(args)
