@@ -113,13 +113,10 @@ class DemoClip:
 
 
 def data_dir() -> Path:
-    """The user's DeepYN data folder: ``$DEEPYN_DATA_DIR`` or platformdirs' user data dir."""
-    env = os.environ.get("DEEPYN_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
+    """The user's DeepYN data folder (``$DEEPYN_DATA_DIR`` or platformdirs'), shared with the cache."""
+    from .cache import data_dir as app_data_dir
 
-    return Path(platformdirs.user_data_dir("deepyn-viewer", appauthor=False))
+    return app_data_dir()
 
 
 def default_demo_path() -> Path:
