@@ -186,7 +186,7 @@ def score_hint_html(model: Any) -> str:
         scale = "<p>No model could be read, so no score bands can be shown.</p>"
     else:
         bands = "".join(
-            f"<li><b>{b.lo:.2f}–{b.hi:.2f}</b>: {b.name}{(' — ' + b.meaning) if getattr(b, 'meaning', '') else ''}</li>"
+            f"<li><b>{b.lo:.2f}–{min(b.hi, 1.0):.2f}</b>: {b.name}{(' — ' + b.meaning) if getattr(b, 'meaning', '') else ''}</li>"
             for b in getattr(model, "bands", ()) or ()
         )
         untrained = ("<p style='color:#b03a2e'><b>The loaded model is UNTRAINED: its scores mean nothing.</b></p>"
