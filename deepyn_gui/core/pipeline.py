@@ -114,6 +114,7 @@ class _Prepared:
     faces: list[tuple[int, Any, CropTransform, np.ndarray | None]]  # track, detection, transform, crop
     results: list[FaceResult | None]
     pending: int
+    error: str | None = None  # face detection failed on this frame
 
 
 @dataclass
@@ -198,12 +199,15 @@ class _InferCaller:
         self._thread, self._jobs = None, None
 
     def close(self, timeout: float) -> None:
-        """Let the serving thread finish its current call and exit (waits at most ``timeout`` s)."""
+        """Let the serving thread finish its current call and exit; abandon it after ``timeout`` s."""
         thread, jobs = self._thread, self._jobs
         self._thread, self._jobs = None, None
         if thread is not None and jobs is not None:
             jobs.put(None)
             thread.join(max(0.0, timeout))
+            if thread.is_alive():
+                thread.name = "deepyn-infer-abandoned"
+                self.abandoned.append(thread)
 
 
 _END = object()
@@ -259,7 +263,11 @@ class _Stages:
         try:
             fn()
         except BaseException as exc:  # noqa: BLE001 - forwarded to the consumer, never swallowed
-            self.put_failure(name, exc)
+            # Decode and detect failures travel in order behind the frames already handed on, so the
+            # frames before the failure still come out; an infer failure goes straight to the consumer.
+            downstream = {"decode": self.frames_q, "detect": self.prepared_q}.get(name)
+            if downstream is None or not self.put(downstream, _Failure(name, exc)):
+                self.put_failure(name, exc)
 
     def put_failure(self, name: str, exc: BaseException) -> None:
         # The consumer must see the failure even if queues are full: drop queued results first.
@@ -282,7 +290,8 @@ class _Stages:
         deadline = time.monotonic() + timeout
         for t in self.threads:
             t.join(max(0.0, deadline - time.monotonic()))
-        self.caller.close(deadline - time.monotonic())
+        # A call still in flight gets a second to finish (a normal batch); a hung one is abandoned.
+        self.caller.close(min(1.0, deadline - time.monotonic()))
 
     # -- stages ---------------------------------------------------------------------------------
     def _decode(self) -> None:
@@ -315,22 +324,28 @@ class _Stages:
         n = 0
         while True:
             frame = self.get(self.frames_q)
-            if frame is _END:
-                self.put(self.prepared_q, _END)
+            if frame is _END or isinstance(frame, _Failure):
+                self.put(self.prepared_q, frame)
                 return
             t0 = time.perf_counter()
-            if n % s.detect_every == 0 or not last:
-                # Between detections the last boxes carry over: faces move little in a few frames,
-                # and the detector is the most expensive CPU stage at 720p and above.
-                last = tracker.update(detector.detect(frame.rgb))
-            n += 1
             faces: list[tuple[int, Any, CropTransform, np.ndarray | None]] = []
-            for track, det in last:
-                transform = crop_transform_for_box(det.box, margin=s.margin)
-                crop = None if is_too_small(det.box, s.min_face_side) else extract_crop(frame.rgb, transform)
-                faces.append((track, det, transform, crop))
+            try:
+                if n % s.detect_every == 0 or not last:
+                    # Between detections the last boxes carry over: faces move little in a few frames,
+                    # and the detector is the most expensive CPU stage at 720p and above.
+                    last = tracker.update(detector.detect(frame.rgb))
+                for track, det in last:
+                    transform = crop_transform_for_box(det.box, margin=s.margin)
+                    crop = None if is_too_small(det.box, s.min_face_side) else extract_crop(frame.rgb, transform)
+                    faces.append((track, det, transform, crop))
+                error = None
+            except Exception as exc:  # noqa: BLE001 - one odd frame must not end the run; said on that frame
+                faces, last = [], []
+                detail = str(exc) if isinstance(exc, DeepYNError) else f"{type(exc).__name__}: {exc}"
+                error = f"face detection failed: {detail}".splitlines()[0]
+            n += 1
             pending = sum(1 for f in faces if f[3] is not None)
-            prepared = _Prepared(frame.index, frame.pts_s, faces, [None] * len(faces), pending)
+            prepared = _Prepared(frame.index, frame.pts_s, faces, [None] * len(faces), pending, error)
             self.busy["detect"] += time.perf_counter() - t0
             if not self.put(self.prepared_q, prepared):
                 return
@@ -400,9 +415,9 @@ class _Stages:
 
         while True:
             item = self.get(self.prepared_q)
-            if item is _END:
+            if item is _END or isinstance(item, _Failure):
                 if run_batch() and finish_ready():
-                    self.put(self.out_q, _END)
+                    self.put(self.out_q, item)
                 return
             p: _Prepared = item
             waiting.append(p)
@@ -429,6 +444,8 @@ def _frame_result(p: _Prepared, min_face_side: int) -> FrameResult:
                 state="too_small", detector_score=float(det.score), crop=transform,
             )
         faces.append(done)
+    if p.error is not None:
+        return FrameResult(p.index, p.pts_s, "error", error=p.error)
     if not faces:
         return FrameResult(p.index, p.pts_s, "no_face")
     if any(f.state == "ok" for f in faces) or all(f.state == "too_small" for f in faces):
@@ -566,8 +583,9 @@ def analyze(
 ) -> AnalysisResult:
     """Run a whole analysis and return the result (the CLI's path; the GUI streams iter_analysis).
 
-    The SHA-256 of the evidence is computed on its own thread while the pipeline runs. A decode
-    error part-way keeps the valid frames and marks the result incomplete with the reason.
+    The SHA-256 of the evidence is computed on its own thread while the pipeline runs. An error
+    part-way (decode, a stage, a backend stop) keeps the valid frames and marks the result incomplete
+    with the reason; an error before the first frame is raised. Cancelling raises :class:`Cancelled`.
     """
     from .evidence import sha256_file
 
@@ -599,11 +617,13 @@ def analyze(
                 if on_frame:
                     on_frame(item)
         finished = True
-    except InputError as exc:
+    except BackendError as exc:
+        complete, reason, finished = False, str(exc), True
+    except Cancelled:
+        raise
+    except DeepYNError as exc:  # a stage failed part-way: keep the frames analysed so far, say why
         if not frames:
             raise
-        complete, reason, finished = False, str(exc), True
-    except BackendError as exc:
         complete, reason, finished = False, str(exc), True
     finally:
         if not finished:  # leaving with an error or cancelled: do not keep hashing a large file
