@@ -43,8 +43,8 @@ def evidence_tooltip(st: EvidenceStatus) -> str:
     if st.state == VERIFIED:
         lines.append(f"Equals the SHA-256 recorded when it was analysed ({format_utc(st.analysed_utc)}).")
     elif st.state == CHANGED:
-        lines += ["DIFFERS from the SHA-256 recorded when it was analysed "
-                  f"({format_utc(st.analysed_utc)}):", st.recorded_sha256]
+        differs = f"DIFFERS from the SHA-256 recorded when it was analysed ({format_utc(st.analysed_utc)}):"
+        lines += [differs, st.recorded_sha256]
     else:
         lines.append("Not analysed before (no earlier hash to compare with).")
     lines.append("Right-click to copy.")

@@ -564,7 +564,7 @@ class Session(QObject):
             future.set_result(sha)
             try:
                 record = EvidenceIndex(root).get(path)
-            except Exception:  # noqa: BLE001 - no record is shown as "not analysed before"
+            except Exception:  # no record is then shown as "not analysed before"
                 log.exception("reading the evidence index failed")
                 record = None
             return sha, record
