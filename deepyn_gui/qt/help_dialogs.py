@@ -50,6 +50,17 @@ MOUSE_HINTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def _button_box(dialog: QDialog, *buttons: QDialogButtonBox.StandardButton) -> QDialogButtonBox:
+    """A button box whose buttons close ``dialog`` and say so in a tooltip."""
+    box = QDialogButtonBox()
+    for b in buttons:
+        btn = box.addButton(b)
+        btn.setToolTip("Close this window" if b != QDialogButtonBox.StandardButton.Ok else "Close this window (Enter)")
+    box.rejected.connect(dialog.reject)
+    box.accepted.connect(dialog.accept)
+    return box
+
+
 # --------------------------------------------------------------------------------------------------
 # Shortcuts, read from the window
 # --------------------------------------------------------------------------------------------------
@@ -144,10 +155,7 @@ class ShortcutsDialog(QDialog):
         h.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         h.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         lay.addWidget(self.table)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        buttons.accepted.connect(self.accept)
-        lay.addWidget(buttons)
+        lay.addWidget(_button_box(self, QDialogButtonBox.StandardButton.Close))
         self.resize(640, 560)
 
     def keys_for(self, text: str) -> tuple[str, ...]:
@@ -237,9 +245,7 @@ class FirstRunHint(QDialog):
         self.dont_show.setChecked(True)
         self.dont_show.setToolTip("It stays available from Help › What the score means")
         lay.addWidget(self.dont_show)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok)
-        buttons.accepted.connect(self.accept)
-        lay.addWidget(buttons)
+        lay.addWidget(_button_box(self, QDialogButtonBox.StandardButton.Ok))
         self.finished.connect(self._remember)
         self.resize(620, 600)
 
@@ -411,12 +417,11 @@ class AboutDialog(QDialog):
         self.licences_table = _table(self.licences, ["Part", "Licence", "Note"])
         self.tabs.addTab(self.licences_table, "Licences")
 
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons = _button_box(self, QDialogButtonBox.StandardButton.Close)
         self.copy_button = QPushButton("Copy versions")
         self.copy_button.setToolTip("Copy app, model and runtime versions as text (for a report or a bug)")
         self.copy_button.clicked.connect(self.copy_versions)
         buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
-        buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         self.resize(720, 520)
 
@@ -467,9 +472,7 @@ class ModelCardDialog(QDialog):
             self.view.setPlainText("This model has no card (a .md file beside the model).")
             self.card_path = None
         lay.addWidget(self.view)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        lay.addWidget(buttons)
+        lay.addWidget(_button_box(self, QDialogButtonBox.StandardButton.Close))
         self.resize(760, 640)
 
 

@@ -210,6 +210,8 @@ class PreferencesDialog(QDialog):
         )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setToolTip("Apply and save these preferences")
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setToolTip("Close without changing anything")
         self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
         self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).setToolTip(
             "Put every field back to its default (nothing is saved until OK)")
