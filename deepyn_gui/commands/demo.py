@@ -72,19 +72,22 @@ def ensure_demo(out: str | None, force: bool = False, quiet: bool = False) -> An
     from ..core.demo import write_demo
 
     path = resolve_out(out)
-    from tqdm import tqdm
-
-    bar = tqdm(total=0, desc="writing demo clip", unit="frame", file=sys.stderr, disable=quiet, leave=False)
+    bars: list[Any] = []  # made on the first frame, so reusing an existing clip prints no bar
 
     def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        if not bars:
+            from tqdm import tqdm
+
+            bars.append(tqdm(total=total, desc="writing demo clip", unit="frame", file=sys.stderr,
+                             disable=quiet, leave=False))
+        bars[0].n = done
+        bars[0].refresh()
 
     try:
         demo = write_demo(path, force=force, on_progress=progress)
     finally:
-        bar.close()
+        for b in bars:
+            b.close()
     span = demo.info.get("manipulated_span", {})
     what = "wrote" if demo.created else "using existing"
     print(f"deepyn demo: {what} {demo.clip}")
