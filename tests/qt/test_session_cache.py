@@ -240,7 +240,7 @@ def test_hashing_never_blocks_the_gui_and_is_cancelled_by_a_new_clip_or_close(
 def test_runs_carry_the_evidence_hash_even_when_started_or_cancelled_before_it_is_known(
         qtbot, prefs, open_clip, face_clip, long_face_clip, tiny_onnx_model,
         monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    calls = _slow_hash(monkeypatch, seconds=1.0)
+    calls = _slow_hash(monkeypatch, seconds=0.5)
     win = _window(qtbot, prefs, tiny_onnx_model)
     # started while the clip is still being hashed, it finishes with the hash computed on open
     open_clip(win, face_clip)
@@ -264,4 +264,22 @@ def test_runs_carry_the_evidence_hash_even_when_started_or_cancelled_before_it_i
     qtbot.waitUntil(lambda: partial.source.sha256 != "", timeout=10_000)
     assert partial.source.sha256 == _sha(long_face_clip)
     assert win.session.analysis_result is partial
+    win.close()
+
+
+def test_analyze_on_open_waits_for_the_hash_and_then_uses_the_cache(qtbot, prefs, open_clip, face_clip,
+                                                                     tiny_onnx_model):  # type: ignore[no-untyped-def]
+    factory = CountingFactory()
+    win = _window(qtbot, prefs, tiny_onnx_model, factory)
+    win.session.analyze_on_open = True
+    with qtbot.waitSignal(win.session.analysisFinished, timeout=ANALYSIS_TIMEOUT_MS) as first:
+        open_clip(win, face_clip)
+    assert first.args[0].complete and factory.created == 1 and win.session.results_from_cache is None
+    qtbot.waitUntil(lambda: win.session.last_cache_save is not None, timeout=10_000)
+    # reopening: the run looks the cache up before building a backend, and answers from it
+    with qtbot.waitSignal(win.session.cacheLoaded, timeout=15_000) as loaded:
+        open_clip(win, face_clip)
+    assert factory.created == 1 and win.session._runs[-1].from_cache
+    assert loaded.args[0].result.verdict.to_json() == first.args[0].verdict.to_json()
+    assert win.session.evidence.state == "verified" and win.evidence_bar.note.isVisible()
     win.close()
