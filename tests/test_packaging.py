@@ -85,7 +85,7 @@ def test_desktop_entry_has_required_keys_and_matches_the_install():
     assert f'\n{exe} = "deepyn_gui.qt.app:main"' in pyproject  # the command exists after pip install
     assert (ROOT / "resources" / "icons" / f"{e['Icon']}.svg").is_file()
     if shutil.which("desktop-file-validate"):
-        r = subprocess.run(["desktop-file-validate", str(DESKTOP)], capture_output=True, text=True)
+        r = subprocess.run(["desktop-file-validate", str(DESKTOP)], check=False, capture_output=True, text=True)
         assert r.returncode == 0 and not r.stdout.strip(), r.stdout
 
 
@@ -112,18 +112,18 @@ def _env() -> dict[str, str]:
 
 def test_python_m_deepyn_gui_is_the_viewer():
     pytest.importorskip("PySide6")
-    r = subprocess.run([sys.executable, "-m", "deepyn_gui", "--version"], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "deepyn_gui", "--version"], check=False, capture_output=True, text=True,
                        timeout=120, env=_env(), cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().startswith("DeepYN Viewer ")
-    h = subprocess.run([sys.executable, "-m", "deepyn_gui", "--help"], capture_output=True, text=True,
+    h = subprocess.run([sys.executable, "-m", "deepyn_gui", "--help"], check=False, capture_output=True, text=True,
                        timeout=120, env=_env(), cwd=ROOT)
     assert "--analyze" in h.stdout
 
 
 def test_launcher_dispatches_to_the_cli():
     r = subprocess.run([sys.executable, str(ROOT / "packaging" / "launcher.py"), "--cli", "--version"],
-                       capture_output=True, text=True, timeout=120, env=_env(), cwd=ROOT)
+                       check=False, capture_output=True, text=True, timeout=120, env=_env(), cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().startswith("deepyn ")
 
@@ -161,7 +161,7 @@ def test_wheel_ships_the_resources(tmp_path):
         shutil.copy2(ROOT / name, src / name)
     out = tmp_path / "wheel"
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                        "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
+                        "-w", str(out), str(src)], check=False, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     (whl,) = out.glob("deepyn_gui-*.whl")
     names = set(zipfile.ZipFile(whl).namelist())

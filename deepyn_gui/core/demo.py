@@ -197,7 +197,7 @@ def build_scene(seed: int = 0, canvas: tuple[int, int] = (1920, 1080), detector:
         k *= CROP_SIZE / t.side
         clean, box = lay_out(k)
     t = crop_transform_for_box(box, margin=_MARGIN)
-    x0, y0, s = int(round(t.x0)), int(round(t.y0)), int(round(t.side))
+    x0, y0, s = round(t.x0), round(t.y0), round(t.side)
     if x0 < 0 or y0 < 0 or x0 + s > cw or y0 + s > ch:
         raise InputError("the demo face crop does not fit on the canvas")
     crop = extract_crop(clean, t)
@@ -205,12 +205,11 @@ def build_scene(seed: int = 0, canvas: tuple[int, int] = (1920, 1080), detector:
     crop_box = np.array([(x - t.x0) * t.scale, (y - t.y0) * t.scale, w * t.scale, h * t.scale], np.float32)
     sb = self_blend(crop, crop_box, np.random.default_rng(seed))
 
-    if s == CROP_SIZE:
-        diff = sb.image.astype(np.float32) - crop.astype(np.float32)
-        a = sb.alpha
-    else:  # carry the blend's change back to the canvas resolution (the crop was a plain resize)
-        diff = cv2.resize(sb.image.astype(np.float32) - crop.astype(np.float32), (s, s), interpolation=cv2.INTER_LINEAR)
-        a = cv2.resize(sb.alpha, (s, s), interpolation=cv2.INTER_LINEAR)
+    diff: np.ndarray = sb.image.astype(np.float32) - crop.astype(np.float32)
+    a: np.ndarray = sb.alpha
+    if s != CROP_SIZE:  # carry the blend's change back to the canvas resolution (the crop was a plain resize)
+        diff = cv2.resize(diff, (s, s), interpolation=cv2.INTER_LINEAR)
+        a = cv2.resize(a, (s, s), interpolation=cv2.INTER_LINEAR)
         a[a < 1e-3] = 0.0
     alpha = np.zeros((ch, cw), np.float32)
     alpha[y0 : y0 + s, x0 : x0 + s] = a
@@ -254,7 +253,7 @@ def camera(index: int, spec: DemoSpec, face_centre: tuple[float, float]) -> tupl
             break
     u = (f - keys[j][0]) / (keys[j + 1][0] - keys[j][0])
     pts = [keys[max(j - 1, 0)], keys[j], keys[j + 1], keys[min(j + 2, len(keys) - 1)]]
-    cx, cy, z = (_catmull_rom(*(p[c] for p in pts), u) for c in (1, 2, 3))
+    cx, cy, z = (_catmull_rom(pts[0][c], pts[1][c], pts[2][c], pts[3][c], u) for c in (1, 2, 3))
     return face_centre[0] + cx, face_centre[1] + cy, z
 
 
@@ -322,7 +321,8 @@ def load_masks(clip: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def _alpha_u8(alpha: np.ndarray) -> np.ndarray:
     """Blend weight as uint8, rounded up so that every touched pixel is non-zero."""
-    return np.ceil(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
+    out: np.ndarray = np.ceil(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return out
 
 
 def write_demo(
@@ -389,10 +389,9 @@ def write_demo(
         except av.error.FFmpegError as exc:
             raise ExportError(f"could not encode the demo clip: {exc}") from exc
 
-    with atomic_path(masks_path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, frames=np.asarray(manipulated, np.int32),
-                                alpha=np.stack(masks) if masks else np.zeros((0, spec.height, spec.width), np.uint8))
+    with atomic_path(masks_path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, frames=np.asarray(manipulated, np.int32),
+                            alpha=np.stack(masks) if masks else np.zeros((0, spec.height, spec.width), np.uint8))
 
     a, b = spec.span
     info: dict[str, Any] = {

@@ -274,7 +274,7 @@ def _dist_version(dist: str, module: str | None = None) -> str:
 
         return version(dist)
     except Exception:  # noqa: BLE001 - frozen apps may carry no dist-info
-        pass
+        log.debug("no distribution metadata for %s", dist)
     if module:
         try:
             return str(getattr(__import__(module), "__version__", "") or "")
@@ -310,14 +310,14 @@ def runtime_versions() -> list[tuple[str, str]]:
         import av
 
         rows.append(("FFmpeg (in PyAV)", str(getattr(av, "ffmpeg_version_info", "") or "")))
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception as exc:  # noqa: BLE001 - About must open whatever is missing
+        log.debug("FFmpeg version unknown: %s", exc)
     try:
         import onnxruntime as ort
 
         rows.append(("ONNX Runtime providers", ", ".join(ort.get_available_providers())))
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception as exc:  # noqa: BLE001
+        log.debug("ONNX Runtime providers unknown: %s", exc)
     return rows
 
 

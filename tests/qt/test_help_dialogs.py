@@ -68,8 +68,8 @@ def test_about_dialog_reports_versions_model_and_licences(window, qtbot):
     assert "Qt / PySide6" in versions and "FFmpeg (in PyAV)" in versions
     m = dlg.model
     assert m is not None and len(m.sha256) == 64
-    from deepyn_gui.core.model.metadata import sha256_file
     from deepyn_gui.backends import default_model_path
+    from deepyn_gui.core.model.metadata import sha256_file
 
     assert m.sha256 == sha256_file(default_model_path())  # the real bundled model, not a made-up entry
     parts = {p for p, _, _ in dlg.licences}
