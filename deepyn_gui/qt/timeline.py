@@ -12,6 +12,7 @@ pyqtgraph's clip-to-view and peak downsampling, so clips of hundreds of thousand
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -27,14 +28,16 @@ STATE_LANES: dict[str, float] = {"no_face": -0.08, "too_small": -0.15, "error": 
 _Y_RANGE = (-0.27, 1.08)
 
 
+def _span_bounds(max_score: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """First and last frame of every run at or above the threshold, as two arrays (no Python loop)."""
+    above = np.nan_to_num(max_score, nan=-1.0) >= threshold
+    edges = np.diff(np.concatenate(([0], above.astype(np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+
+
 def flagged_spans(max_score: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     """Runs of consecutive analysed frames whose score is >= threshold, as inclusive (first, last)."""
-    above = np.nan_to_num(max_score, nan=-1.0) >= threshold
-    if not above.any():
-        return []
-    edges = np.diff(np.concatenate(([0], above.astype(np.int8), [0])))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1) - 1
+    starts, ends = _span_bounds(max_score, threshold)
     return list(zip(starts.tolist(), ends.tolist()))
 
 
@@ -83,6 +86,7 @@ class ScoreTimeline(pg.GraphicsLayoutWidget):
         self.flag_fill = pg.PlotDataItem(pen=None, fillLevel=0.0, brush=pg.mkBrush(*FLAG_FILL))
         self.flag_fill.setZValue(-10)
         p.addItem(self.flag_fill)
+        self.flag_fill.setClipToView(True)  # after addItem, which imposes the plot's setting (off)
         # legend-only stand-in: a filled square reads better than the fill curve's own sample
         self._flag_sample = pg.ScatterPlotItem(symbol="s", size=12, pen=pg.mkPen(None),
                                                brush=pg.mkBrush(FLAG_FILL[0], FLAG_FILL[1], FLAG_FILL[2], 90))
@@ -182,6 +186,7 @@ class ScoreTimeline(pg.GraphicsLayoutWidget):
     # -- drawing ------------------------------------------------------------------------------------
     def redraw(self) -> None:
         self._redraw_timer.stop()
+        t0 = time.perf_counter()
         idx = np.flatnonzero(self._analysed)
         symbols = len(idx) <= 300  # few points (short clip or long stride): show them as dots too
         for track in sorted(self._scores):
@@ -195,6 +200,10 @@ class ScoreTimeline(pg.GraphicsLayoutWidget):
                 )
                 curve.setZValue(10)
                 self.plot_item.addItem(curve)
+                # PlotItem.addItem imposes the plot's own settings (no downsampling, no clipping) on
+                # the curve; set them again, or 100k frames are all drawn (~1 s per repaint).
+                curve.setDownsampling(auto=True, method="peak")
+                curve.setClipToView(True)
                 self.legend.addItem(curve, f"Person {track}")
                 self.curves[track] = curve
             color = track_color(track)
@@ -202,18 +211,19 @@ class ScoreTimeline(pg.GraphicsLayoutWidget):
                 curve.setData(idx, y, symbol="o", symbolSize=4, symbolPen=None, symbolBrush=pg.mkBrush(*color))
             else:
                 curve.setData(idx, y, symbol=None)
-        xs: list[float] = []
-        ys: list[float] = []
-        for a, b in flagged_spans(self._max, self.threshold):
-            xs += [a - 0.5, a - 0.5, b + 0.5, b + 0.5]
-            ys += [0.0, 1.0, 1.0, 0.0]
-        if xs:
-            self.flag_fill.setData(np.array(xs), np.array(ys))
+        starts, ends = _span_bounds(self._max, self.threshold)
+        if len(starts):
+            xs = np.stack([starts - 0.5, starts - 0.5, ends + 0.5, ends + 0.5], axis=1).ravel()
+            self.flag_fill.setData(xs, np.tile([0.0, 1.0, 1.0, 0.0], len(starts)))
         else:
             self.flag_fill.setData([], [])
         for state, item in self.state_items.items():
             frames = np.fromiter(sorted(self._states[state]), dtype=np.float64)
             item.setData(frames, np.full(len(frames), STATE_LANES[state]))
+        # Redrawing is O(frames): on a very long clip, coalesce streamed results over a longer
+        # interval so that redraw + repaint take at most about a fifth of the GUI thread's time.
+        cost = time.perf_counter() - t0
+        self._redraw_timer.setInterval(int(min(1000.0, max(50.0, cost * 5000.0))))
 
     # -- queries (tests, exports, comparison mode) -------------------------------------------------
     def track_scores(self, track: int) -> np.ndarray:
