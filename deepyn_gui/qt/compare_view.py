@@ -483,6 +483,7 @@ class CompareWindow(QWidget):
         self.clip_label = QLabel("no clip")
         self.clip_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.open_button = QPushButton("Open clip…")
+        self.open_button.setToolTip("Choose the clip both backends will analyse (opened read-only)")
         self.open_button.clicked.connect(self._choose_clip)
         self.selectors = [BackendSelector(s) for s in SIDES]
         self.batch = QSpinBox()
@@ -504,10 +505,14 @@ class CompareWindow(QWidget):
         self.start_button.setToolTip("Run both backends on the same decoded frames and face crops")
         self.start_button.clicked.connect(self.start)
         self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the comparison; what was measured so far is kept")
         self.stop_button.clicked.connect(self.stop)
         self.export_buttons = {}
         for kind in ("JSON", "CSV", "PNG"):
             b = QPushButton(f"Export {kind}…")
+            b.setToolTip({"JSON": "Save the full comparison (both results, timings, agreement) as JSON",
+                          "CSV": "Save one row per face with both backends' scores as CSV",
+                          "PNG": "Save a chart: both score curves and the speed figures"}[kind])
             b.clicked.connect(lambda *_, k=kind: self._export_dialog(k))
             self.export_buttons[kind] = b
         top = QHBoxLayout()

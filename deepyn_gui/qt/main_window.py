@@ -271,6 +271,7 @@ class MainWindow(QMainWindow):
         self.speed_label = QLabel()
         self.speed_label.setMinimumWidth(190)
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the analysis; frames analysed so far are kept (Esc)")
         self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.cancel_button.clicked.connect(self.session.cancel_analysis)
         for w in (self.state_label, self.progress_bar, self.speed_label, self.cancel_button):

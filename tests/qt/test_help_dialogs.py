@@ -174,3 +174,46 @@ def test_system_scheme_reads_qt_style_hints(qapp, monkeypatch):
     assert theme.system_scheme() == theme.DARK
     monkeypatch.setattr(type(hints), "colorScheme", lambda self: Qt.ColorScheme.Light)
     assert theme.system_scheme() == theme.LIGHT
+
+
+def _untipped(root):
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractSlider,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QScrollBar,
+        QWidget,
+    )
+
+    kinds = (QAbstractButton, QComboBox, QAbstractSlider, QAbstractSpinBox, QLineEdit)
+    out = []
+    for w in root.findChildren(QWidget):
+        if not isinstance(w, kinds) or isinstance(w, QScrollBar):
+            continue
+        name = w.objectName()
+        if name.startswith("qt_") or name in ("ScrollLeftButton", "ScrollRightButton"):
+            continue  # Qt's own internals (menu/tool bar overflow, table corner, tab scroll)
+        if isinstance(w, QLineEdit) and isinstance(w.parent(), (QComboBox, QAbstractSpinBox)):
+            continue  # the editor inside a combo/spin box; the box has the tooltip
+        if not w.toolTip().strip():
+            out.append(f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r} in {type(w.parent()).__name__}")
+    return out
+
+
+def QWidget_type():
+    from PySide6.QtWidgets import QWidget
+
+    return QWidget
+
+
+def test_every_control_has_a_tooltip(window, qtbot):
+    from deepyn_gui.qt.compare_view import CompareWindow
+
+    roots = [window, CompareWindow(window), PreferencesDialog(window), hd.AboutDialog(window),
+             hd.ShortcutsDialog(window), hd.FirstRunHint(window, window.prefs), hd.ModelCardDialog(window)]
+    for r in roots[1:]:
+        qtbot.addWidget(r)
+    missing = [f"{type(r).__name__}: {m}" for r in roots for m in _untipped(r)]
+    assert not missing, "\n".join(missing)
