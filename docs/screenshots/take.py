@@ -80,6 +80,8 @@ def main() -> int:
     ap.add_argument("--size", default="1440x900", help="window size")
     ap.add_argument("--max-frames", type=int, default=None, help="analyse at most this many frames")
     ap.add_argument("--mask-threshold", type=float, default=None, help="overlay mask threshold for the last shot")
+    ap.add_argument("--frame", type=int, default=None,
+                    help="frame for the overlay shot (default: the highest-scoring analysed frame)")
     ap.add_argument("--max-kb", type=int, default=290)
     ap.add_argument("--shots", default="empty,mid,flagged", help="which shots: empty, mid, flagged")
     ap.add_argument("--tiny-model", action="store_true",
@@ -141,6 +143,9 @@ def main() -> int:
         scored = [(fr.max_score, fr.index) for fr in s.results.values() if fr.max_score is not None]
         if scored and "flagged" in shots:
             score, index = max(scored)
+            if args.frame is not None and args.frame in s.results:
+                index = args.frame
+                score = s.results[index].max_score or 0.0
             thr = s.model_info.threshold if s.model_info else 0.5
             if score < thr:
                 print(f"warning: no frame is flagged (highest score {score:.3f} < threshold {thr})", file=sys.stderr)
