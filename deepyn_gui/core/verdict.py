@@ -128,7 +128,7 @@ def track_verdict(track: int, st: _TrackStats, model: ModelInfo, aggregator: str
         extra.append(f"{st.errors} frames failed")
     tail = f" ({', '.join(extra)})" if extra else ""
     text = (
-        f"Person {track}: {score:.2f} — {band.name}: {band.meaning}. "
+        f"Person {track}: {score:.2f} — {band.name}: {band.meaning.rstrip('.')}. "
         f"{len(st.scores)} of {st.seen} frames scored{tail}; {agg_text}.{_untrained_note(model)}"
     )
     return TrackVerdict(track, label, score, band.name, text, len(st.scores), st.seen)
