@@ -106,6 +106,10 @@ class OnnxBackend:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # errors only: warnings would land in the user's terminal
+        # Idle intra-op threads must sleep, not spin: the pipeline decodes and detects on the same
+        # cores while a batch runs, and spinning workers took the CPU they needed (720p end to end
+        # 9.3 -> 13 fps with 2 inference threads on a loaded 2-core machine, bench/run_all.py).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         chosen = _pick_providers(providers)
         try:
             self._session: Any = ort.InferenceSession(str(self.model_path), opts, providers=chosen)
