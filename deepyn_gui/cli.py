@@ -62,6 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deepyn: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "torch":
+            print("deepyn: error: this command needs PyTorch, which is not installed: "
+                  "python3 -m pip install 'torch==2.13.0'", file=sys.stderr)
+            return 2
+        raise
     except DeepYNError as exc:
         if args.verbose:
             logging.exception("error")

@@ -96,3 +96,25 @@ def test_backends_lists_reasons():
     assert r.returncode == 0
     assert "onnx" in r.stdout and "vart" in r.stdout
     assert "unavailable (xir/vart not importable" in r.stdout
+
+
+def test_torch_free_install_gets_one_line_for_torch_commands(monkeypatch, capsys):
+    import builtins
+
+    from deepyn_gui import cli
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *a, **k):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    for mod in [m for m in list(__import__("sys").modules) if m == "torch" or m.startswith("torch.")]:
+        monkeypatch.delitem(__import__("sys").modules, mod)
+    for mod in [m for m in list(__import__("sys").modules) if m.startswith("deepyn_gui.core.model.")]:
+        monkeypatch.delitem(__import__("sys").modules, mod)
+    rc = cli.main(["models", "import", "x.pth", "--out", "y.onnx"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "needs PyTorch" in err

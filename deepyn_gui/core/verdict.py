@@ -168,7 +168,12 @@ def video_verdict(
     long_enough = [tv for tv in scored if tv.frames_scored >= min_track_frames] or scored
     worst = max(long_enough, key=lambda tv: tv.fake_score or 0.0)
     assert worst.fake_score is not None
-    who = "the only person" if len(long_enough) == 1 else f"the most suspicious of {len(long_enough)} people"
+    if len(scored) == 1:
+        who = "the only person"
+    elif len(long_enough) == 1:
+        who = f"person {worst.track}, the only one scored on at least {min_track_frames} frames"
+    else:
+        who = f"the most suspicious of {len(long_enough)} people"
     text = f"Decided by {who}. {worst.explanation}"
     if n_no_face:
         text += f" No face on {n_no_face} of {n_frames} analysed frames."

@@ -78,3 +78,9 @@ def test_mean_aggregator_and_unknown():
     assert v.fake_score == pytest.approx((0.9 * 13 + 0.1 * 7) / 20)
     with pytest.raises(ValueError):
         video_verdict([], MODEL, aggregator="median")
+
+
+def test_explanation_names_the_deciding_person_when_a_short_track_exists():
+    v = video_verdict(frames_for({1: [0.05] * 30, 7: [0.99]}), MODEL)
+    assert "only person" not in v.explanation
+    assert "person 1" in v.explanation
