@@ -235,6 +235,8 @@ def format_report(rep: EvalReport) -> str:
     """Human-readable summary for the terminal."""
     lines = [f"model {rep.model} ({rep.model_sha256[:12]}), backend {rep.backend}, threshold {rep.threshold:.4f}"]
     for k, v in rep.metrics.items():
+        if v is None or (k.endswith("_n") and v == 0 and k != "mask_iou_n"):
+            continue  # undefined here (e.g. no labelled clips): say nothing rather than a fake number
         lines.append(f"  {k:24s} {v:.4f}" if isinstance(v, float) else f"  {k:24s} {v}")
     if rep.table:
         lines.append("  calibration (per frame/crop): band [lo, hi)  n  fakes  observed fake rate")

@@ -82,6 +82,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib_crops: np.n
         os.close(fd)
         try:
             onnx.save(proto, tmp)
+            os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a shipped model must be readable by all
             os.replace(tmp, out)
         finally:
             Path(tmp).unlink(missing_ok=True)
