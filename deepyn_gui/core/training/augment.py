@@ -16,7 +16,10 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RuntimeError("cv2.imencode failed on a training crop")
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if dec is None:
+        raise RuntimeError("cv2.imdecode failed on a training crop")
+    return cv2.cvtColor(dec, cv2.COLOR_BGR2RGB)
 
 
 def resample(img: np.ndarray, factor: float, cubic: bool = False) -> np.ndarray:

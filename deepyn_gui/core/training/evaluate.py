@@ -214,9 +214,9 @@ def evaluate(
     level = "video" if clips and not crops else ("crop" if crops and not clips else "item")
     metrics.update(_binary_metrics([r.score for r in labelled], [r.label for r in labelled], t, level))  # type: ignore[misc]
     fr_s = [s for r in labelled for s in r.frame_scores]
-    fr_y = [r.label for r in labelled for _ in r.frame_scores]
+    fr_y = [int(r.label or 0) for r in labelled for _ in r.frame_scores]  # labelled: never None
     if clips:
-        metrics.update(_binary_metrics(fr_s, fr_y, t, "frame"))  # type: ignore[arg-type]
+        metrics.update(_binary_metrics(fr_s, fr_y, t, "frame"))
     ious = _finite([r.iou for r in results if r.label == 1])
     metrics["mask_iou_mean"] = float(np.mean(ious)) if ious else None
     metrics["mask_iou_n"] = len(ious)

@@ -59,7 +59,7 @@ def face_mask(box: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
     ax = w * rng.uniform(0.30, 0.50)
     ay = h * rng.uniform(0.38, 0.58)
     angle = rng.uniform(-15, 15)
-    m = np.zeros((size, size), np.float32)
+    m: np.ndarray = np.zeros((size, size), np.float32)
     cv2.ellipse(m, ((cx, cy), (2 * ax, 2 * ay), angle), 1.0, thickness=-1, lineType=cv2.LINE_AA)
     m = _elastic(m, rng, amp=rng.uniform(2.0, 0.08 * size), grid=int(rng.integers(3, 7)))
     r = int(rng.integers(0, 4))

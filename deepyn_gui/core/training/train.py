@@ -252,7 +252,7 @@ def train(
             from tqdm import tqdm
 
             bar = tqdm(it, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", dynamic_ncols=True)
-            it = bar  # type: ignore[assignment]
+            it = bar
         sums = {"loss": 0.0, "ce": 0.0, "bce": 0.0}
         for step in it:
             imgs: list[np.ndarray] = []
@@ -273,7 +273,7 @@ def train(
             if not torch.isfinite(loss):
                 raise ModelError(f"Training diverged (loss {loss.item()}) at epoch {epoch + 1}, step {step}.")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             sched.step()
             steps += 1
