@@ -1,0 +1,103 @@
+"""``detect_every``: the detector skips frames only where that is safe.
+
+Between detections faces move on at their measured velocity; the detector still runs on every frame
+while nothing is tracked, and at once on a shot change, so no box is carried into another scene.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deepyn_gui.core.faces as faces
+from deepyn_gui.core.pipeline import AnalysisSettings, analyze
+from deepyn_gui.core.results import ModelInfo
+from tests.media import astronaut_clip_frames, moving_pattern_frames, write_clip
+
+
+class Backend:
+    name = "grey"
+    batch_size = 8
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return ModelInfo("grey", "0" * 64)
+
+    def describe(self) -> dict:
+        return {"name": self.name}
+
+    def infer(self, crops: np.ndarray):  # type: ignore[no-untyped-def]
+        n = len(crops)
+        return np.zeros((n, 224, 224), np.float32), crops.reshape(n, -1).mean(axis=1).astype(np.float32) / 255
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def count_detections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = faces.make_detector
+
+    def counting(*a, **k):  # type: ignore[no-untyped-def]
+        det = real(*a, **k)
+        inner = det.detect
+
+        def detect(rgb):  # type: ignore[no-untyped-def]
+            calls.append(1)
+            return inner(rgb)
+
+        det.detect = detect
+        return det
+
+    monkeypatch.setattr(faces, "make_detector", counting)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def panning(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("de") / "pan.mp4",
+                      astronaut_clip_frames(12, 320, 240, face_px=90, pan_px_per_frame=4.0), fps=25)
+
+
+def _iou(a, b) -> float:  # type: ignore[no-untyped-def]
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return iw * ih / (a[2] * a[3] + b[2] * b[3] - iw * ih)
+
+
+def test_moving_face_is_followed_between_detections(panning: Path, count_detections: list[int]) -> None:
+    ref = analyze(str(panning), Backend(), AnalysisSettings(detect_every=1))
+    n_ref = len(count_detections)
+    count_detections.clear()
+    var = analyze(str(panning), Backend(), AnalysisSettings(detect_every=4))
+    assert n_ref == 12 and len(count_detections) == 3  # frames 0, 4, 8
+    assert [len(f.faces) for f in var.frames] == [len(f.faces) for f in ref.frames] == [1] * 12
+    ious = [_iou(a.faces[0].box, b.faces[0].box) for a, b in zip(ref.frames, var.frames)]
+    # frames 1-3: no velocity yet (one detection), the box stays put while the face moves 4 px a frame;
+    # from frame 4 on the box moves with the face
+    assert min(ious[:4]) > 0.7 and min(ious[4:]) > 0.9, ious
+    assert {f.faces[0].track for f in var.frames} == {1}
+
+
+def test_shot_change_forces_a_detection(tmp_path: Path, count_detections: list[int]) -> None:
+    face = list(astronaut_clip_frames(5, 320, 240, face_px=90))
+    other = [np.ascontiguousarray(np.resize(f, (240, 320, 3))) for f in moving_pattern_frames(3, 320, 240)]
+    clip = write_clip(tmp_path / "cut.mp4", face + other, fps=25)
+    res = analyze(str(clip), Backend(), AnalysisSettings(detect_every=50))
+    assert [len(f.faces) for f in res.frames] == [1] * 5 + [0] * 3  # no face carried into the next shot
+    assert [f.state for f in res.frames[5:]] == ["no_face"] * 3
+    assert len(count_detections) == 1 + 3  # the first frame, then every frame once nothing is tracked
+
+
+def test_no_face_frames_are_always_looked_at(tmp_path: Path, count_detections: list[int]) -> None:
+    clip = write_clip(tmp_path / "empty.mp4", moving_pattern_frames(5, 64, 48), fps=25)
+    res = analyze(str(clip), Backend(), AnalysisSettings(detect_every=4))
+    assert {f.state for f in res.frames} == {"no_face"} and len(count_detections) == 5
+
+
+def test_detect_every_is_recorded_in_the_settings(panning: Path) -> None:
+    res = analyze(str(panning), Backend(), AnalysisSettings(detect_every=3, max_frames=2))
+    assert res.settings["detect_every"] == 3
