@@ -23,8 +23,9 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="analyse at most this many frames")
     p.add_argument("--detector", default="auto", help="face detector: auto, res10, haar, yunet (default auto)")
     p.add_argument("--detector-model", default=None, help="model file for the yunet detector")
-    p.add_argument("--detect-every", type=int, default=1,
-                   help="run the face detector on every Nth analysed frame and carry boxes over (default 1)")
+    p.add_argument("--detect-every", type=int, default=None,
+                   help="run the face detector on every Nth analysed frame and move boxes on in between "
+                        "(default: the pipeline's, 3; 1 = every frame)")
     p.add_argument("--margin", type=float, default=1.3, help="crop margin around the face box (default 1.3)")
     p.add_argument("--min-face", type=int, default=40, help="faces smaller than this (px) are 'too small'")
     p.add_argument("--aggregator", default="confident", choices=["confident", "mean"], help="video-level aggregator")
@@ -39,7 +40,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         stride=args.stride, max_frames=args.max_frames, detector=args.detector,
         detector_model=args.detector_model, margin=args.margin, min_face_side=args.min_face,
         batch_size=args.batch, aggregator=args.aggregator, on_error=args.on_error,
-        detect_every=args.detect_every,
+        **({} if args.detect_every is None else {"detect_every": args.detect_every}),
     )
 
 
