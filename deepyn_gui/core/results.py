@@ -55,12 +55,14 @@ class CropTransform:
     def frame_to_crop(self, xy: np.ndarray) -> np.ndarray:
         """Map frame points [..., 2] into crop coordinates."""
         xy = np.asarray(xy, dtype=np.float64)
-        return (xy - np.array([self.x0, self.y0])) * self.scale
+        out: np.ndarray = (xy - np.array([self.x0, self.y0])) * self.scale
+        return out
 
     def crop_to_frame(self, uv: np.ndarray) -> np.ndarray:
         """Map crop points [..., 2] back into frame coordinates."""
         uv = np.asarray(uv, dtype=np.float64)
-        return uv / self.scale + np.array([self.x0, self.y0])
+        out: np.ndarray = uv / self.scale + np.array([self.x0, self.y0])
+        return out
 
     def to_list(self) -> list[float]:
         return [float(self.x0), float(self.y0), float(self.side), int(self.size)]

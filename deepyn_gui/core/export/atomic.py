@@ -54,4 +54,4 @@ def write_atomic(target: str | os.PathLike[str], write: Callable[[IO[bytes]], No
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
-    return write_atomic(target, lambda fh: fh.write(data))  # type: ignore[arg-type, return-value]
+    return write_atomic(target, lambda fh: fh.write(data))  # type: ignore[arg-type]
