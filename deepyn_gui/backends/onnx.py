@@ -107,8 +107,9 @@ class OnnxBackend:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # errors only: warnings would land in the user's terminal
         # Idle intra-op threads must sleep, not spin: the pipeline decodes and detects on the same
-        # cores while a batch runs, and spinning workers took the CPU they needed (720p end to end
-        # 9.3 -> 13 fps with 2 inference threads on a loaded 2-core machine, bench/run_all.py).
+        # cores while a batch runs, and spinning workers took the CPU they needed. 720p end to end
+        # with 2 inference threads: 23.7 -> 27.0 fps at load 1.5, 9.3 -> 13 fps at load 6. Inference
+        # alone loses ~7 % (63.6 -> 59.5 crops/s at load 1.4): the pipeline is what users run.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         chosen = _pick_providers(providers)
         try:
