@@ -242,6 +242,7 @@ class _BoxCarrier:
         self._last: list[tuple[int, Any]] = []
         self._velocity: dict[int, tuple[float, float]] = {}
         self._centres: dict[int, tuple[float, float]] = {}
+        self._cut = False
 
     @staticmethod
     def _thumbnail(rgb: np.ndarray) -> np.ndarray:
@@ -258,6 +259,7 @@ class _BoxCarrier:
         thumb = self._thumbnail(rgb) if rgb.shape == self._shape else None
         cut = thumb is None or self._thumb is None or float(np.abs(thumb - self._thumb).mean()) > self.CUT_DIFF
         self._thumb = thumb
+        self._cut = cut
         if cut or not self._last or self._since + 1 >= self.every:
             return True
         self._since += 1
@@ -266,6 +268,8 @@ class _BoxCarrier:
     def detected(self, rgb: np.ndarray, tracked: list[tuple[int, Any]]) -> None:
         """Record the detector's faces on this frame (``FaceTracker.update`` output)."""
         gap = self._since + 1  # frames from the previous detection to this one
+        if self._cut:  # motion across a shot change means nothing
+            self._centres = {}
         centres = {t: (d.box[0] + d.box[2] / 2.0, d.box[1] + d.box[3] / 2.0) for t, d in tracked}
         self._velocity = {
             t: ((c[0] - self._centres[t][0]) / gap, (c[1] - self._centres[t][1]) / gap)
