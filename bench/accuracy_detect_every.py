@@ -25,6 +25,7 @@ Clips: the real talking-head clips in ../shared/data/real-faces (skipped when ab
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -47,8 +48,7 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 def run(clip: Path, backend: Any, every: int, frames: int, predict: bool = True) -> tuple[Any, int]:
-    import deepyn_gui.core.faces as faces
-    import deepyn_gui.core.pipeline as pipeline
+    from deepyn_gui.core import faces, pipeline
     from deepyn_gui.core.pipeline import AnalysisSettings, analyze
 
     pipeline._BoxCarrier.PREDICT = predict
@@ -112,7 +112,7 @@ def main() -> int:
             out["clips"].append({"clip": clip.name, "frames": len(ref.frames), "ref_verdict": ref.verdict.label,
                                  "ref_score": ref.verdict.fake_score})
             s_ref = [f.max_score for f in ref.frames]
-            noise += [abs(x - y) for x, y in zip(s_ref, s_ref[1:]) if x is not None and y is not None]
+            noise += [abs(x - y) for x, y in itertools.pairwise(s_ref) if x is not None and y is not None]
             for e, mode in keys:
                 t0 = time.perf_counter()
                 var, det_calls = run(clip, backend, e, a.frames, predict=(mode == "predict"))

@@ -10,7 +10,8 @@ may be shared: compare runs only at similar load):
 * decode fps, detect fps, infer crops/s (fp32 and int8) on a 720p and a 1080p single-face clip;
 * end-to-end fps of the real pipeline (``core.pipeline.analyze`` with default settings and the
   default model), its real-time factor, and pipeline efficiency = end-to-end fps / fps of the slowest
-  stage measured alone;
+  stage measured alone; also the CPU time each stage needs per frame, the fps bound that gives
+  (cores / total CPU per frame) and the end-to-end fps as a share of that bound;
 * ONNX Runtime vs torch eager on the same U-YNet width, batch and thread count;
 * int8 vs fp32: speed ratio and |delta fake_score| on real face crops;
 * the full-width (64, the original) U-YNet crops/s per core;
@@ -57,7 +58,7 @@ def section(name: str, fn: Callable[[], dict[str, Any]], out: dict[str, Any]) ->
     t0 = time.perf_counter()
     try:
         res = fn()
-    except Exception as exc:  # one failing section must not lose the others
+    except Exception as exc:  # noqa: BLE001 - one failing section must not lose the others
         import traceback
 
         traceback.print_exc()
@@ -104,7 +105,7 @@ def real_crops(n: int = 48) -> Any:
                         crops.append(fc.crop)
                     if len(crops) >= n:
                         break
-        except Exception:  # noqa: BLE001 - optional data
+        except Exception:  # noqa: BLE001, S112 - optional data
             continue
     rng = np.random.default_rng(0)
     while len(crops) < n:
@@ -138,7 +139,7 @@ def bench_stages_and_e2e(clip: Path, fps: int, model: str, threads: int, batch: 
     cv2.setNumThreads(1)
     res: dict[str, Any] = {}
     # decode alone (what the pipeline's decode stage does: every frame to RGB)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     frames = []
     with VideoSource(str(clip)) as src:
         info = src.info
@@ -147,6 +148,7 @@ def bench_stages_and_e2e(clip: Path, fps: int, model: str, threads: int, batch: 
                 frames.append(f.rgb)
     n = info.frames
     res["decode_fps"] = round(n / (time.perf_counter() - t0), 1)
+    cpu = {"decode": (time.process_time() - c0) / n}  # CPU seconds per frame, all threads
     # the detector alone on every frame (one thread, as in the pipeline)
     det = make_detector("auto", threads=1)
     det.detect(frames[0])
@@ -156,7 +158,9 @@ def bench_stages_and_e2e(clip: Path, fps: int, model: str, threads: int, batch: 
     res["detector"] = det.name
     # the detect stage alone as the pipeline runs it (detector every detect_every-th frame + crops)
     settings = AnalysisSettings(batch_size=batch)
+    c0 = time.process_time()
     res["detect_fps"] = round(detect_stage_fps(frames, settings), 1)
+    cpu["detect"] = (time.process_time() - c0) / len(frames)
     faces = sum(len(d) for d in dets) / len(frames)
     res["faces_per_frame"] = round(faces, 2)
     crops = [extract_crop(f, crop_transform_for_box(d[0].box)) for f, d in zip(frames, dets) if d]
@@ -166,19 +170,24 @@ def bench_stages_and_e2e(clip: Path, fps: int, model: str, threads: int, batch: 
     backend = create_backend("onnx", model_path=model, threads=threads, batch_size=batch)
     x = np.stack((crops * (batch // len(crops) + 1))[:batch])
     backend.infer(x)
-    t0, reps = time.perf_counter(), 0
+    t0, c0, reps = time.perf_counter(), time.process_time(), 0
     while time.perf_counter() - t0 < 3.0 or reps < 3:
         backend.infer(x)
         reps += 1
     crops_s = reps * batch / (time.perf_counter() - t0)
     res["infer_crops_per_s"] = round(crops_s, 1)
+    cpu["infer"] = (time.process_time() - c0) / (reps * batch) * faces
     stage = {"decode": res["decode_fps"], "detect": res["detect_fps"], "infer": crops_s / max(faces, 1e-9)}
     # end to end: the real pipeline with its default settings
     last: dict[str, Any] = {}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = analyze(str(clip), backend, settings, on_progress=lambda p: last.__setitem__("p", p))
-    e2e = len(result.frames) / (time.perf_counter() - t0)
+    wall, e2e_cpu = time.perf_counter() - t0, time.process_time() - c0
+    e2e = len(result.frames) / wall
     backend.close()
+    cores = os.cpu_count() or 1
+    # What the machine allows: all cores busy with exactly the stages' own CPU work, perfectly overlapped.
+    bound = cores / sum(cpu.values())
     slowest = min(stage, key=lambda k: stage[k])
     res.update({
         "clip": {"width": info.width, "height": info.height, "frames": n, "fps": fps},
@@ -189,6 +198,11 @@ def bench_stages_and_e2e(clip: Path, fps: int, model: str, threads: int, batch: 
         "slowest_stage": slowest,
         "slowest_stage_fps": round(stage[slowest], 1),
         "pipeline_efficiency": round(e2e / stage[slowest], 2),
+        "cpu_ms_per_frame_alone": {k: round(v * 1000, 1) for k, v in cpu.items()},
+        "cpu_bound_fps": round(bound, 1),
+        "efficiency_vs_cpu_bound": round(e2e / bound, 2),
+        "cpu_ms_per_frame_end_to_end": round(e2e_cpu / len(result.frames) * 1000, 1),
+        "cpu_utilisation_end_to_end": round(e2e_cpu / (wall * cores), 2),
         "frames_with_face": sum(1 for f in result.frames if f.faces),
         "frames_analysed": len(result.frames),
         "stage_busy_s": {k: round(v, 2) for k, v in last["p"].stage_busy_s.items()} if "p" in last else None,
@@ -285,7 +299,7 @@ def bench_onnx_vs_torch(model: str, threads: int, batch: int) -> dict[str, Any]:
     def timed(fn: Callable[[], Any], n: int) -> float:
         fn()
         t0, reps = time.perf_counter(), 0
-        while time.perf_counter() - t0 < 3.0 or reps < 2:
+        while time.perf_counter() - t0 < 1.5 or reps < 2:
             fn()
             reps += 1
         return reps * n / (time.perf_counter() - t0)
@@ -297,15 +311,18 @@ def bench_onnx_vs_torch(model: str, threads: int, batch: int) -> dict[str, Any]:
     for bs in sorted({1, batch}):
         x = np.random.default_rng(0).integers(0, 256, (bs, 224, 224, 3), dtype=np.uint8)
 
-        def run_torch() -> Any:
+        def run_torch(x: Any = x) -> Any:
             with torch.inference_mode():
                 t = torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255.0)
                 return net(t)
 
-        torch_cps = timed(run_torch, bs)
         b = create_backend("onnx", model_path=model, threads=threads, batch_size=bs)
-        onnx_cps = timed(lambda: b.infer(x), bs)
+        t_runs, o_runs = [], []
+        for _ in range(3):  # interleaved, medians: the two share the machine's ups and downs
+            t_runs.append(timed(run_torch, bs))
+            o_runs.append(timed(lambda: b.infer(x), bs))  # noqa: B023
         b.close()
+        torch_cps, onnx_cps = float(np.median(t_runs)), float(np.median(o_runs))
         out[f"batch_{bs}"] = {"torch_eager_crops_per_s": round(torch_cps, 1), "onnx_crops_per_s": round(onnx_cps, 1),
                               "onnx_over_torch": round(onnx_cps / torch_cps, 2)}
     out["batch"] = batch
@@ -345,10 +362,12 @@ def bench_gui(model: str, quick: bool) -> dict[str, Any]:
     script = ROOT / "bench" / "bench_gui.py"
     if not script.is_file():
         return {"skipped": "bench/bench_gui.py not present"}
-    args = [sys.executable, str(script), "--model", model, "--threads", "2"]
+    # Through gui_child(): the session's analysis cache is switched off, so the second analysis of the
+    # same clip runs the model again instead of being answered from the cache.
+    args = [sys.executable, str(Path(__file__).resolve()), "--gui-child", "--model", model, "--threads", "2"]
     if quick:
         args += ["--frames", "120", "--seeks", "20", "--analysis-frames", "30"]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=ROOT,
+    r = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=ROOT, check=False,
                        env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")})
     if r.returncode != 0:
         return {"error": f"bench_gui.py exited {r.returncode}: {r.stderr.strip().splitlines()[-1:]}"}
@@ -360,6 +379,24 @@ def bench_gui(model: str, quick: bool) -> dict[str, Any]:
         "longest_stall_analysis_while_playing_ms": data["analysis_while_playing"]["longest_stall_ms"],
         "raw": data,
     }
+
+
+def gui_child(argv: list[str]) -> int:
+    """Run bench/bench_gui.py with the session cache off (a benchmark times the model, not a cache hit)."""
+    import runpy
+
+    from deepyn_gui.qt import session
+
+    original_init = session.Session.__init__
+
+    def init(self: Any, *a: Any, **k: Any) -> None:
+        original_init(self, *a, **k)
+        self.use_cache = False
+
+    session.Session.__init__ = init  # type: ignore[method-assign]
+    sys.argv = [str(ROOT / "bench" / "bench_gui.py"), *argv]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    return 0
 
 
 def rss_child(clip: str, stride: int, model: str, threads: int) -> None:
@@ -395,7 +432,7 @@ def bench_rss(tmp: Path, minutes: list[float], model: str, threads: int, stride:
         clip = long_cheap_clip(tmp / f"long_{m}min.mp4", m * 60, w=1280, h=720, fps=25, content=content)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--rss-child", str(clip), str(stride), model,
                str(threads)] + (["--package-root", ARGS.package_root] if ARGS.package_root else [])
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=ROOT)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=ROOT, check=False)
         if r.returncode != 0:
             rows.append({"minutes": m, "error": r.stderr.strip().splitlines()[-1:]})
             continue
@@ -453,7 +490,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=8, help="pipeline batch size (default 8)")
     ap.add_argument("--skip", nargs="*", default=[], help="sections to skip: stages e2e precision torch width64 gui rss")
     ap.add_argument("--package-root", default=None, help="measure the deepyn_gui package found in this folder")
+    ap.add_argument("--label", default="", help="a note stored in the JSON (e.g. which commit --package-root holds)")
     ap.add_argument("--rss-child", nargs=4, default=None, help=argparse.SUPPRESS)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--gui-child"]:
+        _setup_path(None)
+        try:
+            return gui_child(argv[1:])
+        except SystemExit as exc:
+            return int(exc.code or 0)
     ARGS = ap.parse_args(argv)
     _setup_path(ARGS.package_root)
     if ARGS.rss_child:
@@ -472,8 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "package": str(Path(deepyn_gui.__file__).parent),
+        "label": ARGS.label,
         "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=ROOT).stdout.strip(),
+                              cwd=ROOT, check=False).stdout.strip(),
         "model": {"path": model, "width": model_width(model)},
         "load_avg_start": load(),
     }
@@ -513,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(ARGS.out).write_text(text + "\n")
     print("\n{:<34} {:>12} {:>10}  {}".format("target", "value", "goal", "met"), file=sys.stderr)
     for name, t in out["targets"].items():
-        print(f"{name:<34} {str(t['value']):>12} {t['target']:>10}  {t['met']}", file=sys.stderr)
+        print(f"{name:<34} {t['value']!s:>12} {t['target']:>10}  {t['met']}", file=sys.stderr)
     for key in ("pipeline_720p", "pipeline_1080p"):
         p = out.get(key, {})
         if "decode_fps" in p:

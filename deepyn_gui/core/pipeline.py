@@ -138,7 +138,7 @@ class _Abandon(Exception):
 
 
 class _CallJob:
-    __slots__ = ("crops", "done", "result", "exc")
+    __slots__ = ("crops", "done", "exc", "result")
 
     def __init__(self, crops: np.ndarray) -> None:
         self.crops = crops
@@ -632,7 +632,7 @@ def app_info() -> dict[str, Any]:
     for mod in ("av", "cv2", "numpy", "onnxruntime"):
         try:
             info[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - a missing optional module is simply not recorded
+        except Exception:  # noqa: BLE001, S110 - a missing optional module is simply not recorded
             pass
     return info
 

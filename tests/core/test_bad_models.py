@@ -79,9 +79,9 @@ def _interface_ok_model(path: Path, fake_score_nodes: list, score_name: str) -> 
 
 
 def test_analyze_with_a_missing_model(clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, err = run(capsys, "analyze", clip, "--model", tmp_path / "absent.onnx", "-q")
+    rc, _out, err = run(capsys, "analyze", clip, "--model", tmp_path / "absent.onnx", "-q")
     one_error_line(rc, err, r"model file not found: .*absent\.onnx")
-    rc, out, err = run(capsys, "analyze", clip, "--model", tmp_path, "-q")  # a folder
+    rc, _out, err = run(capsys, "analyze", clip, "--model", tmp_path, "-q")  # a folder
     one_error_line(rc, err, r"model file not found")
 
 
@@ -90,7 +90,7 @@ def test_analyze_with_a_file_that_is_not_onnx(clip: Path, tmp_path: Path, capsys
                                               content: bytes) -> None:
     model = tmp_path / "model.onnx"
     model.write_bytes(content)
-    rc, out, err = run(capsys, "analyze", clip, "--model", model, "-q")
+    rc, _out, err = run(capsys, "analyze", clip, "--model", model, "-q")
     one_error_line(rc, err, r"model\.onnx cannot be loaded as an ONNX model")
 
 
@@ -99,7 +99,7 @@ def test_analyze_with_a_truncated_onnx(clip: Path, tmp_path: Path, tiny_onnx_mod
     cut = tmp_path / "cut.onnx"
     data = tiny_onnx_model.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
-    rc, out, err = run(capsys, "analyze", clip, "--model", cut, "-q")
+    rc, _out, err = run(capsys, "analyze", clip, "--model", cut, "-q")
     one_error_line(rc, err, r"cut\.onnx cannot be loaded as an ONNX model")
 
 
@@ -111,7 +111,7 @@ def test_analyze_with_a_torch_checkpoint_as_model(clip: Path, tmp_path: Path, to
 
     pth = tmp_path / "checkpoint.pth"
     torch.save(UYNet(2).state_dict(), pth)
-    rc, out, err = run(capsys, "analyze", clip, "--model", pth, "-q")
+    rc, _out, err = run(capsys, "analyze", clip, "--model", pth, "-q")
     one_error_line(rc, err, r"checkpoint\.pth cannot be loaded as an ONNX model")
 
 
@@ -121,7 +121,7 @@ def test_analyze_with_wrong_inputs_or_outputs(clip: Path, tmp_path: Path, capsys
     wrong_names = _onnx_model(tmp_path / "classifier.onnx", inputs=[("pixels", ["N", 3, 224, 224])],
                               outputs=[("logits", ["N", 3, 224, 224])],
                               nodes=[helper.make_node("Relu", ["pixels"], ["logits"])])
-    rc, out, err = run(capsys, "analyze", clip, "--model", wrong_names, "-q")
+    rc, _out, err = run(capsys, "analyze", clip, "--model", wrong_names, "-q")
     line = one_error_line(rc, err, r"not a U-YNet model")
     assert "pixels" in line and "logits" in line and "image" in line
 
@@ -130,13 +130,13 @@ def test_analyze_with_wrong_inputs_or_outputs(clip: Path, tmp_path: Path, capsys
                         nodes=[helper.make_node("ReduceMean", ["image"], ["mask_prob"], axes=[1], keepdims=0),
                                helper.make_node("ReduceMean", ["image"], ["fake_score"], axes=[1, 2, 3],
                                                 keepdims=0)])
-    rc, out, err = run(capsys, "analyze", clip, "--model", small, "-q")
+    rc, _out, err = run(capsys, "analyze", clip, "--model", small, "-q")
     assert "112" in one_error_line(rc, err, r"not a U-YNet model.*expected input image float \[N,3,224,224\]")
 
     one_output = _onnx_model(tmp_path / "mask_only.onnx", inputs=[("image", ["N", 3, 224, 224])],
                              outputs=[("mask_prob", ["N", 224, 224])],
                              nodes=[helper.make_node("ReduceMean", ["image"], ["mask_prob"], axes=[1], keepdims=0)])
-    rc, out, err = run(capsys, "analyze", clip, "--model", one_output, "-q")
+    rc, _out, err = run(capsys, "analyze", clip, "--model", one_output, "-q")
     one_error_line(rc, err, r"not a U-YNet model")
 
 
@@ -167,9 +167,9 @@ def test_a_model_that_computes_garbage_gives_errors_not_scores(clip: Path, tmp_p
 def test_models_info_on_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00\xff" * 100)
-    rc, out, err = run(capsys, "models", "info", junk)
+    rc, _out, err = run(capsys, "models", "info", junk)
     one_error_line(rc, err, r"junk\.onnx is not a readable ONNX model")
-    rc, out, err = run(capsys, "models", "info", tmp_path / "absent.onnx")
+    rc, _out, err = run(capsys, "models", "info", tmp_path / "absent.onnx")
     one_error_line(rc, err, r"model file not found")
 
 
@@ -178,7 +178,7 @@ def test_int8_backend_without_its_model(clip: Path, capsys: pytest.CaptureFixtur
 
     if default_model_path(int8=True).is_file():
         pytest.skip("the bundled int8 model is present here")
-    rc, out, err = run(capsys, "analyze", clip, "--backend", "onnx-int8", "-q")
+    rc, _out, err = run(capsys, "analyze", clip, "--backend", "onnx-int8", "-q")
     one_error_line(rc, err, r"backend onnx-int8 is unavailable: the bundled int8 model is missing")
 
 

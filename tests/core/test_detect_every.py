@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import deepyn_gui.core.faces as faces
+from deepyn_gui.core import faces
 from deepyn_gui.core.pipeline import AnalysisSettings, analyze
 from deepyn_gui.core.results import ModelInfo
 from tests.media import astronaut_clip_frames, moving_pattern_frames, write_clip

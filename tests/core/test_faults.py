@@ -195,7 +195,7 @@ def test_no_timeout_calls_the_backend_inline(clip: Path) -> None:
 
 
 def test_detector_failing_on_one_frame_marks_that_frame(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import deepyn_gui.core.faces as faces
+    from deepyn_gui.core import faces
 
     real = faces.make_detector
 
@@ -240,7 +240,7 @@ def test_decoder_failing_part_way_keeps_earlier_frames(clip: Path, monkeypatch: 
 
 
 def test_a_bug_in_a_stage_after_some_frames_keeps_them(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import deepyn_gui.core.pipeline as pipeline
+    from deepyn_gui.core import pipeline
 
     real = pipeline._frame_result
     calls = {"n": 0}

@@ -11,12 +11,20 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pytest
 
 from deepyn_gui.core.pipeline import AnalysisSettings, Progress, iter_analysis
-from deepyn_gui.core.results import CROP_SIZE, FaceResult, FrameResult, ModelInfo, compress_mask, decompress_mask
+from deepyn_gui.core.results import (
+    CROP_SIZE,
+    FaceResult,
+    FrameResult,
+    ModelInfo,
+    compress_mask,
+    decompress_mask,
+)
 from tests.corpus.make_corpus import long_cheap_clip
 
 RAW_U8 = CROP_SIZE * CROP_SIZE  # 50176 bytes: one mask as plain uint8
@@ -69,10 +77,10 @@ class MaskBackend:
 
 
 def test_masks_are_stored_compactly(tiny_onnx_model: Path) -> None:
+    import cv2
+
     from deepyn_gui.backends import create_backend
     from tests.corpus.make_corpus import astronaut_face
-
-    import cv2
 
     def stats(masks: list[np.ndarray]) -> float:
         sizes = []
@@ -131,7 +139,7 @@ class _PeakRss:
             self.peak = max(self.peak, _rss_bytes())
             time.sleep(0.005)
 
-    def __enter__(self) -> _PeakRss:
+    def __enter__(self) -> Self:
         self.start = _rss_bytes()
         self.peak = self.start
         self._t.start()
@@ -159,7 +167,7 @@ class _BoxDetector:
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc to read RSS")
 def test_pipeline_memory_stays_flat_as_the_clip_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Streaming consumer (results not kept): peak RSS must not depend on the clip's length."""
-    import deepyn_gui.core.faces as faces
+    from deepyn_gui.core import faces
 
     monkeypatch.setattr(faces, "make_detector", lambda *a, **k: _BoxDetector())
     backend = MaskBackend()

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.media import (  # noqa: E402
+from tests.media import (
     astronaut_clip_frames,
     moving_pattern_frames,
     truncate_copy,
@@ -139,9 +139,9 @@ def long_cheap_clip(path: str | os.PathLike[str], seconds: float, w: int = 64, h
             packets += stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24"))
         packets += stream.encode()
         tb = packets[0].time_base  # the encoder's (1/fps); mux() rescales to the stream's
-        step = int(round(gop / fps / tb))  # one GOP's duration in stream time base units
+        step = round(gop / fps / tb)  # one GOP's duration in stream time base units
         base = [(p.pts, p.dts, p.is_keyframe, bytes(p)) for p in packets]
-        reps = max(1, int(round(seconds * fps / gop)))
+        reps = max(1, round(seconds * fps / gop))
         for r in range(reps):
             for pts, dts, key, data in base:
                 pk = av.Packet(data)
@@ -407,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     cases = build_corpus(a.out_dir)
     for c in cases:
-        size = c.path.stat().st_size if c.path.is_file() and not c.special == "fifo" else "-"
-        print(f"{c.name:26s} {c.expect:5s} {str(size):>9s}  {c.path.name[:60]}")
+        size = c.path.stat().st_size if c.path.is_file() and c.special != "fifo" else "-"
+        print(f"{c.name:26s} {c.expect:5s} {size!s:>9s}  {c.path.name[:60]}")
     print(f"{len(cases)} cases in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 

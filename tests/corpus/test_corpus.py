@@ -167,7 +167,8 @@ def _run_cli(*args: object, timeout: float = 120) -> subprocess.CompletedProcess
     env = {**os.environ, "OMP_NUM_THREADS": "1", "LC_ALL": "C", "LANG": "C"}
     root = Path(__file__).resolve().parents[2]
     return subprocess.run([sys.executable, "-m", "deepyn_gui.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env, cwd=root, encoding="utf-8", errors="replace")
+                          text=True, timeout=timeout, env=env, cwd=root, encoding="utf-8", errors="replace",
+                          check=False)
 
 
 @pytest.mark.timeout(120)
@@ -234,7 +235,7 @@ def test_file_vanishing_mid_run_keeps_results(how: str, corpus: dict[str, Case],
     moved = tmp_path / "moved_away.mp4"
     calls = _hook_first_inference(monkeypatch, clip.unlink if how == "delete" else lambda: clip.rename(moved))
     out_json = tmp_path / "r.json"
-    rc, out, err = run_in_process(capsys, "analyze", clip, "--model", tiny_onnx_model, "-q", "--threads", "1",
+    rc, _out, err = run_in_process(capsys, "analyze", clip, "--model", tiny_onnx_model, "-q", "--threads", "1",
                                   "--json", out_json)
     assert calls, "the hook never ran"
     assert not clip.exists()
@@ -257,7 +258,7 @@ def test_file_vanishing_before_decoding_is_one_line(corpus: dict[str, Case], tin
                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """Gone between the first look and decoding: one clear line, no traceback from the hashing thread."""
-    import deepyn_gui.core.pipeline as pipeline
+    from deepyn_gui.core import pipeline
 
     clip = tmp_path / "gone_soon.mp4"
     clip.write_bytes(corpus["vanishes_mid_run"].path.read_bytes())
@@ -271,7 +272,7 @@ def test_file_vanishing_before_decoding_is_one_line(corpus: dict[str, Case], tin
     monkeypatch.setattr(pipeline, "source_info", probe_then_delete)
     hook_errors: list[object] = []
     monkeypatch.setattr(threading, "excepthook", lambda a: hook_errors.append(a))
-    rc, out, err = run_in_process(capsys, "analyze", clip, "--model", tiny_onnx_model, "-q", "--threads", "1")
+    rc, _out, err = run_in_process(capsys, "analyze", clip, "--model", tiny_onnx_model, "-q", "--threads", "1")
     lines = meaningful_lines(err)
     assert rc == 2 and len(lines) == 1 and "not found" in lines[0], err
     assert not hook_errors, "a thread died with an unhandled exception"

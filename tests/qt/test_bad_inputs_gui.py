@@ -18,8 +18,8 @@ from qt_helpers import wait_shown, worker_threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root, for tests.corpus
 
-from deepyn_gui.core.pipeline import AnalysisSettings  # noqa: E402
-from tests.corpus.make_corpus import Case, build_corpus  # noqa: E402
+from deepyn_gui.core.pipeline import AnalysisSettings
+from tests.corpus.make_corpus import Case, build_corpus
 
 REFUSED = ["zero_bytes", "text_renamed_mp4", "random_bytes", "audio_only", "directory", "missing_file", "fifo",
            "broken_symlink", "truncated_10", "truncated_99", "corrupt_header"]
