@@ -62,6 +62,7 @@ class Bench:
         self.app = app
         self.win = win
         self.s = win.session
+        self.s.use_cache = False  # each measured run must really analyse, not answer from the cache
 
     def pump(self, until: Any, timeout: float = 60.0) -> bool:
         """Run the event loop until ``until()`` holds; sleeps between events (no busy spinning).

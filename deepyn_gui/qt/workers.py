@@ -19,6 +19,7 @@ so results arrive on the GUI thread without any locking in the widgets.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -35,7 +36,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core.errors import Cancelled, DeepYNError
 from ..core.pipeline import AnalysisSettings, Progress, build_result, iter_analysis, source_info
-from ..core.results import AnalysisResult, FrameResult
+from ..core.results import AnalysisResult, FrameResult, SourceInfo
 
 log = logging.getLogger(__name__)
 
@@ -494,6 +495,7 @@ class AnalysisWorker(QObject):
         frames: list[FrameResult] = []
         pending: list[FrameResult] = []
         backend: Any = None
+        src0: SourceInfo | None = None
         complete, reason = False, ""
         digest: dict[str, str] = {}
         hash_cancel = threading.Event()
@@ -517,6 +519,8 @@ class AnalysisWorker(QObject):
             if self._cancel.is_set():
                 raise Cancelled("analysis cancelled")
             model = backend.model_info
+            # Read the clip's facts now: a clip deleted or renamed mid-run must not lose the frames done.
+            src0 = source_info(job.path, "")
             self.backendReady.emit(rid, model, backend.describe())
             if given is None:
                 hasher = threading.Thread(
@@ -563,7 +567,9 @@ class AnalysisWorker(QObject):
                     self._await_hash(given, digest)
                 if "error" in digest and not self._cancel.is_set():
                     log.warning("hashing %s failed: %s", job.path, digest["error"])
-                src = source_info(job.path, digest.get("sha256", ""))
+                if src0 is None:
+                    raise DeepYNError("the clip could not be read")
+                src = dataclasses.replace(src0, sha256=digest.get("sha256", ""))
                 result = build_result(src, backend, job.settings, frames, complete=complete, stop_reason=reason)
         except Exception as exc:
             log.exception("building the result of %s failed", job.path)
