@@ -57,6 +57,7 @@ from ..core.pipeline import AnalysisSettings
 from ..core.results import FrameResult
 from .overlay import MaskOverlay
 from .player import FrameView
+from .workers import ThreadedJob
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def backend_catalogue() -> list[tuple[str, str, bool, str]]:
 # --------------------------------------------------------------------------------------------------
 
 
-class CompareWorker(QObject):
+class CompareWorker(ThreadedJob, QObject):
     """Runs one comparison on its own thread; signals arrive on the GUI thread (queued)."""
 
     ready = Signal(object, object, object)  # per side: label (None: unavailable), reason, model note
@@ -132,23 +133,7 @@ class CompareWorker(QObject):
         self.choices = list(choices)
         self.settings = settings
         self._factory = factory or _default_factory
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="deepyn-gui-compare", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> bool:
-        if self._thread.ident is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        self._init_thread("deepyn-gui-compare")
 
     def _run(self) -> None:
         labels = unique_labels([c.display_label() for c in self.choices])

@@ -324,7 +324,45 @@ def save_analysis(result: AnalysisResult, root: str | None = None) -> Path | Non
     return cache.save(result) if cacheable(result) else None
 
 
-class BackgroundTask(QObject):
+class ThreadedJob:
+    """The thread lifecycle shared by the GUI's workers: start, cancel, poll and join without blocking.
+
+    A subclass calls :meth:`_init_thread` in its ``__init__`` and implements ``_run``; cancelling only
+    sets an event that ``_run`` checks, so the GUI thread never waits on the work itself.
+    """
+
+    _cancel: threading.Event
+    _thread: threading.Thread
+
+    def _init_thread(self, name: str) -> None:
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait at most ``timeout`` s; True when the thread has ended (or never started)."""
+        if self._thread.ident is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+class BackgroundTask(ThreadedJob, QObject):
     """One short job on its own daemon thread; the GUI thread never waits on it.
 
     ``fn(cancel, progress)`` runs on the thread (``progress(done, total)``); its outcome, failure and
@@ -345,27 +383,7 @@ class BackgroundTask(QObject):
         self.task_id = BackgroundTask._ids
         self.name = name
         self._fn = fn
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"deepyn-gui-{name}-{self.task_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> bool:
-        if self._thread.ident is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        self._init_thread(f"deepyn-gui-{name}-{self.task_id}")
 
     def _run(self) -> None:
         tid = self.task_id
@@ -432,7 +450,7 @@ def _default_factory(name: str, model_path: str | None = None, **options: Any) -
     return create_backend(name, model_path=model_path, **options)
 
 
-class AnalysisWorker(QObject):
+class AnalysisWorker(ThreadedJob, QObject):
     """One analysis run on its own thread. Signals carry the run id so stale runs can be ignored."""
 
     backendReady = Signal(int, object, object)  # run, ModelInfo, backend description dict
@@ -460,33 +478,16 @@ class AnalysisWorker(QObject):
         self._factory = backend_factory or _default_factory
         self._flush_s = flush_s
         self._verdict_every_s = verdict_every_s
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"deepyn-gui-analysis-{self.run_id}", daemon=True)
+        self._init_thread(f"deepyn-gui-analysis-{self.run_id}")
         self.cancelled_at: float | None = None
         self.ended_at: float | None = None
         self.from_cache = False  # the run answered from the session cache, without a backend
-
-    def start(self) -> None:
-        self._thread.start()
 
     def cancel(self) -> None:
         """Ask the run to stop; it finishes (with the frames so far) within one pipeline poll."""
         if not self._cancel.is_set():
             self.cancelled_at = time.perf_counter()
             self._cancel.set()
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> bool:
-        if self._thread.ident is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
 
     # -- worker thread ------------------------------------------------------------------------------
     def _run(self) -> None:
