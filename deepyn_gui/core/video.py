@@ -382,14 +382,14 @@ class VideoSource:
         self._current = item
         return item
 
-    def _restart(self) -> None:
+    def _restart(self, target: int | None = None) -> None:
         """Reopen at the very beginning: the one repositioning that works on every file."""
         if self._container is not None:
             self._container.close()
             self._container = None
         container, stream = self._open()
         self._container = container
-        self._gen = self._decode(stream, container.demux(stream), None)
+        self._gen = self._decode(stream, container.demux(stream), None, self._skip_below(target))
         self._last = -1
         self._current = None
 
@@ -403,11 +403,11 @@ class VideoSource:
         t = self._table
         k = bisect.bisect_right(t.keys, target) - 1 - (1 if extra_gop else 0)
         if not t.exact or k < 0:
-            self._restart()
+            self._restart(target)
             return False
         key = t.keys[k]
         if self._container is None:
-            self._restart()
+            self._restart(target)
         assert self._container is not None
         container = self._container
         stream = container.streams.video[0]
@@ -427,21 +427,41 @@ class VideoSource:
             landed = t.by_pts.get(first.pts)
             if landed is None or landed > key:
                 continue
-            self._gen = self._decode(stream, packets, first)
+            self._gen = self._decode(stream, packets, first, self._skip_below(target))
             self._last = -1
             self._current = None
             return True
-        self._restart()
+        self._restart(target)
         return False
+
+    def _skip_below(self, target: int | None) -> int | None:
+        """PTS below which non-reference pictures need not be decoded on the way to ``target``.
+
+        Frames shown before the target are thrown away after a seek; the ones no other frame refers to
+        (most B-frames) can be skipped by the decoder without changing a single pixel of any later frame.
+        Reference frames are always decoded, so the decoder stays exact for sequential decoding after.
+        """
+        t = self._table
+        if target is None or not t.exact or not 0 < target < len(t.pts):
+            return None
+        return t.pts[target]
 
     def _decode(
         self,
         stream: av.video.stream.VideoStream,
         packets: Iterator[av.Packet[av.video.stream.VideoStream]],
         first: av.Packet[av.video.stream.VideoStream] | None,
+        skip_below_pts: int | None = None,
     ) -> Iterator[tuple[int, av.VideoFrame]]:
-        """Frames with their presentation index from a packet iterator; ends at the first hard error."""
+        """Frames with their presentation index from a packet iterator; ends at the first hard error.
+
+        With ``skip_below_pts``, non-reference pictures shown before that PTS are not decoded (a seek's
+        lead-in); the decoder's per-packet ``skip_frame`` setting is switched back for every other packet.
+        """
         table = self._table
+        codec = stream.codec_context
+        codec.skip_frame = "DEFAULT"  # an abandoned seek on this decoder may have left it skipping
+        skipping = False
         counter = 0  # decode-output order: the index only for files without usable timestamps
 
         def chained() -> Iterator[av.Packet[av.video.stream.VideoStream]]:
@@ -462,6 +482,11 @@ class VideoSource:
             else:
                 if packet is None:
                     return
+                if skip_below_pts is not None:
+                    skip = packet.pts is not None and packet.pts < skip_below_pts
+                    if skip != skipping:
+                        codec.skip_frame = "NONREF" if skip else "DEFAULT"
+                        skipping = skip
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError as exc:

@@ -142,9 +142,9 @@ def test_random_access_seeks_instead_of_decoding_from_the_start(
     restarts: list[int] = []
     original = VideoSource._restart
 
-    def counting(self: VideoSource) -> None:
+    def counting(self: VideoSource, *args: object) -> None:
         restarts.append(1)
-        original(self)
+        original(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(VideoSource, "_restart", counting)
     with open_video(clips["mp4"]) as src:
@@ -152,6 +152,53 @@ def test_random_access_seeks_instead_of_decoding_from_the_start(
         for i in (N - 1, 30, 5, 47, 0, 58):
             assert media.decode_pattern_index(src.frame_at(i).rgb) == i
         assert len(restarts) == opened
+
+
+def test_seek_lead_in_skips_pictures_nothing_refers_to(clips: dict[str, Path]) -> None:
+    """A seek decodes the keyframe and the reference frames up to the target, not every B-frame.
+
+    Counted at the decoder's output: with the lead-in skipping non-reference pictures, fewer frames come
+    out than lie between the keyframe and the target; the pixels are checked by the exactness tests.
+    """
+    decoded: list[int] = []
+    with open_video(clips["mp4"]) as src:
+        original = src._decode
+
+        def counting(*args: object, **kwargs: object) -> object:
+            for item in original(*args, **kwargs):  # type: ignore[arg-type]
+                decoded.append(item[0])
+                yield item
+
+        src._decode = counting  # type: ignore[method-assign]
+        target = 12 + 11  # last frame of the second GOP (GOPs of 12 frames)
+        assert media.decode_pattern_index(src.frame_at(target).rgb) == target
+        lead_in = [i for i in decoded if i < target]
+        assert decoded[0] == 12 and decoded[-1] == target
+        assert len(lead_in) < 11, decoded  # some of frames 12..22 were never decoded
+        # and decoding on from there is complete again: every later frame comes out
+        decoded.clear()
+        assert [f.index for f in src.frames(start=target + 1, stop=target + 13)] == list(
+            range(target + 1, target + 13)
+        )
+
+
+@pytest.mark.parametrize(("codec", "ext"), [("mpeg4", "avi"), ("libx265", "mkv"), ("libvpx-vp9", "webm")])
+def test_frame_at_is_exact_for_other_inter_codecs(
+    tmp_path: Path, pattern: list[np.ndarray], codec: str, ext: str
+) -> None:
+    """Skipping non-reference pictures on a seek relies on each decoder's own notion of "reference"."""
+    if codec not in av.codecs_available:
+        pytest.skip(f"{codec} not in this FFmpeg build")
+    options = {"x265-params": "keyint=12:bframes=3:log-level=error"} if codec == "libx265" else None
+    if codec == "libvpx-vp9":
+        options = {"g": "12", "lag-in-frames": "16", "auto-alt-ref": "1", "deadline": "realtime"}
+    path = media.write_clip(tmp_path / f"c.{ext}", pattern, fps=FPS, codec=codec, options=options)
+    seq = _sequential(path)
+    rng = np.random.default_rng(7)
+    with open_video(path) as src:
+        for i in [N - 1, 23, 11, 35, 0] + [int(i) for i in rng.integers(0, N, 15)]:
+            assert np.array_equal(src.frame_at(i).rgb, seq[i].rgb), f"{codec}: frame_at({i})"
+        assert src.decode_errors == []
 
 
 def test_frames_with_range_and_step(clips: dict[str, Path]) -> None:
