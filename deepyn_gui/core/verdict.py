@@ -104,6 +104,21 @@ def _collect(frames: Iterable[FrameResult]) -> tuple[dict[int, _TrackStats], int
     return tracks, n_frames, n_no_face, n_error_frames, last_error
 
 
+def failure_sentence(error: str) -> str:
+    """A recorded failure as the sentence a user reads; the text already names its stage.
+
+    Stages write "backend error: ...", "face detection failed: ..."; a bare or empty text says only
+    that the analysis failed, rather than blaming a stage it may not have been.
+    """
+    error = error.strip()
+    if not error:
+        return "Analysis failed (no reason was recorded)."
+    lowered = error.lower()
+    if not lowered.startswith(("backend error", "face detection failed", "decode", "analysis failed")):
+        error = f"analysis failed: {error}"
+    return error[0].upper() + error[1:]
+
+
 def _untrained_note(model: ModelInfo) -> str:
     return " The model is UNTRAINED: this number means nothing." if not model.trained else ""
 
@@ -113,7 +128,7 @@ def track_verdict(track: int, st: _TrackStats, model: ModelInfo, aggregator: str
     agg, agg_text = AGGREGATORS[aggregator]
     if not st.scores:
         if st.errors:
-            return TrackVerdict(track, "error", None, "", f"Backend error: {st.last_error}", 0, st.seen)
+            return TrackVerdict(track, "error", None, "", failure_sentence(st.last_error), 0, st.seen)
         return TrackVerdict(
             track, "too_small", None, "",
             f"Face too small to judge on all {st.seen} frames (needs a larger face).", 0, st.seen,
@@ -154,7 +169,7 @@ def video_verdict(
         if n_frames == 0:
             return Verdict("no_face", None, aggregator, "", "No frame was analysed.", model.threshold, per_track)
         if any(tv.label == "error" for tv in per_track) or n_error_frames:
-            msg = next((tv.explanation for tv in per_track if tv.label == "error"), f"Backend error: {last_error}")
+            msg = next((tv.explanation for tv in per_track if tv.label == "error"), failure_sentence(last_error))
             return Verdict("error", None, aggregator, "", msg, model.threshold, per_track)
         if per_track:
             return Verdict(

@@ -2,7 +2,7 @@
 
 It shows only what :func:`deepyn_gui.core.verdict.video_verdict` produced: the label, score and
 band, the one-line explanation, the aggregator, the model (name, version, whether it is trained) and
-the backend. States that carry no number ("No face found", "Faces too small", "Backend error") are
+the backend. States that carry no number ("No face found", "Faces too small", "Backend error", "Face detection failed") are
 shown as such, never as a score. An untrained model is announced in a banner that cannot be missed.
 """
 

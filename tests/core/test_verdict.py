@@ -3,7 +3,7 @@
 import pytest
 
 from deepyn_gui.core.results import FaceResult, FrameResult, ModelInfo
-from deepyn_gui.core.verdict import confident_aggregator, mean_aggregator, video_verdict
+from deepyn_gui.core.verdict import confident_aggregator, failure_sentence, mean_aggregator, video_verdict
 
 MODEL = ModelInfo("m", "0" * 64, threshold=0.5, real_below=0.3)
 
@@ -84,3 +84,16 @@ def test_explanation_names_the_deciding_person_when_a_short_track_exists():
     v = video_verdict(frames_for({1: [0.05] * 30, 7: [0.99]}), MODEL)
     assert "only person" not in v.explanation
     assert "person 1" in v.explanation
+
+
+def test_failures_name_the_stage_that_failed():
+    """A detector failure is not reported as a backend error (and vice versa)."""
+    det = [FrameResult(i, i / 25, "error", error="face detection failed: cv2.error: bad frame") for i in range(4)]
+    v = video_verdict(det, MODEL)
+    assert v.label == "error" and v.fake_score is None
+    assert v.explanation == "Face detection failed: cv2.error: bad frame"
+    assert "Backend" not in v.explanation
+    v = video_verdict(frames_for({1: ["err"] * 5}), MODEL)
+    assert v.explanation == "Backend error: boom"
+    assert failure_sentence("  ") == "Analysis failed (no reason was recorded)."
+    assert failure_sentence("disk vanished") == "Analysis failed: disk vanished"
