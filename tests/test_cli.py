@@ -86,6 +86,22 @@ def test_bad_inputs_give_one_clear_line(clips, tiny_onnx_model, name, tmp_path):
         assert digest(path) == before
 
 
+@pytest.mark.parametrize("where", ["evidence", "missing_folder", "folder"])
+def test_output_targets_are_checked_before_the_run(clips, tiny_onnx_model, tmp_path, where):
+    """A bad --json/--csv target is refused at once (not after a long run), and never the evidence."""
+    import shutil
+
+    clip = tmp_path / "exhibit.mp4"
+    shutil.copyfile(clips["face"], clip)
+    before = digest(clip)
+    target = {"evidence": clip, "missing_folder": tmp_path / "no" / "such" / "a.json", "folder": tmp_path}[where]
+    r = run_cli("analyze", clip, "--model", tiny_onnx_model, "--json", target, "-q")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("deepyn: error:"), r.stderr
+    assert "analysing" not in r.stderr and "UNTRAINED" not in r.stderr  # refused before any work
+    assert digest(clip) == before
+
+
 def test_missing_model_is_clear(clips, tmp_path):
     r = run_cli("analyze", clips["face"], "--model", tmp_path / "none.onnx", "-q")
     assert r.returncode == 2 and "Traceback" not in r.stderr and "deepyn: error:" in r.stderr

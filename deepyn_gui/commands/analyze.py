@@ -31,7 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from ..core.export.data import write_csv, write_json
     from ..core.pipeline import analyze
 
+    from ..core.evidence import check_output_file
+
     clip = check_clip(args.clip)
+    for target in (args.json_out, args.csv_out):
+        if target:  # before the run: a long analysis must not end in "cannot write"
+            check_output_file(target, clip)
     settings = settings_from_args(args)
     backend = backend_from_args(args)
     try:

@@ -217,6 +217,29 @@ def check_output_dir(
     return out
 
 
+def check_output_file(target: str | os.PathLike[str], evidence_path: str | os.PathLike[str]) -> Path:
+    """A file an analysis will write later, checked now so a long run does not end in a lost result.
+
+    Refuses the evidence file itself (an export must never replace the exhibit), a folder, and a
+    parent folder that is missing or not writable. Raises :class:`ExportError` with one sentence.
+    """
+    out = Path(target).expanduser()
+    try:
+        same = out.exists() and os.path.samefile(out, evidence_path)
+    except OSError:
+        same = False
+    if same or out.resolve() == Path(evidence_path).expanduser().resolve():
+        raise ExportError(f"Refusing to write over the evidence file itself ({out}); choose another name.")
+    if out.is_dir():
+        raise ExportError(f"'{out}' is a folder; give a file name to write to.")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ExportError(f"The folder for '{out.name}' does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise ExportError(f"Cannot write to {parent} (permission denied).")
+    return out
+
+
 def prepare_export(
     evidence_path: str | os.PathLike[str],
     expected_sha256: str,
