@@ -26,6 +26,9 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detect-every", type=int, default=None,
                    help="run the face detector on every Nth analysed frame and move boxes on in between "
                         "(default: the pipeline's, 3; 1 = every frame)")
+    p.add_argument("--full-detect-every", type=int, default=None,
+                   help="of those detections, every Nth looks at the whole frame, the others only around "
+                        "faces already tracked (default: the pipeline's, 4; 1 = always the whole frame)")
     p.add_argument("--margin", type=float, default=1.3, help="crop margin around the face box (default 1.3)")
     p.add_argument("--min-face", type=int, default=40, help="faces smaller than this (px) are 'too small'")
     p.add_argument("--aggregator", default="confident", choices=["confident", "mean"], help="video-level aggregator")
@@ -41,6 +44,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         detector_model=args.detector_model, margin=args.margin, min_face_side=args.min_face,
         batch_size=args.batch, aggregator=args.aggregator, on_error=args.on_error,
         **({} if args.detect_every is None else {"detect_every": args.detect_every}),
+        **({} if args.full_detect_every is None else {"full_detect_every": args.full_detect_every}),
     )
 
 

@@ -71,6 +71,11 @@ class AnalysisSettings:
     # frame-to-frame variation, 0.047) and verdict scores by <= 0.044, no verdict label changed
     # (bench/accuracy_detect_every.py). 1 = the detector on every frame.
     detect_every: int = 3
+    # Of those detections, every Nth looks at the whole frame; the others look again only around the
+    # faces already tracked (at most two), about 2.5x cheaper per face with res10. A face that walks in
+    # is found by the next whole-frame pass (within detect_every * full_detect_every frames); a tracked
+    # face not found near its place triggers one. 1 = every detection looks at the whole frame.
+    full_detect_every: int = 4
     infer_timeout_s: float | None = 60.0  # a backend call taking longer is abandoned and its faces marked error
 
     def __post_init__(self) -> None:
@@ -86,6 +91,8 @@ class AnalysisSettings:
             raise InputError("batch size must be at least 1")
         if self.detect_every < 1:
             raise InputError("detect_every must be at least 1")
+        if self.full_detect_every < 1:
+            raise InputError("full_detect_every must be at least 1")
         if self.on_error not in ("continue", "stop"):
             raise InputError("on_error must be 'continue' or 'stop'")
         if self.infer_timeout_s is not None and not (
@@ -226,13 +233,21 @@ class _BoxCarrier:
     detector looked at it), when the frame size changes, and on a shot change: the frame's 32x18
     thumbnail differs from the previous frame's by more than ``CUT_DIFF`` levels (of 255) on average
     (motion changes it a few levels per frame, a cut by tens), so boxes never carry over a cut.
+
+    With ``full_every`` > 1 and a detector that can look near known faces (``detect_near``), only every
+    ``full_every``-th detection looks at the whole frame; the others look again only around the (at
+    most ``MAX_NEAR``) tracked faces, at a fraction of the cost. A new face is then found by the next
+    whole-frame pass (within ``every * full_every`` frames); a tracked face not found again near its
+    place makes the next detection a whole-frame one.
     """
 
     CUT_DIFF = 24.0
     PREDICT = True  # False: boxes stay where they were last detected (bench/accuracy_detect_every.py)
+    MAX_NEAR = 2  # more faces than this: one whole-frame pass is cheaper than a pass per face
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, full_every: int = 1) -> None:
         self.every = max(1, int(every))
+        self.full_every = max(1, int(full_every))
         self.reset()
 
     def reset(self) -> None:
@@ -243,6 +258,8 @@ class _BoxCarrier:
         self._velocity: dict[int, tuple[float, float]] = {}
         self._centres: dict[int, tuple[float, float]] = {}
         self._cut = False
+        self._near_since_full = 0  # near-only detections since the last whole-frame one
+        self._near_missed = False  # the last near pass lost a tracked face
 
     @staticmethod
     def _thumbnail(rgb: np.ndarray) -> np.ndarray:
@@ -265,8 +282,33 @@ class _BoxCarrier:
         self._since += 1
         return False
 
-    def detected(self, rgb: np.ndarray, tracked: list[tuple[int, Any]]) -> None:
-        """Record the detector's faces on this frame (``FaceTracker.update`` output)."""
+    def near_boxes(self) -> list[Any] | None:
+        """Where to look on a detection frame instead of the whole frame, or None for a whole-frame pass.
+
+        Call right after :meth:`must_detect` returned True; the boxes are the tracked faces moved on
+        to this frame.
+        """
+        if (
+            self.full_every <= 1
+            or self._cut
+            or self._near_missed
+            or not 0 < len(self._last) <= self.MAX_NEAR
+            or self._near_since_full + 1 >= self.full_every
+        ):
+            return None
+        return [det.box for _, det in self._moved(self._since + 1)]
+
+    def detected(self, rgb: np.ndarray, tracked: list[tuple[int, Any]], near: bool = False) -> None:
+        """Record the detector's faces on this frame (``FaceTracker.update`` output).
+
+        ``near``: they come from a pass around the tracked faces only (see :meth:`near_boxes`).
+        """
+        if near:
+            self._near_since_full += 1
+            self._near_missed = len(tracked) < len(self._last)
+        else:
+            self._near_since_full = 0
+            self._near_missed = False
         gap = self._since + 1  # frames from the previous detection to this one
         if self._cut:  # motion across a shot change means nothing
             self._centres = {}
@@ -285,9 +327,15 @@ class _BoxCarrier:
 
     def faces(self) -> list[tuple[int, Any]]:
         """The faces on the current frame: as detected, or moved on by their velocity."""
+        if self._since == 0:
+            return self._last
+        return self._moved(self._since)
+
+    def _moved(self, frames: int) -> list[tuple[int, Any]]:
+        """The last detected faces moved on by ``frames`` frames at their velocity."""
         from .faces import Detection
 
-        if self._since == 0 or self._shape is None or not self.PREDICT:
+        if self._shape is None or not self.PREDICT:
             return self._last
         h, w = self._shape[:2]
         out: list[tuple[int, Any]] = []
@@ -297,8 +345,8 @@ class _BoxCarrier:
                 out.append((track, det))
                 continue
             x, y, bw, bh = det.box
-            cx = min(max(x + bw / 2.0 + vx * self._since, 0.0), float(w))
-            cy = min(max(y + bh / 2.0 + vy * self._since, 0.0), float(h))
+            cx = min(max(x + bw / 2.0 + vx * frames, 0.0), float(w))
+            cy = min(max(y + bh / 2.0 + vy * frames, 0.0), float(h))
             out.append((track, Detection(box=(cx - bw / 2.0, cy - bh / 2.0, bw, bh), score=det.score)))
         return out
 
@@ -413,7 +461,8 @@ class _Stages:
             s.detector, model_path=s.detector_model, min_score=s.detector_min_score, threads=s.detector_threads
         )
         tracker = FaceTracker()
-        carry = _BoxCarrier(s.detect_every)
+        near_pass = getattr(detector, "detect_near", None)
+        carry = _BoxCarrier(s.detect_every, s.full_detect_every if near_pass is not None else 1)
         while True:
             frame = self.get(self.frames_q)
             if frame is _END or isinstance(frame, _Failure):
@@ -423,7 +472,11 @@ class _Stages:
             faces: list[tuple[int, Any, CropTransform, np.ndarray | None]] = []
             try:
                 if carry.must_detect(frame.rgb):
-                    carry.detected(frame.rgb, tracker.update(detector.detect(frame.rgb)))
+                    near = carry.near_boxes()
+                    if near is not None and near_pass is not None:
+                        carry.detected(frame.rgb, tracker.update(near_pass(frame.rgb, near)), near=True)
+                    else:
+                        carry.detected(frame.rgb, tracker.update(detector.detect(frame.rgb)))
                 for track, det in carry.faces():
                     transform = crop_transform_for_box(det.box, margin=s.margin)
                     crop = None if is_too_small(det.box, s.min_face_side) else extract_crop(frame.rgb, transform)

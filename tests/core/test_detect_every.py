@@ -69,10 +69,10 @@ def _iou(a, b) -> float:  # type: ignore[no-untyped-def]
 
 
 def test_moving_face_is_followed_between_detections(panning: Path, count_detections: list[int]) -> None:
-    ref = analyze(str(panning), Backend(), AnalysisSettings(detect_every=1))
+    ref = analyze(str(panning), Backend(), AnalysisSettings(detect_every=1, full_detect_every=1))
     n_ref = len(count_detections)
     count_detections.clear()
-    var = analyze(str(panning), Backend(), AnalysisSettings(detect_every=4))
+    var = analyze(str(panning), Backend(), AnalysisSettings(detect_every=4, full_detect_every=1))
     assert n_ref == 12 and len(count_detections) == 3  # frames 0, 4, 8
     assert [len(f.faces) for f in var.frames] == [len(f.faces) for f in ref.frames] == [1] * 12
     ious = [_iou(a.faces[0].box, b.faces[0].box) for a, b in zip(ref.frames, var.frames)]
@@ -86,7 +86,7 @@ def test_shot_change_forces_a_detection(tmp_path: Path, count_detections: list[i
     face = list(astronaut_clip_frames(5, 320, 240, face_px=90))
     other = [np.ascontiguousarray(np.resize(f, (240, 320, 3))) for f in moving_pattern_frames(3, 320, 240)]
     clip = write_clip(tmp_path / "cut.mp4", face + other, fps=25)
-    res = analyze(str(clip), Backend(), AnalysisSettings(detect_every=50))
+    res = analyze(str(clip), Backend(), AnalysisSettings(detect_every=50, full_detect_every=1))
     assert [len(f.faces) for f in res.frames] == [1] * 5 + [0] * 3  # no face carried into the next shot
     assert [f.state for f in res.frames[5:]] == ["no_face"] * 3
     assert len(count_detections) == 1 + 3  # the first frame, then every frame once nothing is tracked
@@ -94,10 +94,81 @@ def test_shot_change_forces_a_detection(tmp_path: Path, count_detections: list[i
 
 def test_no_face_frames_are_always_looked_at(tmp_path: Path, count_detections: list[int]) -> None:
     clip = write_clip(tmp_path / "empty.mp4", moving_pattern_frames(5, 64, 48), fps=25)
-    res = analyze(str(clip), Backend(), AnalysisSettings(detect_every=4))
+    res = analyze(str(clip), Backend(), AnalysisSettings(detect_every=4, full_detect_every=1))
     assert {f.state for f in res.frames} == {"no_face"} and len(count_detections) == 5
 
 
 def test_detect_every_is_recorded_in_the_settings(panning: Path) -> None:
     res = analyze(str(panning), Backend(), AnalysisSettings(detect_every=3, max_frames=2))
     assert res.settings["detect_every"] == 3
+
+
+@pytest.fixture
+def count_near(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Number of boxes each near pass was asked to look around (one entry per pass)."""
+    calls: list[int] = []
+    real = faces.Res10SsdDetector.detect_near
+
+    def counting(self, rgb, boxes):  # type: ignore[no-untyped-def]
+        calls.append(len(boxes))
+        return real(self, rgb, boxes)
+
+    monkeypatch.setattr(faces.Res10SsdDetector, "detect_near", counting)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def small_face_pan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A face small in a wide frame: where looking only near it saves most."""
+    return write_clip(tmp_path_factory.mktemp("de") / "small.mp4",
+                      astronaut_clip_frames(12, 640, 360, face_px=70, pan_px_per_frame=4.0), fps=25)
+
+
+def test_near_passes_follow_the_face_between_whole_frame_passes(
+    small_face_pan: Path, count_detections: list[int], count_near: list[int]
+) -> None:
+    ref = analyze(str(small_face_pan), Backend(), AnalysisSettings(detect_every=1, full_detect_every=1))
+    assert len(count_detections) == 12 and count_near == []
+    count_detections.clear()
+    var = analyze(str(small_face_pan), Backend(), AnalysisSettings(detect_every=1, full_detect_every=4))
+    assert len(count_detections) == 3 and count_near == [1] * 9  # whole frame on 0, 4, 8; near elsewhere
+    assert [len(f.faces) for f in var.frames] == [1] * 12
+    ious = [_iou(a.faces[0].box, b.faces[0].box) for a, b in zip(ref.frames, var.frames)]
+    assert min(ious) > 0.97, ious  # the same box a whole-frame pass gives
+    assert [f.max_score for f in var.frames] == pytest.approx([f.max_score for f in ref.frames], abs=0.01)
+    assert {f.faces[0].track for f in var.frames} == {1}
+    assert var.settings["full_detect_every"] == 4
+
+
+def test_close_ups_get_whole_frame_passes(panning: Path, count_detections: list[int], count_near: list[int]) -> None:
+    """A face that fills much of the frame: a window would be the whole image, so the pass is a whole one."""
+    analyze(str(panning), Backend(), AnalysisSettings(detect_every=1, full_detect_every=4))
+    assert len(count_near) == 9 and len(count_detections) == 12
+
+
+def test_a_face_that_walks_in_is_found_by_the_next_whole_frame_pass(
+    tmp_path: Path, count_near: list[int]
+) -> None:
+    half = list(astronaut_clip_frames(16, 240, 240, face_px=90))
+    grey = np.full_like(half[0], 128)
+    # one face on the left; from frame 5 the same face again on the right
+    frames = [np.concatenate([f, f if i >= 5 else grey], axis=1) for i, f in enumerate(half)]
+    clip = write_clip(tmp_path / "walk_in.mp4", frames, fps=25)
+    res = analyze(str(clip), Backend(), AnalysisSettings(detect_every=1, full_detect_every=4))
+    counts = [len(f.faces) for f in res.frames]
+    assert counts[:5] == [1] * 5 and counts[8:] == [2] * 8, counts  # whole-frame pass on frame 8 at the latest
+    assert count_near, "near passes were used while one face was tracked"
+
+
+def test_a_lost_face_makes_the_next_detection_a_whole_frame_one() -> None:
+    from deepyn_gui.core.faces import Detection
+    from deepyn_gui.core.pipeline import _BoxCarrier
+
+    rgb = np.zeros((240, 320, 3), np.uint8)
+    carry = _BoxCarrier(every=1, full_every=4)
+    assert carry.must_detect(rgb) and carry.near_boxes() is None  # nothing tracked yet
+    face = (1, Detection(box=(100.0, 80.0, 60.0, 60.0), score=0.9))
+    carry.detected(rgb, [face])
+    assert carry.must_detect(rgb) and carry.near_boxes() == [face[1].box]
+    carry.detected(rgb, [], near=True)  # looked near it and found nothing
+    assert carry.must_detect(rgb) and carry.near_boxes() is None

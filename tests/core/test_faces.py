@@ -125,6 +125,25 @@ def test_res10_on_a_720p_frame_maps_boxes_back(astronaut: np.ndarray, res10: Res
     _the_face(Res10SsdDetector(keep_aspect=True).detect(frame), expected)
 
 
+@needs_res10
+def test_res10_detect_near_finds_the_tracked_face_cheaply(astronaut: np.ndarray, res10: Res10SsdDetector) -> None:
+    """Looking again around a predicted box: same face, on a 720p frame and in a close-up filling the frame."""
+    frame = _paste(astronaut, (720, 1280), (100, 300))
+    expected = (ASTRONAUT_FACE[0] + 300, ASTRONAUT_FACE[1] + 100, ASTRONAUT_FACE[2], ASTRONAUT_FACE[3])
+    moved = (expected[0] + 12, expected[1] - 8, expected[2], expected[3])  # a prediction a little off
+    _the_face(res10.detect_near(frame, [moved]), expected)
+    assert res10.detect_near(frame, [(900.0, 500.0, 80.0, 80.0)]) == []  # nothing there
+    assert res10.detect_near(frame, []) == []
+    # two overlapping windows around the same face give one box, not two
+    assert len(res10.detect_near(frame, [expected, moved])) == 1
+    t = crop_transform_for_box(ASTRONAUT_FACE, 1.05, 256)
+    close_up = extract_crop(astronaut, t)
+    x, y, w, h = ASTRONAUT_FACE
+    (u0, v0), (u1, v1) = t.frame_to_crop(np.array([[x, y], [x + w, y + h]]))
+    face_in_crop = (u0, v0, u1 - u0, v1 - v0)
+    _the_face(res10.detect_near(close_up, [face_in_crop]), face_in_crop)
+
+
 @needs_haar
 def test_haar_finds_the_astronaut_and_not_noise(astronaut: np.ndarray) -> None:
     haar = HaarDetector()

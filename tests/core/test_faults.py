@@ -214,7 +214,7 @@ def test_detector_failing_on_one_frame_marks_that_frame(clip: Path, monkeypatch:
         return det
 
     monkeypatch.setattr(faces, "make_detector", flaky)
-    res = analyze(str(clip), FaultyBackend(), AnalysisSettings(batch_size=4, detect_every=1))
+    res = analyze(str(clip), FaultyBackend(), AnalysisSettings(batch_size=4, detect_every=1, full_detect_every=1))
     assert res.complete and len(res.frames) == N_FRAMES
     assert res.frames[2].state == "error" and not res.frames[2].faces
     assert res.frames[2].error == "face detection failed: ValueError: odd frame"
