@@ -283,8 +283,10 @@ def bench_precision(model: str, int8_model: str | None, threads: int, batch: int
 def bench_onnx_vs_torch(model: str, threads: int, batch: int) -> dict[str, Any]:
     """The same work on both sides: uint8 NHWC crops in, (mask_prob, fake_score) out.
 
-    torch runs ``UYNetForExport`` (the module that was exported: softmax mask + fake score) eagerly
-    under ``inference_mode`` with the same thread count; both include the uint8 -> float conversion.
+    torch runs ``UYNetForExport`` (the module that was exported: mask probability + fake score, with
+    the same graph rewrites the ONNX file has: mask head folded to sigmoid(l1 - l0), decoder concats
+    split into two convolutions) eagerly under ``inference_mode`` with the same thread count; both
+    include the uint8 -> float conversion.
     """
     import numpy as np
     import torch
@@ -306,8 +308,9 @@ def bench_onnx_vs_torch(model: str, threads: int, batch: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {"width": width, "threads": threads, "torch_version": torch.__version__,
                            "note": "same architecture and width, random weights (speed does not depend on "
-                                   "weight values); both sides include uint8->float conversion and the "
-                                   "softmax/sigmoid outputs"}
+                                   "weight values); both sides run the same exported module "
+                                   "(UYNetForExport: mask head folded to sigmoid(l1-l0), decoder "
+                                   "concats split) and include the uint8->float conversion"}
     for bs in sorted({1, batch}):
         x = np.random.default_rng(0).integers(0, 256, (bs, 224, 224, 3), dtype=np.uint8)
 
