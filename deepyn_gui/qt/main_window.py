@@ -411,7 +411,7 @@ class MainWindow(QMainWindow):
         path = self.session.path or ""
         self.setWindowTitle(f"{Path(path).name} — {APP_NAME}")
         self.player.show_clip(True)
-        self.timeline.set_clip(int(info.frames))
+        self.timeline.set_clip(int(info.frames), self.session.frame_times)
         self.overlay.set_result(None, None)
         self.prefs.add_recent(path)
         self._update_actions()

@@ -120,6 +120,7 @@ class Session(QObject):
     def __init__(self, parent: QObject | None = None, backend_factory: BackendFactory | None = None) -> None:
         super().__init__(parent)
         self.decoder = DecodeWorker(self)
+        self.decoder.timesReady.connect(self._on_times, Qt.ConnectionType.QueuedConnection)
         self.decoder.opened.connect(self._on_opened, Qt.ConnectionType.QueuedConnection)
         self.decoder.openFailed.connect(self._on_open_failed, Qt.ConnectionType.QueuedConnection)
         self.decoder.frameDecoded.connect(self._on_frame, Qt.ConnectionType.QueuedConnection)
@@ -127,6 +128,8 @@ class Session(QObject):
         self._backend_factory = backend_factory
 
         # clip
+        self.frame_times: Any = None  # each frame's presentation time (s) from the packet table, or None
+        self._times_by_gen: dict[int, Any] = {}
         self.path: str | None = None
         self.info: Any = None  # VideoInfo of the open clip
         self._gen = -1  # generation of the clip on screen
@@ -197,6 +200,10 @@ class Session(QObject):
         self.message.emit("info", f"Opening {Path(path).name}…", False)
 
     @Slot(int, object)
+    def _on_times(self, gen: int, times: Any) -> None:
+        self._times_by_gen = {gen: times}  # only the newest open's; taken by _on_opened
+
+    @Slot(int, object)
     def _on_opened(self, gen: int, info: Any) -> None:
         path = self._opening.pop(gen, None)
         if path is None:
@@ -208,6 +215,7 @@ class Session(QObject):
         self._gen = gen
         self.path = path
         self.info = info
+        self.frame_times = getattr(self, "_times_by_gen", {}).get(gen)
         self.current_index = 0
         self.shown = None
         self._request_times.clear()

@@ -1,6 +1,7 @@
 """The score timeline: one fake-score curve per person, the threshold, flagged spans and states.
 
-x is the frame index (what exports and the frame counter use), y the fake score in [0, 1]. Frames
+x is the frame index (what exports and the frame counter use; the axis also shows each tick's
+presentation time), y the fake score in [0, 1]. Frames
 that carry no score are not drawn as a number: "no face", "face too small" and "error" are markers
 in their own lanes *below* 0, each with its own colour and symbol. Spans where the most suspicious
 face is at or above the threshold are shaded over the full score range.
@@ -41,6 +42,43 @@ def flagged_spans(max_score: np.ndarray, threshold: float) -> list[tuple[int, in
     return list(zip(starts.tolist(), ends.tolist()))
 
 
+def short_timecode(seconds: float) -> str:
+    """``m:ss.s`` (``h:mm:ss`` past an hour): a compact time for axis ticks."""
+    if seconds >= 3600:
+        h, rem = divmod(int(seconds), 3600)
+        return f"{h}:{rem // 60:02d}:{rem % 60:02d}"
+    m, sec = divmod(seconds, 60.0)
+    return f"{int(m)}:{sec:04.1f}"
+
+
+class FrameTimeAxis(pg.AxisItem):
+    """Bottom axis: the frame index (what exports use) with the frame's own presentation time under it.
+
+    Times come from the clip's packet timestamps, so variable-frame-rate clips are labelled truly.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(orientation="bottom")
+        self.times: np.ndarray | None = None
+        self.setHeight(44)
+
+    def set_times(self, times: np.ndarray | None) -> None:
+        self.times = None if times is None or len(times) == 0 else np.asarray(times, dtype=np.float64)
+        self.picture = None  # pyqtgraph's cached drawing of the ticks
+        self.update()
+
+    def tickStrings(self, values, scale, spacing):  # type: ignore[no-untyped-def]  # noqa: N802 - Qt name
+        out = []
+        for v in values:
+            i = int(round(v))
+            if abs(v - i) > 1e-6 or i < 0:
+                out.append("")
+                continue
+            t = self.times
+            out.append(f"{i}\n{short_timecode(float(t[i]))}" if t is not None and i < len(t) else str(i))
+        return out
+
+
 class ScoreTimeline(pg.GraphicsLayoutWidget):
     """Per-track score curves with a draggable current-frame line; clicking or dragging seeks.
 
@@ -54,11 +92,12 @@ class ScoreTimeline(pg.GraphicsLayoutWidget):
         self.setBackground("w")
         self.setMinimumHeight(170)
         self.ci.setContentsMargins(4, 4, 8, 2)
-        self.plot_item = p = self.addPlot(row=0, col=0)
+        self.time_axis = FrameTimeAxis()
+        self.plot_item = p = self.addPlot(row=0, col=0, axisItems={"bottom": self.time_axis})
         p.setMenuEnabled(False)
         p.hideButtons()
         p.showGrid(x=True, y=True, alpha=0.15)
-        p.setLabel("bottom", "frame")
+        p.setLabel("bottom", "frame / time (m:ss)")
         p.setLabel("left", "fake score")
         p.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], [(0.25, ""), (0.75, "")]])
         self.vb = p.getViewBox()
@@ -119,9 +158,10 @@ class ScoreTimeline(pg.GraphicsLayoutWidget):
         self.set_clip(0)
 
     # -- inputs -------------------------------------------------------------------------------------
-    def set_clip(self, n_frames: int) -> None:
-        """Start over for a clip of ``n_frames`` frames."""
+    def set_clip(self, n_frames: int, times: np.ndarray | None = None) -> None:
+        """Start over for a clip of ``n_frames`` frames (``times``: each frame's time in s, for the axis)."""
         self.n_frames = max(0, int(n_frames))
+        self.time_axis.set_times(times)
         self.clear_results()
         self.cursor.setVisible(self.n_frames > 0)
         self.empty_text.setVisible(self.n_frames == 0)

@@ -82,6 +82,7 @@ class DecodeWorker(QObject):
     """
 
     opened = Signal(int, object)  # generation, VideoInfo
+    timesReady = Signal(int, object)  # generation, float64 array: each frame's time (s); sent before opened
     openFailed = Signal(int, str)  # generation, user-facing message
     frameDecoded = Signal(object)  # DecodedFrame
     frameFailed = Signal(int, int, str)  # generation, frame index, message
@@ -179,6 +180,7 @@ class DecodeWorker(QObject):
                         if src is not None:
                             src.close()
                         src, src_gen = new, gen
+                        self.timesReady.emit(gen, np.asarray(new.timestamps(), dtype=np.float64))
                         self.opened.emit(gen, new.info)
                 if want is not None and src is not None and want[0] == src_gen:
                     gen, req, index = want

@@ -22,6 +22,10 @@ def pattern_frames(pattern_clip) -> list[np.ndarray]:  # type: ignore[no-untyped
         return [f.rgb for f in src.frames()]
 
 
+def _mss(t: float) -> str:
+    return f"{int(t // 60)}:{t % 60:04.1f}"
+
+
 def rendered_pixels(win) -> np.ndarray:  # type: ignore[no-untyped-def]
     """What the image item hands to Qt for painting, read back through Qt as RGB."""
     from PySide6.QtGui import QImage
@@ -49,6 +53,12 @@ def test_open_shows_first_frame_title_and_counter(window, open_clip, pattern_cli
     assert "Frame 0 / 59" in " ".join(window.player.counter.text().split())  # padded to a fixed width
     assert "00:00:00.000" in window.player.counter.text()
     assert window.timeline.n_frames == len(pattern_frames) == 60
+    # the timeline's axis labels ticks with the frame's own time, from the packet timestamps
+    with VideoSource(pattern_clip) as src:
+        times = src.timestamps()
+    np.testing.assert_array_equal(window.timeline.time_axis.times, times)
+    fps = window.session.info.fps
+    assert window.timeline.time_axis.tickStrings([0, 20, 20.5], 1.0, 10) == ["0\n0:00.0", f"20\n{_mss(20 / fps)}", ""]
     assert window.prefs.recent_files()[0] == str(pattern_clip.resolve())
     # zoomed-in evidence pixels are not smoothed
     from PySide6.QtGui import QPainter

@@ -161,3 +161,12 @@ def test_python_m_deepyn_gui_runs_the_gui(monkeypatch):  # type: ignore[no-untyp
         runpy.run_module("deepyn_gui", run_name="__main__")
     assert exc.value.code == 0 and seen == [None]
     assert app.build_parser().parse_args(["clip.mp4", "--analyze"]).clip == "clip.mp4"
+
+
+def test_short_timecode_for_axis_ticks():  # type: ignore[no-untyped-def]
+    from deepyn_gui.qt.timeline import short_timecode
+
+    assert short_timecode(0.0) == "0:00.0"
+    assert short_timecode(65.25) == "1:05.2" or short_timecode(65.25) == "1:05.3"
+    assert short_timecode(3599.9) == "59:59.9"
+    assert short_timecode(3725.0) == "1:02:05"
