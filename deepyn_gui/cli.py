@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     except DeepYNError as exc:
         if args.verbose:
-            logging.exception("error")
+            logging.getLogger("deepyn").exception("error")
         print(f"deepyn: error: {exc}", file=sys.stderr)
         return 2
 

@@ -17,7 +17,7 @@ from tests.media import astronaut_clip_frames, moving_pattern_frames, truncate_c
 def run_cli(*args, timeout=240):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "deepyn_gui.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+                          text=True, timeout=timeout, env=env, check=False)
 
 
 def digest(p: Path):

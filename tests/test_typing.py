@@ -15,7 +15,7 @@ def test_core_cli_and_backends_pass_mypy_strict(tmp_path):
     targets = ["deepyn_gui/core", "deepyn_gui/cli.py", "deepyn_gui/commands", "deepyn_gui/backends"]
     out = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "mypy"), *targets],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
     )
     # qt/ is reached through imports but is not held to --strict (pyqtgraph has no type information)
     errors = [ln for ln in out.stdout.splitlines() if ": error:" in ln and not ln.startswith("deepyn_gui/qt/")]

@@ -28,10 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.evidence import check_output_file
     from ..core.export.data import write_csv, write_json
     from ..core.pipeline import analyze
-
-    from ..core.evidence import check_output_file
 
     clip = check_clip(args.clip)
     for target in (args.json_out, args.csv_out):

@@ -313,7 +313,7 @@ class Res10SsdDetector:
         full_h, full_w = rgb.shape[:2]
         rgb, f = _downscale_for(rgb, self.CLOSEUP_MAX_SIDE)
         h, w = rgb.shape[:2]
-        pad = max(1, int(round(self.CLOSEUP_PAD * max(h, w))))
+        pad = max(1, round(self.CLOSEUP_PAD * max(h, w)))
         padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         dets: list[Detection] = []
         for d in self._detect_plain(padded):
@@ -360,7 +360,7 @@ class Res10SsdDetector:
             # anchors and strided convolutions sample the window exactly as they sample the whole image.
             g = self.NEAR_GRID
             x0, y0 = max(0, int(cx - side / 2.0) // g * g), max(0, int(cy - side / 2.0) // g * g)
-            x1, y1 = min(iw, int(math.ceil(cx + side / 2.0))), min(ih, int(math.ceil(cy + side / 2.0)))
+            x1, y1 = min(iw, math.ceil(cx + side / 2.0)), min(ih, math.ceil(cy + side / 2.0))
             if x1 - x0 >= 16 and y1 - y0 >= 16:
                 windows.append((x0, y0, x1, y1))
         area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)

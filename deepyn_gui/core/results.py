@@ -68,7 +68,7 @@ class CropTransform:
         return [float(self.x0), float(self.y0), float(self.side), int(self.size)]
 
     @classmethod
-    def from_list(cls, v: list[float]) -> "CropTransform":
+    def from_list(cls, v: list[float]) -> CropTransform:
         return cls(float(v[0]), float(v[1]), float(v[2]), int(v[3]) if len(v) > 3 else CROP_SIZE)
 
 
@@ -114,7 +114,7 @@ class FaceResult:
     def __post_init__(self) -> None:
         if self.state not in FACE_STATES:
             raise ValueError(f"unknown face state {self.state!r}")
-        x, y, w, h = self.box
+        _x, _y, w, h = self.box
         if not all(math.isfinite(v) for v in self.box) or w <= 0 or h <= 0:
             raise ValueError(f"invalid face box {self.box}")
         if self.state == "ok":
@@ -147,7 +147,7 @@ class FaceResult:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any], mask_blob: bytes | None = None) -> "FaceResult":
+    def from_json(cls, d: dict[str, Any], mask_blob: bytes | None = None) -> FaceResult:
         return cls(
             track=int(d["track"]),
             box=tuple(float(v) for v in d["box"]),  # type: ignore[arg-type]
@@ -200,7 +200,7 @@ class FrameResult:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "FrameResult":
+    def from_json(cls, d: dict[str, Any]) -> FrameResult:
         return cls(
             index=int(d["index"]),
             pts_s=float(d["pts_s"]),
@@ -242,7 +242,7 @@ class SourceInfo:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "SourceInfo":
+    def from_json(cls, d: dict[str, Any]) -> SourceInfo:
         keys = cls.__dataclass_fields__.keys()
         return cls(**{k: d[k] for k in keys if k in d})
 
@@ -289,7 +289,7 @@ class ModelInfo:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "ModelInfo":
+    def from_json(cls, d: dict[str, Any]) -> ModelInfo:
         return cls(
             name=d["name"],
             sha256=d["sha256"],
@@ -331,7 +331,7 @@ class TrackVerdict:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TrackVerdict":
+    def from_json(cls, d: dict[str, Any]) -> TrackVerdict:
         return cls(
             track=int(d["track"]),
             label=d["label"],
@@ -364,9 +364,10 @@ class Verdict:
             raise ValueError(f"unknown verdict label {self.label!r}")
         if self.label in ("no_face", "too_small", "error") and self.fake_score is not None:
             raise ValueError(f"a {self.label} verdict must not carry a score")
-        if self.label in ("fake", "real", "uncertain"):
-            if self.fake_score is None or not (0.0 <= self.fake_score <= 1.0):
-                raise ValueError("a scored verdict needs a fake_score in [0, 1]")
+        if self.label in ("fake", "real", "uncertain") and (
+            self.fake_score is None or not 0.0 <= self.fake_score <= 1.0
+        ):
+            raise ValueError("a scored verdict needs a fake_score in [0, 1]")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -380,7 +381,7 @@ class Verdict:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Verdict":
+    def from_json(cls, d: dict[str, Any]) -> Verdict:
         return cls(
             label=d["label"],
             fake_score=None if d.get("fake_score") is None else float(d["fake_score"]),
@@ -425,7 +426,7 @@ class AnalysisResult:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "AnalysisResult":
+    def from_json(cls, d: dict[str, Any]) -> AnalysisResult:
         if d.get("schema") != SCHEMA:
             raise ValueError(f"unsupported schema {d.get('schema')!r} (expected {SCHEMA})")
         return cls(

@@ -67,10 +67,10 @@ class FrameTimeAxis(pg.AxisItem):
         self.picture = None  # pyqtgraph's cached drawing of the ticks
         self.update()
 
-    def tickStrings(self, values, scale, spacing):  # type: ignore[no-untyped-def]  # noqa: N802 - Qt name
+    def tickStrings(self, values, scale, spacing):  # type: ignore[no-untyped-def]
         out = []
         for v in values:
-            i = int(round(v))
+            i = round(v)
             if abs(v - i) > 1e-6 or i < 0:
                 out.append("")
                 continue

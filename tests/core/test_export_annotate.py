@@ -60,7 +60,7 @@ def test_mask_is_drawn_where_the_mask_is_and_nowhere_else() -> None:
 
 def test_mask_threshold_and_opacity() -> None:
     fr = FrameResult(0, 0.0, "ok", (_face(),))
-    base = dict(show_boxes=False, show_ids=False, show_scores=False, show_caption=False)
+    base = {"show_boxes": False, "show_ids": False, "show_scores": False, "show_caption": False}
     frame = _frame()
     assert np.array_equal(annotate(frame, fr, AnnotateStyle(**base, opacity=0.0)), frame)
     assert np.array_equal(annotate(frame, fr, AnnotateStyle(**base, show_mask=False)), frame)

@@ -164,7 +164,7 @@ def test_closing_the_generator_stops_threads(face_clip):
 
 
 def test_stage_exception_surfaces_not_hangs(face_clip, monkeypatch):
-    import deepyn_gui.core.faces as faces
+    from deepyn_gui.core import faces
 
     def boom(*a, **k):
         raise RuntimeError("detector exploded")

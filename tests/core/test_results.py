@@ -7,14 +7,21 @@ import numpy as np
 import pytest
 
 from deepyn_gui.core.results import (
-    AnalysisResult, CropTransform, FaceResult, FrameResult, ModelInfo, SourceInfo, Verdict,
-    compress_mask, decompress_mask,
+    AnalysisResult,
+    CropTransform,
+    FaceResult,
+    FrameResult,
+    ModelInfo,
+    SourceInfo,
+    Verdict,
+    compress_mask,
+    decompress_mask,
 )
 
 
 def _face(**kw):
-    base = dict(track=1, box=(10.0, 20.0, 50.0, 60.0), state="ok", fake_score=0.7,
-                crop=CropTransform(0.0, 5.0, 80.0))
+    base = {"track": 1, "box": (10.0, 20.0, 50.0, 60.0), "state": "ok", "fake_score": 0.7,
+                "crop": CropTransform(0.0, 5.0, 80.0)}
     base.update(kw)
     return FaceResult(**base)
 

@@ -206,7 +206,7 @@ def colormap_lut(name: str) -> np.ndarray:
 
 def mask_cut(threshold: float) -> int:
     """Smallest uint8 mask value shown at ``threshold``; 0 (not manipulated) is never shown."""
-    return max(1, int(math.ceil(threshold * 255.0 - 1e-6)))
+    return max(1, math.ceil(threshold * 255.0 - 1e-6))
 
 
 def _overlay_mask(img: np.ndarray, face: FaceResult, style: AnnotateStyle) -> None:

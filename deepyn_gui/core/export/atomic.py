@@ -45,11 +45,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 def write_atomic(target: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
     """Write a file through ``write(fileobj)`` atomically, fsyncing before the rename."""
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
     return Path(target)
 
 
