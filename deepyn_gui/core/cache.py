@@ -124,7 +124,7 @@ class AnalysisCache:
                 for i, fr in enumerate(result.frames):
                     for j, face in enumerate(fr.faces):
                         if face.mask_blob is not None:
-                            # already zlib-compressed: store as is
+                            # already compressed (PNG): store as is
                             z.writestr(_zinfo(_mask_name(i, j), zipfile.ZIP_STORED), face.mask_blob)
 
         with self._lock:

@@ -68,6 +68,19 @@ def test_mask_compression_round_trip_and_size():
         compress_mask(np.full((4, 4), np.nan, np.float32))
 
 
+def test_masks_stored_by_earlier_versions_still_load():
+    """Caches hold masks as written then: two uint16 sizes + zlib of the raw bytes (before PNG)."""
+    import zlib
+
+    m = (np.arange(224 * 200) % 251).astype(np.uint8).reshape(200, 224)
+    legacy = np.array(m.shape, dtype="<u2").tobytes() + zlib.compress(m.tobytes(), 6)
+    np.testing.assert_array_equal(decompress_mask(legacy), m)
+    np.testing.assert_array_equal(decompress_mask(compress_mask(m)), m)  # lossless, any shape
+    assert compress_mask(m)[:4] == b"\x89PNG"
+    with pytest.raises(ValueError):
+        decompress_mask(b"\x89PNG\r\n\x1a\n" + b"garbage")
+
+
 def test_crop_transform_inverse():
     t = CropTransform(-12.5, 30.0, 300.0)
     pts = np.array([[0.0, 0.0], [100.0, 250.0], [-5.0, 400.0]])
