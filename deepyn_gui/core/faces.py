@@ -259,6 +259,7 @@ class Res10SsdDetector:
             raise ModelError(f"The res10 face detector files could not be loaded ({found[1]}).") from exc
         self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         self._net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        self._near_net: Any = None  # a second copy for detect_near, loaded on first use
         self.min_score = float(min_score)
         self.input_size = int(input_size)
         self.keep_aspect = bool(keep_aspect)
@@ -360,7 +361,10 @@ class Res10SsdDetector:
             # anchors and strided convolutions sample the window exactly as they sample the whole image.
             g = self.NEAR_GRID
             x0, y0 = max(0, int(cx - side / 2.0) // g * g), max(0, int(cy - side / 2.0) // g * g)
-            x1, y1 = min(iw, math.ceil(cx + side / 2.0)), min(ih, math.ceil(cy + side / 2.0))
+            # ... and end on it too: windows of few distinct sizes let OpenCV reuse the net's buffers
+            # instead of re-planning every layer for a new input shape (most of a small pass's cost)
+            x1 = min(iw, x0 + math.ceil((cx + side / 2.0 - x0) / g) * g)
+            y1 = min(ih, y0 + math.ceil((cy + side / 2.0 - y0) / g) * g)
             if x1 - x0 >= 16 and y1 - y0 >= 16:
                 windows.append((x0, y0, x1, y1))
         area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
@@ -371,7 +375,7 @@ class Res10SsdDetector:
         found: list[Detection] = []
         for x0, y0, x1, y1 in windows:
             cw, ch = x1 - x0, y1 - y0
-            for row in self._forward(np.ascontiguousarray(small[y0:y1, x0:x1]), cw / sx, ch / sy):
+            for row in self._forward(np.ascontiguousarray(small[y0:y1, x0:x1]), cw / sx, ch / sy, near=True):
                 box = _clamped_box((x0 + row[3] * cw) / sx, (y0 + row[4] * ch) / sy,
                                    (x0 + row[5] * cw) / sx, (y0 + row[6] * ch) / sy, w, h)
                 if box is not None:
@@ -383,17 +387,26 @@ class Res10SsdDetector:
                 kept.append(d)
         return kept
 
-    def _forward(self, bgr: np.ndarray, frame_w: float, frame_h: float) -> list[np.ndarray]:
+    def _forward(self, bgr: np.ndarray, frame_w: float, frame_h: float, near: bool = False) -> list[np.ndarray]:
         """Net output rows (image_id, label, score, x1, y1, x2, y2 normalised) that pass the filters.
 
         ``frame_w``/``frame_h``: what the image's width and height span in frame pixels (the aspect
-        test is made there, not in the squashed net input).
+        test is made there, not in the squashed net input). ``near`` passes use a second copy of the
+        net: OpenCV re-plans every layer when the input shape changes (5-15 ms here), and whole-frame
+        and window shapes would otherwise alternate on one net.
         """
+        net = self._net
+        if near:
+            if self._near_net is None:
+                self._near_net = cv2.dnn.readNetFromCaffe(str(self.files[0]), str(self.files[1]))
+                self._near_net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+                self._near_net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+            net = self._near_net
         ih, iw = bgr.shape[:2]
         blob = cv2.dnn.blobFromImage(bgr, 1.0, (iw, ih), (104.0, 177.0, 123.0), swapRB=False, crop=False)
-        self._net.setInput(blob)
+        net.setInput(blob)
         rows: list[np.ndarray] = []
-        for row in np.asarray(self._net.forward()).reshape(-1, 7):
+        for row in np.asarray(net.forward()).reshape(-1, 7):
             score = float(row[2])
             if not math.isfinite(score) or score < self.min_score:
                 continue

@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from .results import (
     SourceInfo,
     compress_mask,
 )
+
+if TYPE_CHECKING:
+    from .video import VideoFrame
 
 _POLL_S = 0.05  # how often blocked stages look at the stop flag: bounds cancel latency
 
@@ -351,6 +354,56 @@ class _BoxCarrier:
         return out
 
 
+class DetectStage:
+    """The detect stage's work on one frame: detection cadence, tracking, crops (no threads, no queues).
+
+    The pipeline runs it on its detect thread; ``bench/run_all.py`` times it alone, so the stage it
+    measures is exactly the one that runs.
+    """
+
+    def __init__(self, settings: AnalysisSettings) -> None:
+        from .faces import FaceTracker, make_detector
+
+        s = self.settings = settings
+        self.detector = make_detector(
+            s.detector, model_path=s.detector_model, min_score=s.detector_min_score, threads=s.detector_threads
+        )
+        self.tracker = FaceTracker()
+        self._near_pass = getattr(self.detector, "detect_near", None)
+        self.carry = _BoxCarrier(s.detect_every, s.full_detect_every if self._near_pass is not None else 1)
+
+    def reset(self) -> None:
+        """Forget tracks and detection cadence (a new clip); the loaded detector stays."""
+        self.tracker.reset()
+        self.carry.reset()
+
+    def prepare(self, frame: VideoFrame) -> _Prepared:
+        """Faces and crops of ``frame``; a detector failure is recorded on the frame, not raised."""
+        from .faces import crop_transform_for_box, extract_crop, is_too_small
+
+        s, carry = self.settings, self.carry
+        faces: list[tuple[int, Any, CropTransform, np.ndarray | None]] = []
+        try:
+            if carry.must_detect(frame.rgb):
+                near = carry.near_boxes()
+                if near is not None and self._near_pass is not None:
+                    carry.detected(frame.rgb, self.tracker.update(self._near_pass(frame.rgb, near)), near=True)
+                else:
+                    carry.detected(frame.rgb, self.tracker.update(self.detector.detect(frame.rgb)))
+            for track, det in carry.faces():
+                transform = crop_transform_for_box(det.box, margin=s.margin)
+                crop = None if is_too_small(det.box, s.min_face_side) else extract_crop(frame.rgb, transform)
+                faces.append((track, det, transform, crop))
+            error = None
+        except Exception as exc:  # noqa: BLE001 - one odd frame must not end the run; said on that frame
+            faces = []
+            carry.reset()
+            detail = str(exc) if isinstance(exc, DeepYNError) else f"{type(exc).__name__}: {exc}"
+            error = f"face detection failed: {detail}".splitlines()[0]
+        pending = sum(1 for f in faces if f[3] is not None)
+        return _Prepared(frame.index, frame.pts_s, faces, [None] * len(faces), pending, error)
+
+
 _END = object()
 _FRAME_QUEUE_BYTES = 192 << 20  # decoded frames waiting for detection: 8 at 1080p, 7 at 4K, 1 at 8K
 
@@ -454,41 +507,14 @@ class _Stages:
         self.put(self.frames_q, _END)
 
     def _detect(self) -> None:
-        from .faces import FaceTracker, crop_transform_for_box, extract_crop, is_too_small, make_detector
-
-        s = self.settings
-        detector = make_detector(
-            s.detector, model_path=s.detector_model, min_score=s.detector_min_score, threads=s.detector_threads
-        )
-        tracker = FaceTracker()
-        near_pass = getattr(detector, "detect_near", None)
-        carry = _BoxCarrier(s.detect_every, s.full_detect_every if near_pass is not None else 1)
+        stage = DetectStage(self.settings)
         while True:
             frame = self.get(self.frames_q)
             if frame is _END or isinstance(frame, _Failure):
                 self.put(self.prepared_q, frame)
                 return
             t0 = time.perf_counter()
-            faces: list[tuple[int, Any, CropTransform, np.ndarray | None]] = []
-            try:
-                if carry.must_detect(frame.rgb):
-                    near = carry.near_boxes()
-                    if near is not None and near_pass is not None:
-                        carry.detected(frame.rgb, tracker.update(near_pass(frame.rgb, near)), near=True)
-                    else:
-                        carry.detected(frame.rgb, tracker.update(detector.detect(frame.rgb)))
-                for track, det in carry.faces():
-                    transform = crop_transform_for_box(det.box, margin=s.margin)
-                    crop = None if is_too_small(det.box, s.min_face_side) else extract_crop(frame.rgb, transform)
-                    faces.append((track, det, transform, crop))
-                error = None
-            except Exception as exc:  # noqa: BLE001 - one odd frame must not end the run; said on that frame
-                faces = []
-                carry.reset()
-                detail = str(exc) if isinstance(exc, DeepYNError) else f"{type(exc).__name__}: {exc}"
-                error = f"face detection failed: {detail}".splitlines()[0]
-            pending = sum(1 for f in faces if f[3] is not None)
-            prepared = _Prepared(frame.index, frame.pts_s, faces, [None] * len(faces), pending, error)
+            prepared = stage.prepare(frame)
             self.busy["detect"] += time.perf_counter() - t0
             if not self.put(self.prepared_q, prepared):
                 return
