@@ -177,12 +177,17 @@ def bench_stages_and_e2e(clip: Path, fps: int, model: str, threads: int, batch: 
     res["infer_crops_per_s"] = round(crops_s, 1)
     cpu["infer"] = (time.process_time() - c0) / (reps * batch) * faces
     stage = {"decode": res["decode_fps"], "detect": res["detect_fps"], "infer": crops_s / max(faces, 1e-9)}
-    # end to end: the real pipeline with its default settings
+    # end to end: the real pipeline with its default settings; the median of 3 runs (this shared
+    # machine's speed drifts by 10-20 % from one run to the next), every run's fps kept
     last: dict[str, Any] = {}
-    t0, c0 = time.perf_counter(), time.process_time()
-    result = analyze(str(clip), backend, settings, on_progress=lambda p: last.__setitem__("p", p))
-    wall, e2e_cpu = time.perf_counter() - t0, time.process_time() - c0
+    runs: list[tuple[float, float, Any]] = []
+    for _ in range(3):
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = analyze(str(clip), backend, settings, on_progress=lambda p: last.__setitem__("p", p))
+        runs.append((time.perf_counter() - t0, time.process_time() - c0, last.get("p")))
+    wall, e2e_cpu, last["p"] = sorted(runs, key=lambda r: r[0])[1]
     e2e = len(result.frames) / wall
+    res["end_to_end_fps_runs"] = [round(len(result.frames) / r[0], 1) for r in runs]
     backend.close()
     cores = os.cpu_count() or 1
     # What the machine allows: all cores busy with exactly the stages' own CPU work, perfectly overlapped.
@@ -204,7 +209,7 @@ def bench_stages_and_e2e(clip: Path, fps: int, model: str, threads: int, batch: 
         "cpu_utilisation_end_to_end": round(e2e_cpu / (wall * cores), 2),
         "frames_with_face": sum(1 for f in result.frames if f.faces),
         "frames_analysed": len(result.frames),
-        "stage_busy_s": {k: round(v, 2) for k, v in last["p"].stage_busy_s.items()} if "p" in last else None,
+        "stage_busy_s": {k: round(v, 2) for k, v in last["p"].stage_busy_s.items()} if last.get("p") is not None else None,
         "wall_s": round(len(result.frames) / e2e, 2),
     })
     return res
