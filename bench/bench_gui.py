@@ -4,7 +4,8 @@ Generates a 720p H.264 clip (a real face panning over a grey canvas, B-frames, 2
 opens it in :class:`deepyn_gui.qt.main_window.MainWindow` and measures, on the GUI thread:
 
 * seek latency: ``Session.seek(i)`` -> frame ``i`` set on the image item ("shown") and -> that frame
-  painted (a synchronous repaint right after), for random seeks, single steps and a scrub burst;
+  painted (a synchronous repaint right after), for random seeks, single steps forward and backward
+  and a scrub burst;
 * playback: frames shown / dropped against the clip's clock;
 * the longest GUI-thread stall (gap between ticks of a 5 ms QTimer) while an analysis runs, alone and
   while the clip plays.
@@ -118,8 +119,13 @@ class Bench:
         self.timed_seek(start)
         for k in range(1, 31):
             steps.append(self.timed_seek(start + k)[1])
+        back = []
+        start = total // 2 + rng.randrange(total // 2)
+        self.timed_seek(start)
+        for k in range(1, 31):  # stepping backwards frame by frame (Left key)
+            back.append(self.timed_seek(start - k)[1])
         return {"random_seek_to_shown": _ms(shown), "random_seek_to_painted": _ms(painted),
-                "step_plus_1_to_painted": _ms(steps)}
+                "step_plus_1_to_painted": _ms(steps), "step_minus_1_to_painted": _ms(back)}
 
     def scrub(self, total: int) -> dict[str, Any]:
         """Dragging back and forth across the clip twice at 60 requests/s (jumps of up to ~total/20 frames).

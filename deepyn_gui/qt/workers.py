@@ -150,7 +150,7 @@ class DecodeWorker(QObject):
 
     # -- worker thread ------------------------------------------------------------------------------
     def _run(self) -> None:
-        from ..core.video import VideoSource
+        from ..core.video import FrameReader, VideoSource
 
         src: Any = None
         src_gen = -1
@@ -170,7 +170,7 @@ class DecodeWorker(QObject):
                 if open_req is not None:
                     gen, path = open_req
                     try:
-                        new = VideoSource(path, threads=self._decode_threads)
+                        source = VideoSource(path, threads=self._decode_threads)
                     except DeepYNError as exc:
                         self.openFailed.emit(gen, str(exc))
                     except Exception as exc:  # a bug must reach the user, not kill the thread
@@ -179,9 +179,9 @@ class DecodeWorker(QObject):
                     else:
                         if src is not None:
                             src.close()
-                        src, src_gen = new, gen
-                        self.timesReady.emit(gen, np.asarray(new.timestamps(), dtype=np.float64))
-                        self.opened.emit(gen, new.info)
+                        src, src_gen = FrameReader(source), gen  # cached frames: cheap steps back
+                        self.timesReady.emit(gen, np.asarray(source.timestamps(), dtype=np.float64))
+                        self.opened.emit(gen, source.info)
                 if want is not None and src is not None and want[0] == src_gen:
                     gen, req, index = want
                     t0 = time.perf_counter()

@@ -447,3 +447,47 @@ def test_shared_mjpg_sample_clip(shared_data: Path) -> None:
         assert src.frame_at(299).pts_s == pytest.approx(299 / 20)
         assert src.decode_errors == []
     assert Fraction(info.fps).limit_denominator(1000) == 20
+
+
+# ---------------------------------------------------------------------------------------- viewer reader
+
+
+def test_frame_reader_steps_back_exactly_and_cheaply(clips: dict[str, Path]) -> None:
+    """Stepping back frame by frame: exact pixels, and one forward decode serves a run of steps."""
+    from deepyn_gui.core.video import FrameReader
+
+    seq = _sequential(clips["mp4"])
+    reader = FrameReader(VideoSource(clips["mp4"]), max_span=8)
+    seeks: list[int] = []
+    original = reader.source.frame_at
+
+    def counting(i: int) -> VideoFrame:
+        seeks.append(i)
+        return original(i)
+
+    reader.source.frame_at = counting  # type: ignore[method-assign]
+    for i in range(N - 1, -1, -1):  # the whole clip backwards, across every GOP boundary
+        f = reader.frame_at(i)
+        assert f.index == i and np.array_equal(f.rgb, seq[i].rgb), f"step back to {i}"
+        assert i == N - 1 or not f.rgb.flags.writeable  # cached pixels are shared: read-only
+    assert seeks == [N - 1]  # only the first frame needed a seek; every step back came from a span
+    assert reader.span_decodes == (N - 1 + 7) // 8  # one forward pass per 8 steps
+    assert reader.hits >= N - 1 - reader.span_decodes
+    # forward again over cached frames: no decoding at all
+    before = (len(seeks), reader.span_decodes)
+    for i in range(0, 8):
+        assert np.array_equal(reader.frame_at(i).rgb, seq[i].rgb)
+    assert (len(seeks), reader.span_decodes) == before
+    reader.close()
+
+
+def test_frame_reader_cache_stays_within_its_budget(clips: dict[str, Path]) -> None:
+    from deepyn_gui.core.video import FrameReader
+
+    frame_bytes = W * H * 3
+    reader = FrameReader(VideoSource(clips["mkv"]), budget_bytes=5 * frame_bytes)
+    rng = np.random.default_rng(3)
+    for i in [int(i) for i in rng.integers(0, N, 30)] + list(range(40, 20, -1)):
+        assert media.decode_pattern_index(reader.frame_at(i).rgb) == i
+        assert reader.cached_bytes <= 5 * frame_bytes
+    reader.close()
