@@ -475,7 +475,7 @@ def test_frame_reader_steps_back_exactly_and_cheaply(clips: dict[str, Path]) -> 
     assert reader.hits >= N - 1 - reader.span_decodes
     # forward again over cached frames: no decoding at all
     before = (len(seeks), reader.span_decodes)
-    for i in range(0, 8):
+    for i in range(8):
         assert np.array_equal(reader.frame_at(i).rgb, seq[i].rgb)
     assert (len(seeks), reader.span_decodes) == before
     reader.close()
