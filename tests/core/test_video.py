@@ -491,3 +491,32 @@ def test_frame_reader_cache_stays_within_its_budget(clips: dict[str, Path]) -> N
         assert media.decode_pattern_index(reader.frame_at(i).rgb) == i
         assert reader.cached_bytes <= 5 * frame_bytes
     reader.close()
+
+
+def test_frame_reader_steps_back_through_damage_with_clear_errors(tmp_path: Path, clips: dict[str, Path]) -> None:
+    """Damaged data while stepping back: exact frames where they decode, InputError where not, no hang."""
+    from deepyn_gui.core.video import FrameReader
+
+    data = bytearray(clips["mkv"].read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 600] = np.random.default_rng(0).integers(0, 256, 600, dtype=np.uint8).tobytes()
+    p = tmp_path / "damaged.mkv"
+    p.write_bytes(bytes(data))
+    with open_video(p) as ref:
+        good = {f.index: f.rgb for f in ref.frames()}
+    reader = FrameReader(VideoSource(p), max_span=6)
+    n = reader.info.frames
+    outcomes = []
+    for i in range(n - 1, -1, -1):
+        try:
+            f = reader.frame_at(i)
+        except InputError as exc:
+            assert str(exc).endswith(".") and "\n" not in str(exc)
+            outcomes.append("error")
+            continue
+        assert f.index == i
+        if i in good:  # what sequential decoding gives, wherever it gives something
+            assert np.array_equal(f.rgb, good[i]), i
+        outcomes.append("ok")
+    assert "ok" in outcomes
+    reader.close()
