@@ -386,12 +386,18 @@ def test_truncated_streaming_containers_decode_a_prefix(
 
 
 @pytest.mark.timeout(20)
-def test_garbage_in_the_middle_never_hangs(tmp_path: Path, clips: dict[str, Path]) -> None:
-    data = bytearray(clips["mkv"].read_bytes())
+def _damaged_copy(clip: Path, folder: Path) -> Path:
+    """``clip`` with 600 random bytes written over its middle."""
+    data = bytearray(clip.read_bytes())
     mid = len(data) // 2
     data[mid : mid + 600] = np.random.default_rng(0).integers(0, 256, 600, dtype=np.uint8).tobytes()
-    p = tmp_path / "damaged.mkv"
+    p = folder / f"damaged{clip.suffix}"
     p.write_bytes(bytes(data))
+    return p
+
+
+def test_garbage_in_the_middle_never_hangs(tmp_path: Path, clips: dict[str, Path]) -> None:
+    p = _damaged_copy(clips["mkv"], tmp_path)
     with open_video(p) as src:
         got = list(src.frames())
         idx = [f.index for f in got]
@@ -497,11 +503,7 @@ def test_frame_reader_steps_back_through_damage_with_clear_errors(tmp_path: Path
     """Damaged data while stepping back: exact frames where they decode, InputError where not, no hang."""
     from deepyn_gui.core.video import FrameReader
 
-    data = bytearray(clips["mkv"].read_bytes())
-    mid = len(data) // 2
-    data[mid : mid + 600] = np.random.default_rng(0).integers(0, 256, 600, dtype=np.uint8).tobytes()
-    p = tmp_path / "damaged.mkv"
-    p.write_bytes(bytes(data))
+    p = _damaged_copy(clips["mkv"], tmp_path)
     with open_video(p) as ref:
         good = {f.index: f.rgb for f in ref.frames()}
     reader = FrameReader(VideoSource(p), max_span=6)
