@@ -215,7 +215,7 @@ class Session(QObject):
         self._gen = gen
         self.path = path
         self.info = info
-        self.frame_times = getattr(self, "_times_by_gen", {}).get(gen)
+        self.frame_times = self._times_by_gen.pop(gen, None)
         self.current_index = 0
         self.shown = None
         self._request_times.clear()
