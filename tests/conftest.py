@@ -25,6 +25,15 @@ def _torch_single_thread() -> None:
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own app data dir: `deepyn analyze`/`report` and the viewer save analyses
+    there (issue 15), and the suite must never read or fill the user's."""
+    data = tmp_path / "deepyn-data"
+    monkeypatch.setenv("DEEPYN_DATA_DIR", str(data))
+    return data
+
+
 @pytest.fixture(scope="session")
 def torch_threads() -> Iterator[None]:
     """Import torch with one intra-op thread; request it before building models in a test."""

@@ -94,6 +94,9 @@ class OnnxBackend:
             raise BackendError(runtime.reason)
         import onnxruntime as ort
 
+        # Belt and braces for a host program that imported onnxruntime before deepyn_gui set
+        # ORT_DISABLE_TELEMETRY (deepyn_gui/__init__.py): at least no telemetry event is sent.
+        ort.disable_telemetry_events()
         self.name = name
         self.batch_size = int(batch_size)
         self.threads = int(threads)

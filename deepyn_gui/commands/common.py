@@ -1,10 +1,11 @@
-"""Helpers shared by CLI sub-commands: backend options, progress bar, clip checks."""
+"""Helpers shared by CLI sub-commands: backend options, progress output, clip checks."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,53 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     )
 
 
+def add_cache_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-cache", action="store_true",
+                   help="analyse now, without reading or writing the saved analyses the viewer also uses")
+    p.add_argument("--reanalyse", action="store_true",
+                   help="analyse again and replace the saved analysis for this clip, model and settings")
+
+
+def analysis_for(args: argparse.Namespace, clip: str) -> Any:
+    """The analysis of ``clip``: the viewer's saved one when evidence, model and settings match, else run now.
+
+    Uses the same per-evidence cache as the viewer (:mod:`deepyn_gui.core.cache`, keyed by evidence
+    SHA-256, model SHA-256 and the result-changing settings), so ``deepyn analyze`` then ``deepyn report``
+    runs the model once. ``--no-cache`` neither reads nor writes it; ``--reanalyse`` replaces the entry.
+    """
+    from ..core.cache import analyse_cached
+    from ..core.evidence import sha256_file
+    from ..core.pipeline import analyze
+
+    from ..core.video import VideoSource
+
+    settings = settings_from_args(args)
+    with VideoSource(clip):  # an unreadable clip fails here, in one line, before anything else is said
+        pass
+    backend = backend_from_args(args)
+    quiet = getattr(args, "quiet", False)
+    try:
+        if not backend.model_info.trained:
+            print("deepyn: warning: the model is UNTRAINED; its scores mean nothing.", file=sys.stderr)
+        bar = ProgressBar("analysing", quiet=quiet)
+        try:
+            if getattr(args, "no_cache", False):
+                result, cached = analyze(clip, backend, settings, on_progress=bar), False
+            else:
+                result, cached = analyse_cached(
+                    clip, backend, settings, reanalyse=getattr(args, "reanalyse", False),
+                    evidence_sha256=sha256_file(clip), on_progress=bar,
+                )
+        finally:
+            bar.close()
+    finally:
+        backend.close()
+    if cached and not quiet:
+        print(f"reused the saved analysis of this clip ({len(result.frames)} frames, same model and settings; "
+              "--reanalyse to run it again)", file=sys.stderr)
+    return result
+
+
 def backend_from_args(args: argparse.Namespace) -> Any:
     from ..backends import create_backend
 
@@ -66,19 +114,95 @@ def check_clip(path: str) -> str:
     return str(p)
 
 
+#: Seconds between progress lines when stderr is not a terminal (a log file, CI, a pipe).
+LOG_INTERVAL_S = 5.0
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 class ProgressBar:
-    """A tqdm bar on stderr fed by pipeline Progress reports (silent when stderr is not a TTY and quiet)."""
+    """Progress of a pipeline run on stderr, fed by its Progress reports.
 
-    def __init__(self, desc: str, quiet: bool = False):
-        from tqdm import tqdm
+    On a terminal: a tqdm bar. Otherwise (a log, a pipe, CI): one plain line every ``LOG_INTERVAL_S``
+    seconds and one at the end, not hundreds of bar redraws. Nothing with ``quiet``. Nothing is printed
+    before the first report, which the pipeline sends only once the clip has opened: an unreadable file
+    gives its one-line error and nothing else.
+    """
 
-        self._bar = tqdm(total=0, desc=desc, unit="frame", file=sys.stderr, disable=quiet, dynamic_ncols=True)
+    def __init__(self, desc: str, quiet: bool = False, stream: Any = None, interval_s: float = LOG_INTERVAL_S):
+        self._desc = desc
+        self._quiet = quiet
+        self._stream = stream if stream is not None else sys.stderr
+        self._tty = _is_tty(self._stream)
+        self._interval = interval_s
+        self._bar: Any = None
+        self._last_line = -1.0e9
+        self._last_done = -1
+        self.lines = 0  # plain lines written (non-terminal mode)
 
     def __call__(self, prog: Any) -> None:
-        self._bar.total = prog.total
-        self._bar.n = prog.done
-        self._bar.set_postfix_str(f"{prog.fps:.1f} fps")
-        self._bar.refresh()
+        if self._quiet:
+            return
+        if self._tty:
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=prog.total, desc=self._desc, unit="frame", file=self._stream,
+                                 dynamic_ncols=True)
+            self._bar.total = prog.total
+            self._bar.n = prog.done
+            self._bar.set_postfix_str(f"{prog.fps:.1f} fps")
+            self._bar.refresh()
+            return
+        now = time.monotonic()
+        final = bool(prog.total) and prog.done >= prog.total
+        if prog.done == self._last_done or (not final and now - self._last_line < self._interval):
+            return
+        self._line(prog.done, prog.total, prog.fps)
+        self._last_line = now
+
+    def _line(self, done: int, total: int, fps: float) -> None:
+        pct = f" ({100 * done // total}%)" if total else ""
+        print(f"{self._desc}: {done}/{total or '?'} frames{pct}, {fps:.1f} fps", file=self._stream, flush=True)
+        self._last_done = done
+        self.lines += 1
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
+
+
+class StepPrinter:
+    """Progress of export steps ("frames 3/12"): redrawn in place on a terminal, a line every few seconds
+    (and at each step's end) otherwise, nothing when quiet."""
+
+    def __init__(self, quiet: bool = False, stream: Any = None, interval_s: float = LOG_INTERVAL_S):
+        self._quiet = quiet
+        self._stream = stream if stream is not None else sys.stderr
+        self._tty = _is_tty(self._stream)
+        self._interval = interval_s
+        self._last: dict[str, int] = {}
+        self._last_line = -1.0e9
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if self._quiet:
+            return
+        pct = int(100 * done / total) if total else 100
+        if self._last.get(what) == pct:
+            return
+        self._last[what] = pct
+        final = done >= total
+        if self._tty:
+            print(f"  {what}: {done}/{total}", end="\n" if final else "\r", file=self._stream, flush=True)
+            return
+        if total <= 1:
+            return  # one-shot steps (data, report, pdf) say nothing in a log; the "wrote" lines follow
+        now = time.monotonic()
+        if final or now - self._last_line >= self._interval:
+            print(f"  {what}: {done}/{total}", file=self._stream, flush=True)
+            self._last_line = now

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from .common import (
-    ProgressBar,
+    StepPrinter,
     add_analysis_options,
     add_backend_options,
-    backend_from_args,
+    add_cache_options,
+    analysis_for,
     check_clip,
-    settings_from_args,
 )
 
 
@@ -59,54 +59,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _add_common(p: argparse.ArgumentParser) -> None:
     add_backend_options(p)
     add_analysis_options(p)
-    p.add_argument("--reanalyse", action="store_true", help="ignore a cached analysis and analyse again")
+    add_cache_options(p)
     p.add_argument("--allow-evidence-dir", action="store_true",
                    help="allow writing into the evidence file's own folder (refused by default)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
 def _analysis(args: argparse.Namespace, clip: str) -> Any:
-    """The analysis for this clip: cached when evidence, model and settings match, else run now."""
-    from ..core.cache import analyse_cached
-    from ..core.evidence import sha256_file
-
-    settings = settings_from_args(args)
-    digest = sha256_file(clip)
-    backend = backend_from_args(args)
-    try:
-        if not backend.model_info.trained:
-            print("deepyn: warning: the model is UNTRAINED; its scores mean nothing.", file=sys.stderr)
-        bar = ProgressBar("analysing", quiet=args.quiet)
-        try:
-            result, cached = analyse_cached(
-                clip, backend, settings, reanalyse=args.reanalyse, evidence_sha256=digest, on_progress=bar
-            )
-        finally:
-            bar.close()
-    finally:
-        backend.close()
-    if not args.quiet:
-        how = "reused the cached analysis" if cached else "analysed"
-        print(f"{how}: {len(result.frames)} frames, verdict {result.verdict.label}", file=sys.stderr)
+    """The analysis for this clip (the viewer's saved one when evidence, model and settings match)."""
+    result = analysis_for(args, clip)
     if not result.complete:
         print(f"deepyn: warning: analysis incomplete: {result.stop_reason}", file=sys.stderr)
     return result
-
-
-def _step_printer(quiet: bool) -> Any:
-    last: dict[str, int] = {}
-
-    def show(what: str, done: int, total: int) -> None:
-        if quiet:
-            return
-        pct = int(100 * done / total) if total else 100
-        if last.get(what) == pct:
-            return
-        last[what] = pct
-        end = "\n" if done >= total else "\r"
-        print(f"  {what}: {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-    return show
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -127,7 +91,7 @@ def run_report(args: argparse.Namespace) -> int:
     files = write_report(
         result, clip, out, analyst=args.analyst, notes=args.notes, frames=args.frames, video=args.video,
         frame_hashes=args.frame_hashes, pdf_writer=pdf_writer, allow_evidence_dir=args.allow_evidence_dir,
-        on_progress=_step_printer(args.quiet),
+        on_progress=StepPrinter(args.quiet),
     )
     print(f"wrote {files.html}")
     for p in [files.pdf, files.json, files.csv, files.verdict_csv, files.video, files.frame_hashes, files.manifest]:
@@ -147,7 +111,7 @@ def run_export_frames(args: argparse.Namespace) -> int:
 
     clip = check_clip(args.clip)
     out = check_output_dir(args.out, clip, allow_evidence_dir=args.allow_evidence_dir, create=True)
-    bar = _step_printer(args.quiet)
+    bar = StepPrinter(args.quiet)
     if args.raw_only:
         if args.frames == "flagged":
             from ..core.errors import InputError

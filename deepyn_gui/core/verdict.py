@@ -13,9 +13,47 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .results import FrameResult, ModelInfo, ScoreBand, TrackVerdict, Verdict, VerdictLabel
+from .results import AnalysisResult, FrameResult, ModelInfo, ScoreBand, TrackVerdict, Verdict, VerdictLabel
 
 Aggregator = Callable[[Sequence[float]], float]
+
+#: The words every shell (CLI, viewer, report) shows for a verdict label: one vocabulary, kept here so
+#: the CLI cannot say FAKE where the report says LIKELY MANIPULATED. JSON/CSV keep the machine-readable
+#: ``label`` ("fake", "real", ...); these are for people.
+VERDICT_WORDS: dict[str, str] = {
+    "fake": "LIKELY MANIPULATED",
+    "uncertain": "UNCERTAIN",
+    "real": "NO SIGN OF MANIPULATION FOUND",
+    "no_face": "NO FACE FOUND",
+    "too_small": "FACES TOO SMALL TO JUDGE",
+    "error": "ANALYSIS ERROR",
+}
+
+
+def verdict_words(label: str) -> str:
+    """The headline words for a verdict label (an unknown label is shown as itself, upper-cased)."""
+    return VERDICT_WORDS.get(label, label.replace("_", " ").upper())
+
+
+def not_analysed(result: AnalysisResult) -> list[str]:
+    """What this analysis did NOT look at, in sentences a reader can act on.
+
+    Every report, the CLI and the viewer print these, so nobody reads a verdict as covering the
+    soundtrack, the background, or frames the stride skipped.
+    """
+    notes = ["The audio track (if the file has one): only the pictures were analysed."]
+    notes.append("Anything outside the detected faces (background, body, hands, on-screen text): the model "
+                 "looks only at face crops.")
+    stride = int(result.settings.get("stride", 1) or 1)
+    total = int(result.source.frames or 0)
+    done = len(result.frames)
+    if stride > 1:
+        notes.append(f"Frames skipped by --stride {stride}: 1 frame in {stride} was analysed "
+                     f"({done} of {total} frames).")
+    elif total and done < total:
+        notes.append(f"Frames after the first {done} of {total} were not analysed (stopped early or limited by "
+                     "--max-frames).")
+    return notes
 
 
 def mean_aggregator(scores: Sequence[float]) -> float:

@@ -1,4 +1,4 @@
-"""``deepyn-gui [CLIP]``: start the viewer (optionally opening a clip and analysing it)."""
+"""``deepyn-viewer [CLIP]`` (also installed as ``deepyn-gui``): start the viewer (optionally opening a clip and analysing it)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,32 @@ from .. import APP_NAME, __version__
 log = logging.getLogger("deepyn_gui")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="deepyn-gui", description=f"{APP_NAME}: a forensic viewer for suspect video.")
+#: The names the viewer is installed under (pyproject's gui-scripts); --help and --version say the one used.
+PROG_NAMES = ("deepyn-viewer", "deepyn-gui")
+
+
+def prog_name(argv0: str | None = None) -> str:
+    """The name this viewer was started as, so ``deepyn-viewer --help`` does not print ``usage: deepyn-gui``.
+
+    ``python -m deepyn_gui`` and unknown launchers (PyInstaller, a renamed link) get ``deepyn-viewer``,
+    the name the desktop entry and the packaged app use.
+    """
+    import os
+
+    base = os.path.basename(argv0 if argv0 is not None else (sys.argv[0] if sys.argv else ""))
+    base = base.removesuffix(".exe")
+    return base if base in PROG_NAMES else PROG_NAMES[0]
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog or prog_name(),
+                                description=f"{APP_NAME}: a forensic viewer for suspect video.")
     p.add_argument("clip", nargs="?", help="video file to open (read-only)")
     p.add_argument("--backend", default=None, help="inference backend to select (see `deepyn backends`)")
     p.add_argument("--model", default=None, help="model file to use instead of the bundled one")
     p.add_argument("--analyze", action="store_true", help="start the analysis as soon as the clip is open")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    p.add_argument("--version", action="version", version=f"%(prog)s ({APP_NAME}) {__version__}")
     return p
 
 

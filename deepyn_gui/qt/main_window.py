@@ -334,6 +334,8 @@ class MainWindow(QMainWindow):
         s.resultsAdded.connect(self.timeline.add_results)
         s.resultsCleared.connect(self._on_results_cleared)
         s.verdictChanged.connect(self.verdict_panel.set_verdict)
+        s.analysisFinished.connect(self._show_coverage)
+        s.cacheLoaded.connect(lambda hit: self._show_coverage(hit.result))
         s.modelChanged.connect(self._on_model)
         s.analysisStateChanged.connect(self._on_analysis_state)
         s.analysisProgress.connect(self._on_progress)
@@ -470,7 +472,14 @@ class MainWindow(QMainWindow):
         self.act_play.setIcon(self.style().standardIcon(
             QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay))
 
+    def _show_coverage(self, result: Any) -> None:
+        """Say what the verdict does not cover (audio, outside faces, skipped frames)."""
+        from ..core.verdict import not_analysed
+
+        self.verdict_panel.set_coverage(not_analysed(result) if result is not None else [])
+
     def _on_results_cleared(self) -> None:
+        self.verdict_panel.set_coverage([])
         self.timeline.clear_results()
         sf = self.session.shown
         if sf is not None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from ..core.verdict import VERDICT_WORDS
+
 #: Okabe & Ito (2008) palette, without black: one colour per person (track), cycled.
 TRACK_COLORS: tuple[tuple[int, int, int], ...] = (
     (0, 114, 178),  # blue
@@ -27,15 +29,17 @@ STATE_STYLE: dict[str, tuple[str, tuple[int, int, int], str]] = {
     "error": ("error", (220, 40, 40), "x"),
 }
 
-#: Verdict label -> (headline, background colour) for the verdict panel.
-VERDICT_STYLE: dict[str, tuple[str, str]] = {
-    "fake": ("LIKELY MANIPULATED", "#c0392b"),
-    "uncertain": ("UNCERTAIN", "#b9770e"),
-    "real": ("NO SIGN OF MANIPULATION", "#1e8449"),
-    "no_face": ("NO FACE FOUND", "#5d6d7e"),
-    "too_small": ("FACES TOO SMALL", "#5d6d7e"),
-    "error": ("BACKEND ERROR", "#922b21"),
+#: Verdict label -> (headline, background colour) for the verdict panel; the words come from the one
+#: vocabulary in core.verdict, shared with the CLI and the report.
+_VERDICT_COLORS: dict[str, str] = {
+    "fake": "#c0392b",
+    "uncertain": "#b9770e",
+    "real": "#1e8449",
+    "no_face": "#5d6d7e",
+    "too_small": "#5d6d7e",
+    "error": "#922b21",
 }
+VERDICT_STYLE: dict[str, tuple[str, str]] = {k: (VERDICT_WORDS[k], c) for k, c in _VERDICT_COLORS.items()}
 
 FLAG_FILL = (220, 50, 50, 45)  # shading of spans above the threshold
 THRESHOLD_COLOR = (200, 40, 40)

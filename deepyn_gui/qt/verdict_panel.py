@@ -24,16 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.results import ModelInfo, Verdict
+from ..core.verdict import verdict_words
 from .style import VERDICT_STYLE, track_color
-
-_LABEL_WORDS = {
-    "fake": "likely manipulated",
-    "real": "no sign",
-    "uncertain": "uncertain",
-    "no_face": "no face",
-    "too_small": "too small",
-    "error": "error",
-}
 
 
 class VerdictPanel(QFrame):
@@ -70,6 +62,12 @@ class VerdictPanel(QFrame):
         self.tracks.header().setStretchLastSection(False)
         self.tracks.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.tracks.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.coverage = QLabel()  # what the analysis did NOT look at (audio, outside faces, stride)
+        self.coverage.setWordWrap(True)
+        self.coverage.setMinimumWidth(10)
+        self.coverage.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.coverage.setStyleSheet("color:#444; font-size:9pt;")
+        self.coverage.hide()
         self.provenance = QLabel()
         self.provenance.setWordWrap(True)
         self.provenance.setMinimumWidth(10)
@@ -85,6 +83,7 @@ class VerdictPanel(QFrame):
         lay.addWidget(self.explanation)
         lay.addWidget(self.status)
         lay.addWidget(self.tracks)
+        lay.addWidget(self.coverage)
         lay.addWidget(self.provenance)
 
         self.verdict: Verdict | None = None
@@ -107,6 +106,15 @@ class VerdictPanel(QFrame):
         self._partial = partial_note
         self._update_status()
 
+    def set_coverage(self, notes: list[str]) -> None:
+        """What was not analysed (:func:`deepyn_gui.core.verdict.not_analysed`); [] hides it."""
+        if notes:
+            items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+            self.coverage.setText(f"<b>Not analysed:</b><ul style='margin:0'>{items}</ul>")
+        else:
+            self.coverage.setText("")
+        self.coverage.setVisible(bool(notes))
+
     def set_verdict(self, verdict: Verdict | None) -> None:
         self.verdict = verdict
         if verdict is None:
@@ -116,7 +124,7 @@ class VerdictPanel(QFrame):
             self.tracks.clear()
             self.tracks.hide()
         else:
-            word, color = VERDICT_STYLE.get(verdict.label, (verdict.label.upper(), "#5d6d7e"))
+            word, color = VERDICT_STYLE.get(verdict.label, (verdict_words(verdict.label), "#5d6d7e"))
             self._set_headline(word, color)
             if verdict.fake_score is not None:
                 self.score.setText(
@@ -143,7 +151,7 @@ class VerdictPanel(QFrame):
         for tv in v.tracks:
             score = "—" if tv.fake_score is None else f"{tv.fake_score:.2f}"
             item = QTreeWidgetItem(
-                [f"P{tv.track}", _LABEL_WORDS.get(tv.label, tv.label), score, tv.band or "—",
+                [f"P{tv.track}", verdict_words(tv.label).lower(), score, tv.band or "—",
                  f"{tv.frames_scored}/{tv.frames_seen}"]
             )
             item.setForeground(0, track_color_brush(tv.track))
@@ -195,7 +203,7 @@ class VerdictPanel(QFrame):
         """Everything the panel says, as plain text (tests, accessibility, copy)."""
         out = [self.untrained_banner.text()] if self.untrained_banner.isVisibleTo(self) else []
         out += [self.headline.text(), self.score.text(), self.explanation.text(), self.status.text(),
-                self.provenance.text()]
+                self.coverage.text(), self.provenance.text()]
         for i in range(self.tracks.topLevelItemCount()):
             it = self.tracks.topLevelItem(i)
             out.append(" ".join(it.text(c) for c in range(5)))

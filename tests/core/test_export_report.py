@@ -21,6 +21,7 @@ from deepyn_gui.core.export.report import (
     report_html,
     write_report,
 )
+from deepyn_gui.core.verdict import verdict_words
 
 try:
     from tests.exports_support import TINTED, ColourBackend, analyse_clip, shared_analysis, write_test_clip
@@ -75,7 +76,7 @@ def test_report_has_every_section_and_the_numbers_of_the_result() -> None:
         "4. Evidence", "5. Method", "Appendix A. Per-frame results", "2024-05-06T07:08:09+00:00", "Ann", "case 12",
         result.source.sha256, result.model.sha256, result.model.name, result.source.codec, result.source.container,
         f"{result.source.size_bytes:,} bytes",
-        {"fake": "LIKELY MANIPULATED", "uncertain": "UNCERTAIN", "real": "NO SIGN"}[result.verdict.label], result.verdict.explanation.split(".")[0],
+        verdict_words(result.verdict.label), result.verdict.explanation.split(".")[0],
         "yes — matches",
     ):
         assert needle in html, needle

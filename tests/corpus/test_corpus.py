@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from deepyn_gui.cli import main as cli_main
+from deepyn_gui.core.verdict import verdict_words
 from tests.corpus.make_corpus import CASES, Case, build_corpus
 
 UNTRAINED_LINE = "deepyn: warning: the model is UNTRAINED; its scores mean nothing."
@@ -154,7 +155,7 @@ def test_cli_on_corpus_case(name: str, corpus: dict[str, Case], tiny_onnx_model:
         check_result_json(case, js)
         assert js["complete"] is True
         verdict_line = out.splitlines()[0]
-        assert js["verdict"]["label"].upper() in verdict_line
+        assert verdict_words(js["verdict"]["label"]) in verdict_line  # same words as viewer and report
         warn_lines = [ln for ln in meaningful_lines(err)]
         assert all(ln.startswith("deepyn: warning: ") for ln in warn_lines), err
         assert len(warn_lines) == len(js["warnings"])

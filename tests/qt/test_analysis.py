@@ -18,6 +18,7 @@ from qt_helpers import wait_shown, worker_threads
 from deepyn_gui.core.errors import BackendError
 from deepyn_gui.core.pipeline import AnalysisSettings
 from deepyn_gui.core.results import ModelInfo
+from deepyn_gui.core.verdict import verdict_words
 from deepyn_gui.core.video import VideoSource
 from deepyn_gui.qt.timeline import STATE_LANES
 
@@ -197,7 +198,7 @@ def test_backend_error_is_shown_as_an_error_state(qtbot, prefs, open_clip, face_
     lane = win.timeline.state_items["error"].getData()[1]
     assert np.all(lane == STATE_LANES["error"]) and STATE_LANES["error"] < 0
     text = win.verdict_panel.text()
-    assert "BACKEND ERROR" in text and "device stopped responding" in text
+    assert verdict_words("error") in text and "device stopped responding" in text
     win.session.seek(errors[0])
     wait_shown(qtbot, win, errors[0])
     assert "error" in win.overlay.labels()[0]

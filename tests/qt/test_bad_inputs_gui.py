@@ -19,6 +19,7 @@ from qt_helpers import wait_shown, worker_threads
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root, for tests.corpus
 
 from deepyn_gui.core.pipeline import AnalysisSettings
+from deepyn_gui.core.verdict import verdict_words
 from tests.corpus.make_corpus import Case, build_corpus
 
 REFUSED = ["zero_bytes", "text_renamed_mp4", "random_bytes", "audio_only", "directory", "missing_file", "fifo",
@@ -118,7 +119,7 @@ def test_analysis_of_odd_files_finishes_with_honest_states(window, qtbot, open_c
     if result.verdict.label in ("no_face", "too_small", "error"):
         assert result.verdict.fake_score is None and window.timeline.curves == {}
     text = window.verdict_panel.text()
-    assert result.verdict.label.replace("_", " ").upper().split()[0] in text.upper()
+    assert verdict_words(result.verdict.label) in text  # the one vocabulary, as CLI and report
     assert window.act_analyze.isEnabled()
     qtbot.waitUntil(lambda: not {t for t in worker_threads() if t.name.startswith("deepyn-") and "gui" not in t.name},
                     timeout=5_000)
