@@ -66,7 +66,6 @@ def analysis_for(args: argparse.Namespace, clip: str) -> Any:
     from ..core.cache import analyse_cached
     from ..core.evidence import sha256_file
     from ..core.pipeline import analyze
-
     from ..core.video import VideoSource
 
     settings = settings_from_args(args)

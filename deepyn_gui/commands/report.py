@@ -33,8 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("clip", help="video file; opened read-only, never modified")
     p.add_argument("--out", required=True, help="folder to write into (created if missing)")
     p.add_argument("--pdf", action="store_true", help="also print the report to PDF (needs PySide6)")
-    p.add_argument("--frames", default="flagged",
-                   help="annotated frames to export: flagged (default), all, none, or e.g. 10,20-30")
+    p.add_argument("--frames", default="key",
+                   help="annotated frames to export: key (default: each person's --top-frames most suspicious "
+                        "frames plus the first and last frame of each flagged span), flagged, all, none, "
+                        "or e.g. 10,20-30")
+    p.add_argument("--top-frames", type=int, default=3, metavar="N",
+                   help="most suspicious frames per person shown in the report and exported by --frames key "
+                        "(default 3)")
     p.add_argument("--video", action="store_true", help="also write annotated.mp4 (H.264, same frames and rate)")
     p.add_argument("--frame-hashes", action="store_true",
                    help="also write frame_hashes.tsv (SHA-256 of every decoded frame)")
@@ -48,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Export frames as PNG with the mask overlay, boxes, scores and a caption strip.",
     )
     f.add_argument("clip", help="video file; opened read-only, never modified")
-    f.add_argument("--frames", required=True, help="frames to export, e.g. 10,20-30; or flagged / all")
+    f.add_argument("--frames", required=True, help="frames to export, e.g. 10,20-30; or key / flagged / all")
     f.add_argument("--out", required=True, help="folder to write into (created if missing)")
     f.add_argument("--raw", action="store_true", help="also write each frame unannotated (frame_N_raw.png)")
     f.add_argument("--raw-only", action="store_true", help="write only unannotated frames (no analysis needed)")
@@ -78,6 +83,10 @@ def run_report(args: argparse.Namespace) -> int:
     from ..core.export.report import write_report
 
     clip = check_clip(args.clip)
+    if args.top_frames < 1:
+        from ..core.errors import InputError
+
+        raise InputError(f"--top-frames must be at least 1 (got {args.top_frames})")
     out = check_output_dir(args.out, clip, allow_evidence_dir=args.allow_evidence_dir, create=True)
     result = _analysis(args, clip)
     pdf_writer = None
@@ -91,10 +100,12 @@ def run_report(args: argparse.Namespace) -> int:
     files = write_report(
         result, clip, out, analyst=args.analyst, notes=args.notes, frames=args.frames, video=args.video,
         frame_hashes=args.frame_hashes, pdf_writer=pdf_writer, allow_evidence_dir=args.allow_evidence_dir,
+        top_frames=args.top_frames,
         on_progress=StepPrinter(args.quiet),
     )
     print(f"wrote {files.html}")
-    for p in [files.pdf, files.json, files.csv, files.verdict_csv, files.video, files.frame_hashes, files.manifest]:
+    for p in [files.pdf, files.json, files.csv, files.verdict_csv, files.model_card, files.frames_csv, files.video,
+              files.frame_hashes, files.manifest]:
         if p:
             print(f"wrote {p}")
     if files.frames:
@@ -113,7 +124,7 @@ def run_export_frames(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, clip, allow_evidence_dir=args.allow_evidence_dir, create=True)
     bar = StepPrinter(args.quiet)
     if args.raw_only:
-        if args.frames == "flagged":
+        if args.frames in ("flagged", "key"):
             from ..core.errors import InputError
 
             raise InputError("--raw-only cannot pick flagged frames (they need an analysis); give frame numbers")

@@ -19,15 +19,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QMarginsF, QObject, QStandardPaths, QThread, Signal
+from PySide6.QtCore import QEvent, QMarginsF, QObject, QRectF, QSizeF, QStandardPaths, Qt, QThread, Signal
 from PySide6.QtGui import (
     QAction,
+    QColor,
+    QFont,
     QGuiApplication,
     QKeySequence,
     QPageLayout,
     QPageSize,
+    QPainter,
     QPdfWriter,
+    QTextBlock,
+    QTextBlockFormat,
+    QTextCursor,
     QTextDocument,
+    QTextFormat,
 )
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -73,20 +80,109 @@ def _ensure_gui_app() -> None:
         _APP = QGuiApplication(sys.argv[:1] or ["deepyn"])
 
 
-def html_to_pdf(html: str, out_path: str | os.PathLike[str], title: str = "DeepYN forensic report") -> Path:
-    """Print report HTML to an A4 PDF, atomically (temp file + rename)."""
+#: A4 page margins in millimetres (left/right, top, bottom); the footer sits in the bottom margin.
+PDF_MARGINS_MM = (18.0, 16.0, 18.0)
+
+
+def _first_line_y(doc: QTextDocument, block: QTextBlock, last: bool = False) -> float:
+    """Document y of a block's first (or last) laid-out line: a line pushed to the next page counts there."""
+    top = doc.documentLayout().blockBoundingRect(block).top()
+    lay = block.layout()
+    if lay is None or lay.lineCount() == 0:
+        return top
+    return top + lay.lineAt(lay.lineCount() - 1 if last else 0).y()
+
+
+def heading_cut_from_next(doc: QTextDocument, skip: set[int] | frozenset[int] = frozenset()) -> int | None:
+    """Block number of the first heading whose next block (a keyframe image, a table, a paragraph)
+    starts on a later page than the heading: QTextDocument has no keep-with-next. None when none is."""
+    page_h = doc.pageSize().height()
+    block = doc.begin()
+    while block.isValid():
+        nxt = block.next()
+        if (block.blockFormat().headingLevel() > 0 and nxt.isValid() and block.blockNumber() not in skip
+                and int(_first_line_y(doc, nxt) // page_h) > int(_first_line_y(doc, block, last=True) // page_h)):
+            return block.blockNumber()
+        block = nxt
+    return None
+
+
+def _page_doc(html: str, writer: QPdfWriter, margins: tuple[float, float, float], breaks: set[int]) -> QTextDocument:
+    """The report laid out for ``writer``'s pages, with a page break before each block in ``breaks``.
+
+    Built afresh for each set of breaks: changing a laid-out document's block formats re-lays it out only
+    lazily, and painting such a document dropped blocks.
+    """
+    side, top, bottom = margins
+    doc = QTextDocument()
+    doc.documentLayout().setPaintDevice(writer)  # fonts and images measured as printed
+    doc.setMetaInformation(QTextDocument.MetaInformation.CssMedia, "print")  # not the screen-only max-width
+    doc.setHtml(html)
+    root = doc.rootFrame().frameFormat()
+    root.setLeftMargin(side)
+    root.setRightMargin(side)
+    root.setTopMargin(top)
+    root.setBottomMargin(bottom)
+    doc.rootFrame().setFrameFormat(root)
+    for n in sorted(breaks):
+        block = doc.findBlockByNumber(n)
+        fmt = QTextBlockFormat(block.blockFormat())
+        fmt.setPageBreakPolicy(QTextFormat.PageBreakFlag.PageBreak_AlwaysBefore)
+        QTextCursor(block).setBlockFormat(fmt)
+    doc.setPageSize(QSizeF(writer.width(), writer.height()))
+    return doc
+
+
+def html_to_pdf(html: str, out_path: str | os.PathLike[str], title: str = "DeepYN forensic report",
+                max_moves: int = 60) -> Path:
+    """Print report HTML to an A4 PDF, atomically (temp file + rename).
+
+    The pages are laid out here rather than by ``QTextDocument.print_`` so that headings stay with what
+    they introduce (:func:`heading_cut_from_next`) and every page carries "page N of M".
+    """
     _ensure_gui_app()
     out_path = Path(out_path)
     with atomic_path(out_path) as tmp:
-        doc = QTextDocument()
-        doc.setHtml(html)
         writer = QPdfWriter(str(tmp))
         writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-        writer.setPageMargins(QMarginsF(0, 0, 0, 0), QPageLayout.Unit.Millimeter)  # QTextDocument.print_ adds 2 cm
+        writer.setPageMargins(QMarginsF(0, 0, 0, 0), QPageLayout.Unit.Millimeter)
         writer.setResolution(PDF_RESOLUTION)
         writer.setTitle(title)
         writer.setCreator("DeepYN Viewer")
-        doc.print_(writer)
+        dots_per_mm = PDF_RESOLUTION / 25.4
+        side, top, bottom = (m * dots_per_mm for m in PDF_MARGINS_MM)
+        # Frame margins are given in logical (screen) pixels: the layout scales them to the device.
+        screen = QGuiApplication.primaryScreen()
+        to_logical = (screen.logicalDotsPerInchY() if screen is not None else 96.0) / PDF_RESOLUTION
+        margins = (side * to_logical, top * to_logical, bottom * to_logical)
+        breaks: set[int] = set()
+        doc = _page_doc(html, writer, margins, breaks)
+        for _ in range(max_moves):  # keep each heading on the page of what it introduces
+            cut = heading_cut_from_next(doc, breaks)
+            if cut is None:
+                break
+            breaks.add(cut)
+            doc = _page_doc(html, writer, margins, breaks)
+        page = doc.pageSize()
+        pages = doc.pageCount()
+        painter = QPainter(writer)
+        try:
+            foot = QFont(doc.defaultFont())
+            foot.setPointSizeF(7.5)
+            for i in range(pages):
+                if i:
+                    writer.newPage()
+                painter.save()
+                painter.translate(0, -i * page.height())
+                doc.drawContents(painter, QRectF(0, i * page.height(), page.width(), page.height()))
+                painter.restore()
+                painter.setFont(foot)
+                painter.setPen(QColor(90, 90, 90))
+                painter.drawText(QRectF(side, page.height() - bottom * 0.7, page.width() - 2 * side, bottom * 0.4),
+                                 int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
+                                 f"{title} — page {i + 1} of {pages}")
+        finally:
+            painter.end()
         del writer  # flushes and closes the file before the rename
     return out_path
 
@@ -234,7 +330,10 @@ class ReportDialog(QDialog):
         self.notes = QPlainTextEdit()
         self.notes.setFixedHeight(90)
         self.frames = QComboBox()
-        self.frames.addItems(["flagged", "all", "none"])
+        # key: each person's most suspicious frames + first/last of each flagged span (the CLI's default)
+        self.frames.addItems(["key", "flagged", "all", "none"])
+        self.frames.setToolTip("key: each person's 3 most suspicious frames and the first and last frame of "
+                               "each flagged span; flagged: every frame at or above the threshold")
         self.pdf = QCheckBox("also print report.pdf")
         self.pdf.setChecked(True)
         self.video = QCheckBox("annotated video (H.264)")

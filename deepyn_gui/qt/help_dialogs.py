@@ -9,6 +9,7 @@ available from the Help menu.
 
 from __future__ import annotations
 
+import html
 import logging
 import platform
 import re
@@ -385,6 +386,13 @@ class AboutDialog(QDialog):
         )
         head.setWordWrap(True)
         lay.addWidget(head)
+        from ..core.cache import data_dir
+        from ..core.privacy import privacy_statement
+
+        self.privacy = QLabel("<b>Privacy.</b> " + " ".join(html.escape(x) for x in privacy_statement(str(data_dir()))))
+        self.privacy.setWordWrap(True)
+        self.privacy.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.privacy)
 
         self.tabs = QTabWidget()
         lay.addWidget(self.tabs)

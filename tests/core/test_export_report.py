@@ -16,7 +16,7 @@ from deepyn_gui.core.export.plot import timeline_image, timeline_png
 from deepyn_gui.core.export.report import (
     ReportMeta,
     build_report_html,
-    card_summary_and_limits,
+    card_sections,
     collect_keyframes,
     report_html,
     write_report,
@@ -81,11 +81,13 @@ def test_report_has_every_section_and_the_numbers_of_the_result() -> None:
     ):
         assert needle in html, needle
     for key in result.settings:  # all settings
-        assert f"<th width=\"28%\">{key}</th>" in html
+        assert f"<th width=\"32%\">{key}</th>" in html
     for key in ("version", "python", "av", "numpy"):
-        assert f"<th width=\"28%\">{key}</th>" in html  # app / runtime versions
-    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td class=\"num\">", html)
-    assert [int(r) for r in rows] == [fr.index for fr in result.frames]  # per-frame appendix, one face each
+        assert f"<th width=\"32%\">{key}</th>" in html  # app / runtime versions
+    # the per-frame results are one line pointing at analysis.csv, not a page per 40 frames
+    assert f"{len(result.frames)} analysed frames, {len(result.frames)} rows" in html
+    assert not re.findall(r"<tr><td class=\"num\">(\d+)</td><td class=\"num\">", html)
+    assert "Not analysed" in html and "audio track" in html
     # keyframes are the most suspicious frames; timeline + keyframes are embedded PNGs
     kfs = collect_keyframes(result, per_track=3, min_gap_s=0.0)
     assert {k.index for k in kfs} <= set(TINTED) and len(kfs) == 3
@@ -112,22 +114,59 @@ def test_warnings_for_untrained_incomplete_and_changed_evidence() -> None:
 
 
 def test_model_card_summary_and_limits() -> None:
-    card = ("# my-model\n\nA U-YNet trained on self-blended faces.\nSecond line.\n\n## Known limits\n\n"
-            "- Fails on faces under 64 px.\n- Compression below 200 kbit/s.\n\n## Other\n\n- fine\n")
-    summary, limits = card_summary_and_limits(card)
-    assert summary == "A U-YNet trained on self-blended faces. Second line."
-    assert limits == ["Fails on faces under 64 px.", "Compression below 200 kbit/s."]
+    card = ("# my-model\n\nA U-YNet trained **only on real faces**.\nSecond line.\n\n## Known limits\n\n"
+            "- Fails on faces under 64 px.\n- Compression below [200 kbit/s](https://x.org).\n\n"
+            "### Sub-limit\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n## Other\n\n- fine\n")
+    summary, limits = card_sections(card)
+    assert summary == "A U-YNet trained **only on real faces**.\nSecond line."
+    assert limits.startswith("- Fails on faces under 64 px.") and "### Sub-limit" in limits and "fine" not in limits
     _clip, result = shared_analysis()
-    html = report_html(result, ReportMeta(), None, (), card_text=card + "<script>x</script>")
-    assert "Fails on faces under 64 px." in html and "&lt;script&gt;x&lt;/script&gt;" in html
+    html = report_html(result, ReportMeta(), None, (), card_text=card)
+    # rendered by markdown-it: no raw Markdown left
+    assert "<strong>only on real faces</strong>" in html and "**" not in html and "](" not in html
+    assert "<li>Fails on faces under 64 px.</li>" in html and "<table>" in html
+    assert '<a href="https://x.org">200 kbit/s</a>' in html
+    hostile = card.replace("- Fails on", "<script>x</script>\n\n![i](pic.png) ![f](file:///etc/x.png) [j](javascript:alert(1))\n\n- Fails on")
+    html = report_html(result, ReportMeta(), None, (), card_text=hostile)
+    # raw HTML escaped, no image fetched (alt text instead), no script link
+    assert "&lt;script&gt;x&lt;/script&gt;" in html and "<script>x" not in html
+    assert "[image: i]" in html and 'src="file:' not in html and 'src="pic' not in html
+    assert "<img" not in html.split("<h3>Model card")[1] and 'href="javascript' not in html
+
+
+def test_report_text_has_no_raw_markdown_or_dangling_references() -> None:
+    """The bundled card rendered into a report: no ** or ]( left, no 'figure N above' pointing nowhere."""
+    import unicodedata
+
+    from deepyn_gui.resources import resource_path
+
+    _clip, result = shared_analysis()
+    card = resource_path("models", "uynet_default.md").read_text(encoding="utf-8")
+    html = report_html(result, ReportMeta(), None, (), card_text=card)
+    assert "Known limits (from the model card)" in html and "darker skin" not in html.split("<h3>Known")[0]
+    text = unicodedata.normalize("NFKC", re.sub(r"<[^>]+>", " ", html.split("<body>", 1)[1]))
+    assert "**" not in text and "](" not in text
+    assert not re.search(r"\b(figure|table|fig\.)\s*\d", text, re.IGNORECASE), re.findall(r".{40}figure.{40}", text)
 
 
 def test_write_report_package_and_manifest(tmp_path: Path) -> None:
     clip, result = shared_analysis()
     files = write_report(result, clip, tmp_path / "pkg", frames="flagged", analyst="Ann")
     names = sorted(p.relative_to(files.folder).as_posix() for p in files.folder.rglob("*") if p.is_file())
-    assert names == sorted(["analysis.json", "analysis.csv", "verdict.csv", "report.html", "SHA256SUMS"]
-                           + [f"frames/{frame_file_name(i)}" for i in TINTED])
+    extra = ["model_card.md"] if files.model_card else []
+    assert names == sorted(["analysis.json", "analysis.csv", "verdict.csv", "report.html", "SHA256SUMS", "frames.csv",
+                            *extra] + [f"frames/{frame_file_name(i)}" for i in TINTED])
+    # frames.csv: the per-frame hashes the report summarises in one line; its own hash is in the report
+    import csv as _csv
+
+    listed = list(_csv.DictReader(files.frames_csv.open()))
+    assert [int(r["frame"]) for r in listed] == list(TINTED)
+    for r in listed:
+        assert hashlib.sha256((files.folder / r["file"]).read_bytes()).hexdigest() == r["sha256"]
+    assert hashlib.sha256(files.frames_csv.read_bytes()).hexdigest() in files.html.read_text()
+    # every file, frames included, is in SHA256SUMS
+    assert {ln.split("  ", 1)[1] for ln in (files.folder / "SHA256SUMS").read_text().splitlines()} == \
+        set(names) - {"SHA256SUMS"}
     for line in (files.folder / "SHA256SUMS").read_text().splitlines():
         digest, name = line.split("  ", 1)
         assert hashlib.sha256((files.folder / name).read_bytes()).hexdigest() == digest
@@ -154,9 +193,9 @@ def colour_backend(monkeypatch: pytest.MonkeyPatch) -> list[ColourBackend]:
         made.append(b)
         return b
 
-    import deepyn_gui.commands.report as report_cmd
+    import deepyn_gui.commands.common as common_cmd
 
-    monkeypatch.setattr(report_cmd, "backend_from_args", factory)
+    monkeypatch.setattr(common_cmd, "backend_from_args", factory)
     return made
 
 

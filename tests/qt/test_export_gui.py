@@ -71,7 +71,7 @@ def _run_action(qtbot, win, key: str) -> Any:  # type: ignore[no-untyped-def]
 
 
 def _cli_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    import deepyn_gui.commands.report as report_cmd
+    import deepyn_gui.commands.common as report_cmd  # analysis_for builds the backend
 
     monkeypatch.setattr(report_cmd, "backend_from_args", lambda args: ColourBackend())
 

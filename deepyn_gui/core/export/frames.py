@@ -21,7 +21,9 @@ from ..results import AnalysisResult, FrameResult
 from .annotate import AnnotateStyle, Caption, annotate, encode_png
 from .atomic import write_bytes_atomic
 
-FrameChoice = Literal["flagged", "all", "none"]
+FrameChoice = Literal["key", "flagged", "all", "none"]
+#: Most suspicious frames per person in the default ("key") selection.
+DEFAULT_TOP_FRAMES = 3
 ProgressFn = Callable[[int, int], None]
 
 
@@ -60,10 +62,63 @@ def flagged_frames(result: AnalysisResult) -> list[int]:
     return [fr.index for fr in result.frames if fr.max_score is not None and fr.max_score >= thr]
 
 
-def select_frames(result: AnalysisResult, which: FrameChoice | str) -> list[int]:
-    """``flagged`` (score >= threshold), ``all`` analysed frames, ``none``, or a ``10,20-30`` spec."""
+def flagged_spans(result: AnalysisResult) -> list[tuple[int, int]]:
+    """Runs of consecutive analysed frames at or above the threshold, as (first, last) frame indexes."""
+    thr = result.model.threshold
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    prev: int | None = None
+    for fr in result.frames:
+        hot = fr.max_score is not None and fr.max_score >= thr
+        if hot and start is None:
+            start = fr.index
+        elif not hot and start is not None and prev is not None:
+            spans.append((start, prev))
+            start = None
+        prev = fr.index
+    if start is not None and prev is not None:
+        spans.append((start, prev))
+    return spans
+
+
+def top_frames(
+    result: AnalysisResult, per_track: int = DEFAULT_TOP_FRAMES, min_gap_s: float = 1.0
+) -> list[tuple[int, int, float, float]]:
+    """The ``per_track`` highest-scoring frames of each person, at least ``min_gap_s`` apart so they are
+    not near-duplicates: ``(track, frame index, pts_s, score)`` in track then frame order."""
+    by_track: dict[int, list[tuple[float, int, float]]] = {}
+    for fr in result.frames:
+        for face in fr.faces:
+            if face.fake_score is not None:
+                by_track.setdefault(face.track, []).append((face.fake_score, fr.index, fr.pts_s))
+    out: list[tuple[int, int, float, float]] = []
+    for track in sorted(by_track):
+        chosen: list[tuple[float, int, float]] = []
+        for score, idx, pts in sorted(by_track[track], key=lambda x: (-x[0], x[1])):
+            if len(chosen) >= per_track:
+                break
+            if all(abs(pts - c[2]) >= min_gap_s for c in chosen):
+                chosen.append((score, idx, pts))
+        out += [(track, idx, pts, score) for score, idx, pts in sorted(chosen, key=lambda c: c[1])]
+    return out
+
+
+def key_frames(result: AnalysisResult, top: int = DEFAULT_TOP_FRAMES) -> list[int]:
+    """The default print/export selection: each person's ``top`` most suspicious frames plus the first
+    and last frame of every flagged span. A clip flagged throughout gives a handful of frames, not all."""
+    wanted = {idx for _t, idx, _p, _s in top_frames(result, top)}
+    for a, b in flagged_spans(result):
+        wanted.update((a, b))
+    return sorted(wanted)
+
+
+def select_frames(result: AnalysisResult, which: FrameChoice | str, top: int = DEFAULT_TOP_FRAMES) -> list[int]:
+    """``key`` (top-N per person + flagged spans' ends), ``flagged`` (score >= threshold), ``all`` analysed
+    frames, ``none``, or a ``10,20-30`` spec."""
     if which == "none":
         return []
+    if which == "key":
+        return key_frames(result, top)
     if which == "flagged":
         return flagged_frames(result)
     if which == "all":

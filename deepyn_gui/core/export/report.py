@@ -17,7 +17,6 @@ import os
 import re
 import string
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +25,11 @@ from typing import Any
 import cv2
 
 from ..errors import Cancelled, ExportError
-from ..results import AnalysisResult, FrameResult
-from ..verdict import DEFAULT_BANDS
+from ..results import AnalysisResult
+from ..verdict import DEFAULT_BANDS, not_analysed, verdict_words
 from .annotate import AnnotateStyle, Caption, annotate, encode_png, timecode
 from .atomic import write_bytes_atomic
-from .frames import frame_lookup
+from .frames import DEFAULT_TOP_FRAMES, flagged_spans, frame_lookup, top_frames
 
 ProgressFn = Callable[[str, int, int], None]
 PdfWriter = Callable[[str, Path], object]
@@ -51,12 +50,13 @@ def data_uri_png(png: bytes) -> str:
 
 @dataclass(frozen=True)
 class Keyframe:
-    """A frame chosen to show one person at their most suspicious."""
+    """A frame chosen to show one person at their most suspicious (or where a flagged span starts/ends)."""
 
     track: int
     index: int
     pts_s: float
     score: float | None
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,31 +84,36 @@ def now_utc() -> str:
 # ---------------------------------------------------------------------------------------- keyframes
 
 
-def collect_keyframes(result: AnalysisResult, per_track: int = 3, min_gap_s: float = 1.0) -> list[Keyframe]:
-    """Most suspicious frames per person, at least ``min_gap_s`` apart so they are not near-duplicates.
+def collect_keyframes(
+    result: AnalysisResult, per_track: int = DEFAULT_TOP_FRAMES, min_gap_s: float = 1.0, span_ends: bool = True
+) -> list[Keyframe]:
+    """The frames the report prints: each person's ``per_track`` most suspicious frames (at least
+    ``min_gap_s`` apart, so not near-duplicates) plus the first and last frame of each flagged span.
 
     When no face was scored, the first analysed frame with a face (or else the middle analysed frame)
     is shown so the reader still sees what the model saw.
     """
-    by_track: dict[int, list[tuple[float, int, float]]] = defaultdict(list)
-    for fr in result.frames:
-        for face in fr.faces:
-            if face.fake_score is not None:
-                by_track[face.track].append((face.fake_score, fr.index, fr.pts_s))
-    out: list[Keyframe] = []
-    for track in sorted(by_track):
-        chosen: list[tuple[float, int, float]] = []
-        for score, idx, pts in sorted(by_track[track], key=lambda x: (-x[0], x[1])):
-            if all(abs(pts - c[2]) >= min_gap_s for c in chosen):
-                chosen.append((score, idx, pts))
-            if len(chosen) >= per_track:
-                break
-        out += [Keyframe(track, idx, pts, score) for score, idx, pts in sorted(chosen, key=lambda c: c[1])]
+    top = top_frames(result, per_track, min_gap_s)
+    out = [Keyframe(t, idx, pts, score, f"one of person {t}'s {per_track} most suspicious frames")
+           for t, idx, pts, score in top]
+    if span_ends:
+        shown = {k.index for k in out}
+        lookup = frame_lookup(result)
+        for a, b in flagged_spans(result):
+            for idx, end in ((a, "first"), (b, "last")):
+                fr = lookup[idx]
+                if idx in shown or not fr.faces:
+                    continue
+                shown.add(idx)
+                face = max(fr.faces, key=lambda f: -1.0 if f.fake_score is None else f.fake_score)
+                out.append(Keyframe(face.track, idx, fr.pts_s, face.fake_score,
+                                    f"{end} frame of the flagged span {a}–{b}"))
+    out.sort(key=lambda k: (k.track, k.index))
     if not out and result.frames:
         with_face = [fr for fr in result.frames if fr.faces]
         fr = with_face[0] if with_face else result.frames[len(result.frames) // 2]
         track = fr.faces[0].track if fr.faces else -1
-        out.append(Keyframe(track, fr.index, fr.pts_s, None))
+        out.append(Keyframe(track, fr.index, fr.pts_s, None, "no face was scored; this shows what the model saw"))
     return out
 
 
@@ -161,32 +166,71 @@ def model_card_text(result: AnalysisResult) -> str:
     return ""
 
 
-def card_summary_and_limits(card: str) -> tuple[str, list[str]]:
-    """A short summary (first paragraph after the title) and the lines that state limits or warnings."""
+_LIMITS_HEADING = re.compile(r"limit|caveat|warning|known|bias|out of scope", re.IGNORECASE)
+
+
+def render_markdown(text: str) -> str:
+    """Markdown (a model card) as safe HTML, by markdown-it-py (CommonMark + tables).
+
+    Raw HTML in the source is escaped, not passed through (``html: False``), links are limited to
+    markdown-it's safe schemes (a ``javascript:`` link stays text), and an image becomes its alt text:
+    the report fetches nothing and shows only what its author put in it.
+    """
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+
+    def image_as_text(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        alt = "".join(t.content for t in (tokens[idx].children or []))
+        return f"[image: {html.escape(alt)}]"
+
+    md.add_render_rule("image", image_as_text)
+    return str(md.render(text))
+
+
+def card_sections(card: str) -> tuple[str, str]:
+    """The model card's summary (the text between the title and the first section) and its limits
+    section(s) (headings naming limits, caveats, warnings, bias), both as Markdown."""
     if not card.strip():
-        return "", []
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", card) if p.strip()]
-    body = [p for p in paragraphs if not p.startswith("#")]
-    summary = re.sub(r"\s+", " ", body[0]).strip("* ") if body else ""
+        return "", ""
+    summary: list[str] = []
     limits: list[str] = []
-    in_limits = False
+    where = "summary"
+    level_in_limits = 0
     for line in card.splitlines():
-        s = line.strip()
-        if s.startswith("#"):
-            in_limits = bool(re.search(r"limit|caveat|warning|known|bias|out of scope", s, re.IGNORECASE))
+        m = re.match(r"^(#{1,6})\s+(.*)$", line)
+        if m:
+            level = len(m.group(1))
+            if level == 1 and where == "summary" and not any(x.strip() for x in summary):
+                continue  # the title
+            if where == "limits" and level > level_in_limits:
+                limits.append(line)  # a sub-section of the limits
+                continue
+            if _LIMITS_HEADING.search(m.group(2)):
+                where, level_in_limits = "limits", level
+                continue
+            where = "other"
             continue
-        item = re.sub(r"^[-*]\s+", "", s).strip("* ")
-        if not item:
-            continue
-        if in_limits or re.search(r"\b(do not|don't|untrained|not (be )?use|limitation|fails?|unreliable)\b", item, re.IGNORECASE):
-            limits.append(item)
-    return summary[:800], limits[:12]
+        if where == "summary":
+            summary.append(line)
+        elif where == "limits":
+            limits.append(line)
+    return "\n".join(summary).strip(), "\n".join(limits).strip()
 
 
 # ---------------------------------------------------------------------------------------- HTML
 
 
 _TABLE = '<table width="100%" cellspacing="0" cellpadding="3" border="1">'
+_ZWSP = "\u200b"
+#: Where a long token may wrap in print: after _ / \ and after a dot between letters (file names,
+#: dotted setting keys), so narrow columns break at separators instead of mid-word.
+_WRAP_AFTER = re.compile(r"(?<=[_/\\])(?=\w)|(?<=[A-Za-z]\.)(?=[A-Za-z])")
+
+
+def _wrap_points(body: str) -> str:
+    """Add zero-width break opportunities to the text (never the tags or attributes) of ``body``."""
+    return re.sub(r">([^<]+)<", lambda m: ">" + _WRAP_AFTER.sub(_ZWSP, m.group(1)) + "<", body)
 
 
 def _kv_table(rows: Iterable[tuple[str, Any]], mono_keys: Iterable[str] = ()) -> str:
@@ -194,7 +238,7 @@ def _kv_table(rows: Iterable[tuple[str, Any]], mono_keys: Iterable[str] = ()) ->
     out = [_TABLE]
     for k, v in rows:
         cls = ' class="mono"' if k in mono else ""
-        out.append(f'<tr><th width="28%">{e(k)}</th><td{cls}>{e(v)}</td></tr>')
+        out.append(f'<tr><th width="32%">{e(k)}</th><td{cls}>{e(v)}</td></tr>')
     out.append("</table>")
     return "\n".join(out)
 
@@ -205,17 +249,6 @@ def _fmt_score(s: float | None) -> str:
 
 def _verdict_class(label: str) -> str:
     return {"fake": "v-fake", "uncertain": "v-uncertain", "real": "v-real"}.get(label, "v-none")
-
-
-def _verdict_words(label: str) -> str:
-    return {
-        "fake": "LIKELY MANIPULATED",
-        "uncertain": "UNCERTAIN",
-        "real": "NO SIGN OF MANIPULATION FOUND",
-        "no_face": "NO FACE FOUND",
-        "too_small": "FACES TOO SMALL TO JUDGE",
-        "error": "ANALYSIS ERROR",
-    }.get(label, label.upper())
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -232,18 +265,29 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
-def _frame_rows(frames: Sequence[FrameResult]) -> Iterable[str]:
-    for fr in frames:
-        tc = timecode(fr.pts_s)
-        if not fr.faces:
-            yield (f'<tr><td class="num">{fr.index}</td><td class="num">{fr.pts_s:.3f}</td><td>{tc}</td>'
-                   f"<td>{e(fr.state)}</td><td></td><td></td><td></td><td></td><td>{e(fr.error or '')}</td></tr>")
-        for face in fr.faces:
-            x, y, w, h = face.box
-            yield (f'<tr><td class="num">{fr.index}</td><td class="num">{fr.pts_s:.3f}</td><td>{tc}</td>'
-                   f"<td>{e(fr.state)}</td><td class=\"num\">{face.track}</td>"
-                   f'<td class="num">{x:.0f},{y:.0f},{w:.0f}x{h:.0f}</td><td>{e(face.state)}</td>'
-                   f'<td class="num">{_fmt_score(face.fake_score)}</td><td>{e(face.error or "")}</td></tr>')
+def _png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk."""
+    if len(png) >= 24 and png[:8] == b"\x89PNG\r\n\x1a\n":
+        return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    return 600, 400
+
+
+def _keyframe_width(png: bytes, max_w: int = 600, max_h: int = 380) -> int:
+    """Display width so two keyframes (image + heading) fit on an A4 page whatever the aspect ratio."""
+    w, h = _png_size(png)
+    return max(120, min(max_w, round(max_h * w / max(h, 1))))
+
+
+#: What each file of the package holds, for the report's file list.
+FILE_ROLES: dict[str, str] = {
+    "analysis.json": "the whole analysis: every frame, face, box, score, setting (schema deepyn.analysis/1)",
+    "analysis.csv": "one row per face per analysed frame (frames without a face once): the per-frame results",
+    "verdict.csv": "the verdict for the video and for each person",
+    "model_card.md": "the model card, full text: training data, method, validation figures, limits",
+    "frames.csv": "frame, time, file name, size and SHA-256 of each annotated frame under frames/",
+    "frame_hashes.tsv": "SHA-256 of every decoded frame of the evidence",
+    "annotated.mp4": "the clip with the overlay drawn on every frame (H.264)",
+}
 
 
 def report_html(
@@ -252,13 +296,19 @@ def report_html(
     timeline: bytes | None = None,
     keyframes: Sequence[tuple[Keyframe, bytes]] = (),
     card_text: str | None = None,
+    print_layout: bool = False,
 ) -> str:
-    """The report as one HTML string. Pure: same inputs, same text."""
+    """The report as one HTML string. Pure: same inputs, same text.
+
+    ``print_layout`` adds invisible break opportunities after separators (for the PDF's narrow table
+    columns); the words are the same.
+    """
     src, model, v = result.source, result.model, result.verdict
     name = Path(src.path).name
     generated = meta.generated_utc or now_utc()
     card = model_card_text(result) if card_text is None else card_text
-    summary, limits = card_summary_and_limits(card)
+    summary_md, limits_md = card_sections(card)
+    by_name = {f.name: f for f in meta.files}
     parts: list[str] = []
     add = parts.append
 
@@ -281,18 +331,21 @@ def report_html(
     add("<h2>1. Verdict</h2>")
     score = "" if v.fake_score is None else f" — fake score {v.fake_score:.3f}"
     band = f" — band: {e(v.band)}" if v.band else ""
-    add(f'<p class="verdict {_verdict_class(v.label)}">{e(_verdict_words(v.label))}{score}{band}</p>')
+    add(f'<p class="verdict {_verdict_class(v.label)}">{e(verdict_words(v.label))}{score}{band}</p>')
     add(f"<p>{e(v.explanation)}</p>")
     add(f'<p class="small">Aggregator: {e(v.aggregator)}; decision threshold {v.threshold:.3f} '
         f"(scores at or above it read as manipulated; below {min(model.real_below, model.threshold):.3f} as real; "
         "between as uncertain). A score is the model's estimate, not proof.</p>")
+    add("<p><b>Not analysed</b> (this verdict says nothing about them):</p>")
+    add("<ul>" + "".join(f"<li>{e(x)}</li>" for x in not_analysed(result)) + "</ul>")
 
     add("<h3>Per person</h3>")
     if v.tracks:
         add(f'{_TABLE}<tr><th>Person (track)</th><th>Outcome</th><th>Fake score</th><th>Band</th>'
             "<th>Frames scored / seen</th></tr>")
         for t in v.tracks:
-            add(f'<tr><td class="num">{t.track}</td><td>{e(t.label)}</td><td class="num">{_fmt_score(t.fake_score)}</td>'
+            add(f'<tr><td class="num">{t.track}</td><td>{e(verdict_words(t.label).lower())}</td>'
+                f'<td class="num">{_fmt_score(t.fake_score)}</td>'
                 f'<td>{e(t.band or "—")}</td><td class="num">{t.frames_scored} / {t.frames_seen}</td></tr>')
         add("</table>")
         if len(v.tracks) > 1:
@@ -306,20 +359,28 @@ def report_html(
         add(f'<p><img src="{data_uri_png(timeline)}" width="620" alt="fake score per person over time"></p>')
     n_frames = len(result.frames)
     n_face = sum(1 for f in result.frames if f.faces)
+    spans = flagged_spans(result)
+    span_text = ", ".join(f"{a}–{b}" for a, b in spans[:12]) + (f" and {len(spans) - 12} more" if len(spans) > 12 else "")
     add(f"<p class=\"small\">{n_frames} frames analysed of {src.frames} (stride "
         f"{e(result.settings.get('stride', 1))}); faces on {n_face}; shaded stripes are the score bands, the "
         "dashed red line the decision threshold; grey ticks at the bottom mark frames without a face.</p>")
+    add(f"<p>Flagged spans (consecutive analysed frames at or above the threshold): "
+        f"{e(span_text) if spans else 'none'}.</p>")
 
     # keyframes
     add("<h2>3. Keyframes</h2>")
     if keyframes:
-        add('<p class="small">The most suspicious frames of each person, with the manipulation mask '
-            "(coloured where the model marks pixels as manipulated), face boxes, track ids and scores.</p>")
+        add('<p class="small">Each person\'s most suspicious frames and the first and last frame of each flagged '
+            "span, with the manipulation mask (coloured where the model marks pixels as manipulated), face "
+            "boxes, track ids and scores.</p>")
         for kf, png in keyframes:
             who = f"Person {kf.track}" if kf.track >= 0 else "No person"
             sc = "not scored" if kf.score is None else f"fake score {kf.score:.3f}"
-            add(f'<div class="kf"><h3>{e(who)} — frame {kf.index} at {timecode(kf.pts_s)} — {e(sc)}</h3>'
-                f'<img src="{data_uri_png(png)}" width="600" alt="frame {kf.index}"></div>')
+            # heading directly followed by the image's paragraph (the reason rides below the image in
+            # the same paragraph), so the PDF can keep the two on one page
+            why = f'<br><span class="small">Shown as {e(kf.why)}.</span>' if kf.why else ""
+            add(f'<h3 class="kf">{e(who)} — frame {kf.index} at {timecode(kf.pts_s)} — {e(sc)}</h3>')
+            add(f'<p><img src="{data_uri_png(png)}" width="{_keyframe_width(png)}" alt="frame {kf.index}">{why}</p>')
     else:
         add("<p>No frame was analysed.</p>")
 
@@ -358,17 +419,22 @@ def report_html(
         ("Notes", model.notes or "—"),
     ], mono_keys=("SHA-256",)))
     bands = model.bands or DEFAULT_BANDS
-    add(f'{_TABLE}<tr><th>Score band</th><th>Range</th><th>Meaning</th></tr>')
+    add(f'{_TABLE}<tr><th width="22%">Score band</th><th width="16%">Range</th><th>Meaning</th></tr>')
     for b in bands:
         add(f"<tr><td>{e(b.name)}</td><td class=\"num\">{b.lo:.2f} – {min(b.hi, 1.0):.2f}</td><td>{e(b.meaning)}</td></tr>")
     add("</table>")
     add("<h3>Model card</h3>")
-    if summary:
-        add(f"<p>{e(summary)}</p>")
+    if summary_md:
+        add(f'<div class="card">{render_markdown(summary_md)}</div>')
     else:
         add("<p>No model card was found for this model.</p>")
-    if limits:
-        add("<p><b>Known limits:</b></p><ul>" + "".join(f"<li>{e(x)}</li>" for x in limits) + "</ul>")
+    if limits_md:
+        add("<h3>Known limits (from the model card)</h3>")
+        add(f'<div class="card">{render_markdown(limits_md)}</div>')
+    card_file = by_name.get("model_card.md")
+    if card_file is not None:
+        add(f'<p class="small">The full model card is attached as model_card.md ({card_file.size:,} bytes, '
+            f'SHA-256 <span class="mono">{e(card_file.sha256)}</span>).</p>')
     add("<h3>Backend</h3>")
     add(_kv_table(_flatten(result.backend)))
     add("<h3>Analysis settings</h3>")
@@ -377,21 +443,30 @@ def report_html(
     # exported files
     if meta.files:
         add("<h2>6. Files exported with this report</h2>")
-        add(f'{_TABLE}<tr><th>File</th><th>Size (bytes)</th><th>SHA-256</th></tr>')
+        add('<p class="small">Everything the printed report leaves out is in these files; SHA256SUMS in the '
+            "same folder lists every file, this report included.</p>")
+        add(f'{_TABLE}<tr><th width="30%">File</th><th>What it holds</th><th width="14%">Bytes</th></tr>')
+        frame_pngs = [f for f in meta.files if f.name.startswith("frames/")]
         for f in meta.files:
-            add(f'<tr><td>{e(f.name)}</td><td class="num">{f.size}</td><td class="mono">{e(f.sha256)}</td></tr>')
+            if f.name.startswith("frames/"):
+                continue
+            role = FILE_ROLES.get(f.name, "")
+            if f.name == "frames.csv":
+                role = f"{role} ({len(frame_pngs)} frames)"
+            add(f'<tr><td>{e(f.name)}</td><td>{e(role)}</td><td class="num">{f.size:,}</td></tr>'
+                f'<tr><td colspan="3" class="mono">SHA-256 {e(f.sha256)}</td></tr>')
         add("</table>")
+        if frame_pngs and "frames.csv" not in by_name:  # a caller that listed the PNGs themselves
+            add("<p>" + ", ".join(e(f.name) for f in frame_pngs) + "</p>")
 
-    # appendix
+    # appendix: one line, not one row per frame
     add("<h2>Appendix A. Per-frame results</h2>")
-    add('<table width="100%" cellspacing="0" cellpadding="2" border="1"><tr><th>Frame</th><th>PTS (s)</th><th>Timecode</th>'
-        "<th>Frame state</th><th>Track</th><th>Box x,y,wxh</th><th>Face state</th><th>Fake score</th>"
-        "<th>Error</th></tr>")
-    parts.extend(_frame_rows(result.frames))
-    add("</table>")
-    if card:
-        add("<h2>Appendix B. Model card (full text)</h2>")
-        add(f"<pre>{e(card)}</pre>")
+    rows = sum(max(1, len(fr.faces)) for fr in result.frames)
+    csv_file = by_name.get("analysis.csv")
+    where = (f'analysis.csv (SHA-256 <span class="mono">{e(csv_file.sha256)}</span>)' if csv_file
+             else "analysis.csv of this report's package")
+    add(f"<p>{n_frames} analysed frames, {rows} rows (frame, time, track, box, state, fake score, error): "
+        f"in {where} and in analysis.json. They are not printed here.</p>")
 
     from ...resources import resource_path
 
@@ -400,10 +475,11 @@ def report_html(
         template = string.Template(tmpl_path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ExportError(f"report template missing: {tmpl_path}") from exc
+    body = "\n".join(parts)
     return template.substitute(
         title=e(f"DeepYN forensic report: {name}"),
         generator=e(f"DeepYN Viewer {result.app.get('version', '')}"),
-        body="\n".join(parts),
+        body=_wrap_points(body) if print_layout else body,
     )
 
 
@@ -412,14 +488,15 @@ def build_report_html(
     video_path: str | os.PathLike[str],
     meta: ReportMeta,
     style: AnnotateStyle | None = None,
-    per_track: int = 3,
+    per_track: int = DEFAULT_TOP_FRAMES,
+    print_layout: bool = False,
 ) -> str:
     """Decode the keyframes, draw the timeline and render the HTML."""
     from .plot import timeline_png
 
     kfs = collect_keyframes(result, per_track=per_track)
     images = render_keyframes(result, video_path, kfs, style) if kfs else []
-    return report_html(result, meta, timeline_png(result), images)
+    return report_html(result, meta, timeline_png(result), images, print_layout=print_layout)
 
 
 # ---------------------------------------------------------------------------------------- orchestration
@@ -432,6 +509,8 @@ class ReportFiles:
     folder: Path
     html: Path | None = None
     pdf: Path | None = None
+    model_card: Path | None = None
+    frames_csv: Path | None = None
     json: Path | None = None
     csv: Path | None = None
     verdict_csv: Path | None = None
@@ -449,13 +528,35 @@ def _exported(path: Path, folder: Path) -> ExportedFile:
     return ExportedFile(path.relative_to(folder).as_posix(), sha256_file(path), path.stat().st_size)
 
 
+def _frames_csv(result: AnalysisResult, paths: Sequence[Path], folder: Path) -> bytes:
+    """frames.csv: one row per exported frame PNG (frame, time, file, bytes, SHA-256): the per-frame
+    hashes the printed report summarises in one line."""
+    import csv
+    import io
+    import re as _re
+
+    from ..evidence import sha256_file
+
+    pts = {fr.index: fr.pts_s for fr in result.frames}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["frame", "pts_s", "timecode", "file", "bytes", "sha256"])
+    for p in paths:
+        m = _re.search(r"frame_(\d+)_", p.name)
+        idx = int(m.group(1)) if m else -1
+        t = pts.get(idx)
+        w.writerow([idx, "" if t is None else f"{t:.6f}", "" if t is None else timecode(t),
+                    p.relative_to(folder).as_posix(), p.stat().st_size, sha256_file(p)])
+    return buf.getvalue().encode("utf-8")
+
+
 def write_report(
     result: AnalysisResult,
     video_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     analyst: str = "",
     notes: str = "",
-    frames: str = "flagged",
+    frames: str = "key",
     video: bool = False,
     frame_hashes: bool = False,
     pdf_writer: PdfWriter | None = None,
@@ -464,17 +565,21 @@ def write_report(
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     generated_utc: str = "",
+    top_frames: int = DEFAULT_TOP_FRAMES,
 ) -> ReportFiles:
     """Write the whole forensic package into ``out_dir``.
 
-    analysis.json + analysis.csv + verdict.csv, annotated PNGs under ``frames/`` (``frames``: flagged, all, none or a
-    ``10,20-30`` spec), optionally ``annotated.mp4`` and ``frame_hashes.tsv``, then ``report.html`` (which
-    lists the SHA-256 of every other file), optionally ``report.pdf`` through ``pdf_writer``, and a
-    ``SHA256SUMS`` manifest. The evidence is re-hashed once up front and must match the result.
+    analysis.json + analysis.csv + verdict.csv, model_card.md (when the model has one), annotated PNGs
+    under ``frames/`` (``frames``: key = each person's ``top_frames`` most suspicious + flagged spans'
+    ends, flagged, all, none or a ``10,20-30`` spec) with frames.csv listing their SHA-256, optionally
+    ``annotated.mp4`` and ``frame_hashes.tsv``, then ``report.html`` (which lists the SHA-256 of every
+    other file), optionally ``report.pdf`` through ``pdf_writer`` (from a print variant of the same HTML),
+    and a ``SHA256SUMS`` manifest. The evidence is re-hashed once up front and must match the result.
     """
     from ..evidence import prepare_export, write_frame_hashes
     from .data import write_csv, write_json, write_verdict_csv
     from .frames import export_frames, select_frames
+    from .plot import timeline_png
     from .video import export_annotated_video
 
     def step(what: str, done: int, total: int) -> None:
@@ -490,13 +595,19 @@ def write_report(
     files.json = write_json(result, folder / "analysis.json")
     files.csv = write_csv(result, folder / "analysis.csv")
     files.verdict_csv = write_verdict_csv(result, folder / "verdict.csv")
-    wanted = select_frames(result, frames)
+    card = model_card_text(result)
+    card_file = files.model_card = (
+        write_bytes_atomic(folder / "model_card.md", card.encode("utf-8")) if card else None)
+    wanted = select_frames(result, frames, top_frames)
+    frames_csv = None
     if wanted:
         (folder / "frames").mkdir(exist_ok=True)
         files.frames = export_frames(
             result, video_path, wanted, folder / "frames", style, allow_evidence_dir=True, verify=False,
             on_progress=lambda d, t: step("frames", d, t), cancel=cancel,
         )
+        frames_csv = files.frames_csv = write_bytes_atomic(
+            folder / "frames.csv", _frames_csv(result, files.frames, folder))
     if video:
         ve = export_annotated_video(
             result, video_path, folder / "annotated.mp4", style, allow_evidence_dir=True, verify=False,
@@ -510,16 +621,21 @@ def write_report(
             allow_evidence_dir=True, on_progress=lambda d, t: step("frame hashes", d, t), cancel=cancel,
         )
     step("report", 0, 1)
-    exported = [p for p in [files.json, files.csv, files.verdict_csv, *files.frames, files.video, files.frame_hashes] if p]
+    exported = [p for p in [files.json, files.csv, files.verdict_csv, card_file, frames_csv, *files.frames,
+                            files.video, files.frame_hashes] if p]
     meta = ReportMeta(
         analyst=analyst, notes=notes, generated_utc=generated_utc or now_utc(), evidence_verified=True,
         files=[_exported(p, folder) for p in exported],
     )
-    html_text = build_report_html(result, video_path, meta, style)
+    kfs = collect_keyframes(result, per_track=top_frames)
+    images = render_keyframes(result, video_path, kfs, style) if kfs else []
+    timeline = timeline_png(result)
+    html_text = report_html(result, meta, timeline, images, card_text=card)
     files.html = write_bytes_atomic(folder / REPORT_HTML, html_text.encode("utf-8"))
     if pdf_writer is not None:
         step("pdf", 0, 1)
-        pdf_writer(html_text, folder / REPORT_PDF)
+        pdf_writer(report_html(result, meta, timeline, images, card_text=card, print_layout=True),
+                   folder / REPORT_PDF)
         files.pdf = folder / REPORT_PDF
     listed = [*exported, files.html] + ([files.pdf] if files.pdf else [])
     sums = "".join(f"{f.sha256}  {f.name}\n" for f in (_exported(p, folder) for p in listed))
