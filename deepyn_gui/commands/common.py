@@ -155,7 +155,8 @@ class ProgressBar:
                                  dynamic_ncols=True)
             self._bar.total = prog.total
             self._bar.n = prog.done
-            self._bar.set_postfix_str(f"{prog.fps:.1f} fps")
+            if prog.fps is not None:
+                self._bar.set_postfix_str(f"{prog.fps:.1f} fps")
             self._bar.refresh()
             return
         now = time.monotonic()
@@ -165,9 +166,10 @@ class ProgressBar:
         self._line(prog.done, prog.total, prog.fps)
         self._last_line = now
 
-    def _line(self, done: int, total: int, fps: float) -> None:
+    def _line(self, done: int, total: int, fps: float | None) -> None:
         pct = f" ({100 * done // total}%)" if total else ""
-        print(f"{self._desc}: {done}/{total or '?'} frames{pct}, {fps:.1f} fps", file=self._stream, flush=True)
+        rate = "" if fps is None else f", {fps:.1f} fps"
+        print(f"{self._desc}: {done}/{total or '?'} frames{pct}{rate}", file=self._stream, flush=True)
         self._last_done = done
         self.lines += 1
 

@@ -72,22 +72,21 @@ def ensure_demo(out: str | None, force: bool = False, quiet: bool = False) -> An
     from ..core.demo import write_demo
 
     path = resolve_out(out)
-    bars: list[Any] = []  # made on the first frame, so reusing an existing clip prints no bar
+    from types import SimpleNamespace
+
+    from .common import ProgressBar
+
+    # prints nothing until the first frame, so reusing an existing clip says nothing; a log gets a line
+    # every few seconds instead of a bar redrawn per frame
+    bar = ProgressBar("writing demo clip", quiet=quiet)
 
     def progress(done: int, total: int) -> None:
-        if not bars:
-            from tqdm import tqdm
-
-            bars.append(tqdm(total=total, desc="writing demo clip", unit="frame", file=sys.stderr,
-                             disable=quiet, leave=False))
-        bars[0].n = done
-        bars[0].refresh()
+        bar(SimpleNamespace(done=done, total=total, fps=None))
 
     try:
         demo = write_demo(path, force=force, on_progress=progress)
     finally:
-        for b in bars:
-            b.close()
+        bar.close()
     span = demo.info.get("manipulated_span", {})
     what = "wrote" if demo.created else "using existing"
     print(f"deepyn demo: {what} {demo.clip}")

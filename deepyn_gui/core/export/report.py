@@ -283,7 +283,7 @@ FILE_ROLES: dict[str, str] = {
     "analysis.json": "the whole analysis: every frame, face, box, score, setting (schema deepyn.analysis/1)",
     "analysis.csv": "one row per face per analysed frame (frames without a face once): the per-frame results",
     "verdict.csv": "the verdict for the video and for each person",
-    "model_card.md": "the model card, full text: training data, method, validation figures, limits",
+    "model_card.md": "the model card, full text: training data, method, validation results, limits",
     "frames.csv": "frame, time, file name, size and SHA-256 of each annotated frame under frames/",
     "frame_hashes.tsv": "SHA-256 of every decoded frame of the evidence",
     "annotated.mp4": "the clip with the overlay drawn on every frame (H.264)",
