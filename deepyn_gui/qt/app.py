@@ -39,7 +39,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model file to use instead of the bundled one")
     p.add_argument("--analyze", action="store_true", help="start the analysis as soon as the clip is open")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--version", action="version", version=f"%(prog)s ({APP_NAME}) {__version__}")
+    p.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
     return p
 
 
