@@ -133,6 +133,26 @@ def _page_doc(html: str, writer: QPdfWriter, margins: tuple[float, float, float]
     return doc
 
 
+def layout_pages(html: str, writer: QPdfWriter, max_moves: int = 60) -> tuple[QTextDocument, tuple[float, float, float]]:
+    """The report laid out on ``writer``'s pages with every heading on the page of what follows it;
+    also the (side, top, bottom) margins in device pixels."""
+    dots_per_mm = writer.resolution() / 25.4
+    side, top, bottom = (m * dots_per_mm for m in PDF_MARGINS_MM)
+    # Frame margins are given in logical (screen) pixels: the layout scales them to the device.
+    screen = QGuiApplication.primaryScreen()
+    to_logical = (screen.logicalDotsPerInchY() if screen is not None else 96.0) / writer.resolution()
+    margins = (side * to_logical, top * to_logical, bottom * to_logical)
+    breaks: set[int] = set()
+    doc = _page_doc(html, writer, margins, breaks)
+    for _ in range(max_moves):  # keep each heading on the page of what it introduces
+        cut = heading_cut_from_next(doc, breaks)
+        if cut is None:
+            break
+        breaks.add(cut)
+        doc = _page_doc(html, writer, margins, breaks)
+    return doc, (side, top, bottom)
+
+
 def html_to_pdf(html: str, out_path: str | os.PathLike[str], title: str = "DeepYN forensic report",
                 max_moves: int = 60) -> Path:
     """Print report HTML to an A4 PDF, atomically (temp file + rename).
@@ -149,20 +169,7 @@ def html_to_pdf(html: str, out_path: str | os.PathLike[str], title: str = "DeepY
         writer.setResolution(PDF_RESOLUTION)
         writer.setTitle(title)
         writer.setCreator("DeepYN Viewer")
-        dots_per_mm = PDF_RESOLUTION / 25.4
-        side, top, bottom = (m * dots_per_mm for m in PDF_MARGINS_MM)
-        # Frame margins are given in logical (screen) pixels: the layout scales them to the device.
-        screen = QGuiApplication.primaryScreen()
-        to_logical = (screen.logicalDotsPerInchY() if screen is not None else 96.0) / PDF_RESOLUTION
-        margins = (side * to_logical, top * to_logical, bottom * to_logical)
-        breaks: set[int] = set()
-        doc = _page_doc(html, writer, margins, breaks)
-        for _ in range(max_moves):  # keep each heading on the page of what it introduces
-            cut = heading_cut_from_next(doc, breaks)
-            if cut is None:
-                break
-            breaks.add(cut)
-            doc = _page_doc(html, writer, margins, breaks)
+        doc, (side, _top, bottom) = layout_pages(html, writer, max_moves)
         page = doc.pageSize()
         pages = doc.pageCount()
         painter = QPainter(writer)
