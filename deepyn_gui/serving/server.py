@@ -1,0 +1,129 @@
+"""``deepyn serve``: a backend behind kserve's ModelServer (Open Inference Protocol v2, REST + gRPC).
+
+kserve is imported only here, and with ``sys.argv`` hidden: it parses the command line at import
+time, and ``--model`` would otherwise be read as its own ``--model_name``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from typing import Any
+
+import numpy as np
+
+from ..core.inference import InferenceBackend
+from . import contract
+from .batcher import DynamicBatcher
+
+
+def import_kserve() -> Any:
+    """Import kserve without letting it read our command line."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        import kserve
+        import kserve.model_server
+    finally:
+        sys.argv = saved
+    return kserve
+
+
+def build_model(name: str, backend: InferenceBackend, batcher: DynamicBatcher) -> Any:
+    """A kserve Model named ``name`` that answers with ``backend`` through ``batcher``."""
+    kserve = import_kserve()
+    from kserve.errors import InferenceError, InvalidInput
+    from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+
+    info_param = contract.model_info_parameter(backend.model_info)
+
+    class UYNetModel(kserve.Model):  # type: ignore[misc, name-defined]
+        """U-YNet with the contract's tensors; metadata says so, so a client can check before sending."""
+
+        def load(self) -> bool:
+            self.ready = True
+            return True
+
+        def get_input_types(self) -> list[dict[str, Any]]:
+            return [contract.INPUT.to_json()]
+
+        def get_output_types(self) -> list[dict[str, Any]]:
+            return [t.to_json() for t in contract.OUTPUTS]
+
+        async def predict(self, payload: Any, headers: Any = None, response_headers: Any = None) -> Any:
+            if not isinstance(payload, InferRequest):
+                try:
+                    payload = InferRequest.from_grpc(payload)
+                except Exception as exc:  # noqa: BLE001
+                    raise InvalidInput(f"expected an Open Inference Protocol v2 request ({exc})") from exc
+            tensor = payload.get_input_by_name(contract.INPUT.name)
+            if tensor is None:
+                raise InvalidInput(f"the request has no input named {contract.INPUT.name!r}")
+            if tensor.datatype != contract.DATATYPE:
+                raise InvalidInput(f"input {contract.INPUT.name!r} must be {contract.DATATYPE}, got {tensor.datatype}")
+            try:
+                crops = contract.input_to_crops(np.asarray(tensor.as_numpy(), dtype=np.float32))
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from exc
+            try:
+                mask, score, took, merged = await asyncio.wrap_future(batcher.submit(crops))
+            except Exception as exc:  # noqa: BLE001 - the client must see the failure, never a score
+                raise InferenceError(f"{backend.name} failed: {exc}") from exc
+            outputs = []
+            for spec, arr in zip(contract.OUTPUTS, (mask, score)):
+                arr = np.ascontiguousarray(arr, dtype=np.float32)
+                outputs.append(InferOutput(name=spec.name, shape=list(arr.shape), datatype=spec.datatype, data=arr))
+            return InferResponse(
+                response_id=payload.id or uuid.uuid4().hex,  # kserve's response needs a string id
+                model_name=self.name,
+                infer_outputs=outputs,
+                parameters={
+                    contract.PARAM_MODEL_INFO: info_param,
+                    contract.PARAM_BACKEND: backend.name,
+                    contract.PARAM_INFER_MS: round(took * 1000.0, 3),
+                    contract.PARAM_BATCH: int(merged),
+                },
+                use_binary_outputs=payload.use_binary_outputs,
+                requested_outputs=payload.request_outputs,
+            )
+
+    model = UYNetModel(name)
+    model.load()
+    return model
+
+
+def serve(
+    backend: InferenceBackend,
+    name: str = "uynet",
+    http_port: int = 8080,
+    grpc_port: int | None = None,
+    host: str = "127.0.0.1",
+    max_batch: int = 8,
+    max_delay_ms: float = 5.0,
+) -> None:
+    """Serve until SIGINT/SIGTERM. gRPC (when ``grpc_port`` is given) listens on every interface:
+    kserve 0.21 fixes that address; only the REST address follows ``host``."""
+    import_kserve()
+    import kserve.model_server as ms
+
+    class _HostRESTServer(ms.RESTServer):  # type: ignore[misc, name-defined]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.config.host = host  # kserve 0.21 hard-codes 0.0.0.0
+
+    ms.RESTServer = _HostRESTServer  # this process exists only to serve
+    batcher = DynamicBatcher(backend, max_batch=max_batch, max_delay_s=max_delay_ms / 1000.0)
+    model = build_model(name, backend, batcher)
+    server = ms.ModelServer(
+        http_port=http_port,
+        grpc_port=grpc_port if grpc_port is not None else 0,
+        enable_grpc=grpc_port is not None,
+        grace_period=2,
+        enable_latency_logging=False,
+    )
+    try:
+        server.start([model])
+    finally:
+        batcher.close()
+        backend.close()
