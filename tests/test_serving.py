@@ -1,0 +1,243 @@
+"""The remote backend against real ``deepyn serve`` processes (kserve ModelServer) on 127.0.0.1.
+
+These need the ``serve`` and ``remote`` extras (kserve, tritonclient[http]); the dev extra installs them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("kserve")
+pytest.importorskip("tritonclient.http")
+
+from media import astronaut_clip_frames, write_clip  # noqa: E402
+from serving_support import LocalServer, free_port, start_servers  # noqa: E402
+
+from deepyn_gui.backends import create_backend, parse_backend_spec, split_backend_list  # noqa: E402
+from deepyn_gui.core.errors import BackendError, InputError  # noqa: E402
+from deepyn_gui.core.pipeline import AnalysisSettings, analyze  # noqa: E402
+from deepyn_gui.core.results import decompress_mask  # noqa: E402
+from deepyn_gui.serving import contract  # noqa: E402
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalServer]:
+    (s,) = start_servers(1)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("serve") / "face.mp4", astronaut_clip_frames(16, face_px=80))
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[Any]:
+    b = create_backend("onnx", threads=1, batch_size=8)
+    yield b
+    b.close()
+
+
+def _crops(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 224, 224, 3), dtype=np.uint8)
+
+
+def test_health_and_metadata_state_the_interface(server: LocalServer) -> None:
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/uynet/ready"):
+        with urllib.request.urlopen(server.url + path, timeout=10) as r:
+            assert r.status == 200, path
+    with urllib.request.urlopen(server.url + "/v2/models/uynet", timeout=10) as r:
+        meta = json.load(r)
+    assert contract.check_metadata(meta) is None
+    assert meta["inputs"] == [{"name": "image", "datatype": "FP32", "shape": [-1, 3, 224, 224]}]
+
+
+def test_a_hand_written_json_request_gets_the_documented_outputs(server: LocalServer, local: Any) -> None:
+    crops = _crops(2, seed=1)
+    x = contract.crops_to_input(crops)
+    body = {"id": "by-hand", "inputs": [{"name": "image", "datatype": "FP32", "shape": list(x.shape),
+                                         "data": x.ravel().tolist()}]}
+    req = urllib.request.Request(server.url + "/v2/models/uynet/infer", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        resp = json.load(r)
+    assert resp["id"] == "by-hand" and resp["model_name"] == "uynet"
+    outs = {o["name"]: o for o in resp["outputs"]}
+    assert outs["mask_prob"]["shape"] == [2, 224, 224] and outs["mask_prob"]["datatype"] == "FP32"
+    assert outs["fake_score"]["shape"] == [2]
+    mask = np.asarray(outs["mask_prob"]["data"], np.float32).reshape(2, 224, 224)
+    score = np.asarray(outs["fake_score"]["data"], np.float32)
+    want_mask, want_score = local.infer(crops)
+    np.testing.assert_allclose(score, want_score, atol=1e-5)
+    np.testing.assert_allclose(mask, want_mask, atol=1e-5)
+    info = contract.model_info_from_parameter(resp["parameters"][contract.PARAM_MODEL_INFO])
+    assert info.sha256 == local.model_info.sha256
+
+
+def test_bad_requests_are_refused_with_a_reason(server: LocalServer) -> None:
+    body = {"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 3, 8, 8], "data": [0.5] * 192}]}
+    req = urllib.request.Request(server.url + "/v2/models/uynet/infer", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=30)
+    assert err.value.code == 400
+    assert "shape" in err.value.read().decode()
+
+
+def test_remote_equals_local_onnx_crop_for_crop(server: LocalServer, local: Any) -> None:
+    remote = create_backend(f"remote:url={server.url},model=uynet", batch_size=8)
+    try:
+        crops = _crops(11, seed=2)
+        m_r, s_r = remote.infer(crops)
+        m_l, s_l = local.infer(crops)
+        np.testing.assert_allclose(s_r, s_l, atol=1e-5)
+        np.testing.assert_allclose(m_r, m_l, atol=1e-5)
+        assert remote.model_info.sha256 == local.model_info.sha256
+        assert remote.model_info.bands == local.model_info.bands
+        t = remote.timing.to_json()
+        assert t["requests"] >= 2 and t["network_s"] is not None and t["server_infer_s"] > 0
+    finally:
+        remote.close()
+
+
+def test_deepyn_analyze_through_remote_matches_local(server: LocalServer, clip: Path, tmp_path: Path) -> None:
+    from deepyn_gui.cli import main
+
+    assert main(["analyze", str(clip), "-q", "--json", str(tmp_path / "l.json")]) == 0
+    assert main(["analyze", str(clip), "-q", "--backend", f"remote:url={server.url}",
+                 "--json", str(tmp_path / "r.json")]) == 0
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("l.json", "r.json"))
+    fa = [f for fr in a["frames"] for f in fr["faces"]]
+    fb = [f for fr in b["frames"] for f in fr["faces"]]
+    assert len(fa) == len(fb) >= 16
+    assert all(f["state"] == "ok" for f in fb)
+    assert max(abs(x["fake_score"] - y["fake_score"]) for x, y in zip(fa, fb)) <= 1e-5
+    assert b["backend"]["name"] == "remote" and b["model"]["sha256"] == a["model"]["sha256"]
+    # the masks too (stored as 8-bit PNG: equal inputs give equal bytes)
+    local = create_backend("onnx", threads=1)
+    remote = create_backend(f"remote:url={server.url}")
+    try:
+        settings = AnalysisSettings(batch_size=8)
+        ra, rb = analyze(str(clip), local, settings), analyze(str(clip), remote, settings)
+    finally:
+        local.close()
+        remote.close()
+    for x, y in zip([f for fr in ra.frames for f in fr.faces], [f for fr in rb.frames for f in fr.faces]):
+        assert x.mask_blob is not None and y.mask_blob is not None
+        assert np.array_equal(decompress_mask(x.mask_blob), decompress_mask(y.mask_blob))
+
+
+def test_pool_loses_no_frame_when_one_server_dies_and_errors_when_both_do(clip: Path, local: Any) -> None:
+    a, b = start_servers(2)
+    try:
+        pool = create_backend(f"remote:url={a.url},url={b.url},model=uynet", batch_size=4)
+        killed = threading.Event()
+
+        def kill_b(_frame: Any) -> None:
+            if not killed.is_set():
+                killed.set()
+                b.kill()
+
+        settings = AnalysisSettings(batch_size=4)
+        try:
+            result = analyze(str(clip), pool, settings, on_frame=kill_b)
+            faces = [f for fr in result.frames for f in fr.faces]
+            assert killed.is_set() and len(result.frames) == 16
+            assert [f.state for f in faces] == ["ok"] * len(faces), [f.error for f in faces if f.error]
+            dead = next(e for e in pool.endpoints if e.url == b.url)  # type: ignore[attr-defined]
+            assert dead.failures >= 1  # it was asked after dying: those batches were retried on a
+            want = analyze(str(clip), local, settings)
+            got_s = [f.fake_score for f in faces]
+            want_s = [f.fake_score for fr in want.frames for f in fr.faces]
+            assert np.allclose(got_s, want_s, atol=1e-5)
+            a.kill()
+            down = analyze(str(clip), pool, settings)
+        finally:
+            pool.close()
+        dfaces = [f for fr in down.frames for f in fr.faces]
+        assert dfaces and all(f.state == "error" and f.fake_score is None for f in dfaces)
+        assert "no remote endpoint answered" in (dfaces[0].error or "")
+        assert down.verdict.fake_score is None
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_no_ready_endpoint_refuses_in_one_line() -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(BackendError) as err:
+        create_backend(f"remote:url={dead}")
+    assert "no remote endpoint is ready" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_model_the_server_does_not_serve_is_refused(server: LocalServer) -> None:
+    with pytest.raises(BackendError, match="not ready"):
+        create_backend(f"remote:url={server.url},model=other")
+
+
+def test_contract_check_names_the_mismatch() -> None:
+    good = {"inputs": [contract.INPUT.to_json()], "outputs": [t.to_json() for t in contract.OUTPUTS]}
+    assert contract.check_metadata(good) is None
+    bad = json.loads(json.dumps(good))
+    bad["inputs"][0]["shape"] = [-1, 3, 256, 256]
+    assert "shape [-1, 3, 256, 256]" in (contract.check_metadata(bad) or "")
+    bad = json.loads(json.dumps(good))
+    bad["outputs"] = bad["outputs"][:1]
+    assert "no output 'fake_score'" in (contract.check_metadata(bad) or "")
+    bad = json.loads(json.dumps(good))
+    bad["inputs"][0]["datatype"] = "UINT8"
+    assert "UINT8" in (contract.check_metadata(bad) or "")
+
+
+def test_token_comes_from_env_or_file_never_the_command_line(
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(InputError, match="token_env"):
+        create_backend(f"remote:url={server.url},token=s3cret")
+    monkeypatch.setenv("DEEPYN_TEST_TOKEN", "s3cret-env")
+    b = create_backend(f"remote:url={server.url},token_env=DEEPYN_TEST_TOKEN")
+    try:
+        assert b._headers() == {"Authorization": "Bearer s3cret-env"}  # type: ignore[attr-defined]
+        assert "s3cret" not in json.dumps(b.describe())
+    finally:
+        b.close()
+    (tmp_path / "tok").write_text("s3cret-file\n")
+    b = create_backend(f"remote:url={server.url},token_file={tmp_path / 'tok'}")
+    try:
+        assert b._headers() == {"Authorization": "Bearer s3cret-file"}  # type: ignore[attr-defined]
+        assert "s3cret" not in json.dumps(b.describe())
+    finally:
+        b.close()
+    with pytest.raises(InputError, match="not set"):
+        create_backend(f"remote:url={server.url},token_env=DEEPYN_UNSET_VARIABLE_X")
+
+
+def test_backend_specs_keep_urls_whole() -> None:
+    name, opts = parse_backend_spec("remote:url=http://a:8080,url=https://b:8443,model=uynet:timeout=5")
+    assert name == "remote"
+    assert opts == {"url": ["http://a:8080", "https://b:8443"], "model": ["uynet"], "timeout": ["5"]}
+    assert split_backend_list("onnx,remote:url=http://a:1,url=http://b:2,onnx-int8") == [
+        "onnx", "remote:url=http://a:1,url=http://b:2", "onnx-int8"]
+    with pytest.raises(InputError):
+        create_backend("remote:url=http://user:pw@host:1")
+
+
+def test_deepyn_backends_shows_each_endpoint(server: LocalServer, capsys: pytest.CaptureFixture[str]) -> None:
+    from deepyn_gui.cli import main
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert main(["backends", "--remote", f"url={server.url},url={dead}"]) == 3
+    out = capsys.readouterr().out
+    assert f"{server.url}" in out and "ready" in out
+    assert f"{dead}" in out and "NOT READY" in out
