@@ -241,3 +241,60 @@ def test_deepyn_backends_shows_each_endpoint(server: LocalServer, capsys: pytest
     out = capsys.readouterr().out
     assert f"{server.url}" in out and "ready" in out
     assert f"{dead}" in out and "NOT READY" in out
+
+
+@pytest.fixture(scope="module")
+def server2() -> Iterator[LocalServer]:
+    (s,) = start_servers(1)
+    yield s
+    s.stop()
+
+
+def test_batch_of_ten_clips_over_two_endpoints_resumes_after_an_interrupt(
+    server: LocalServer, server2: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from deepyn_gui.cli import main
+    from deepyn_gui.core import batch as batch_mod
+
+    monkeypatch.setenv("DEEPYN_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "in" / "deeper").mkdir(parents=True)
+    for i in range(10):
+        where = tmp_path / "in" / ("deeper" if i % 2 else "")
+        write_clip(where / f"c{i}.mp4", astronaut_clip_frames(4, face_px=60 + 4 * i))
+    spec = f"remote:url={server.url},url={server2.url}"
+    args = ["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--backend", spec, "-q"]
+
+    real_run = batch_mod.run_batch
+    finished: list[str] = []
+
+    def interrupting_run(*a: Any, **kw: Any) -> Any:  # Ctrl+C after 4 clips have finished
+        inner = kw.pop("on_item")
+
+        def on_item(i: int, item: Any) -> None:
+            inner(i, item)
+            if item.state == "done":
+                finished.append(item.clip)
+                if len(finished) == 4:
+                    raise KeyboardInterrupt
+
+        return real_run(*a, on_item=on_item, **kw)
+
+    monkeypatch.setattr(batch_mod, "run_batch", interrupting_run)
+    assert main(args) == 130
+    first = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert first["parallel"] == 2
+    done_first = {c["clip"] for c in first["clips"] if c["state"] == "done"}
+    assert len(done_first) >= 4
+    monkeypatch.setattr(batch_mod, "run_batch", real_run)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    second = json.loads((tmp_path / "out" / "summary.json").read_text())
+    states = {c["clip"]: c["state"] for c in second["clips"]}
+    assert len(states) == 10
+    assert {c for c, s in states.items() if s == "cached"} == done_first  # not redone
+    assert {c for c, s in states.items() if s == "done"} == set(states) - done_first  # only the rest
+    scores = [c["fake_score"] for c in second["clips"]]
+    assert scores == sorted(scores, reverse=True)
+    assert f"{10 - len(done_first)} analysed, {len(done_first)} from the cache" in out
+    assert "index.html" in out and (tmp_path / "out" / "index.html").is_file()
