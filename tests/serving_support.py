@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -27,8 +28,8 @@ class LocalServer:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         env.setdefault("OMP_NUM_THREADS", "1")
-        self.log = (log_dir or Path("/tmp")) / f"deepyn-serve-{self.port}.log"
-        self._log_fh = open(self.log, "wb")
+        self.log = (log_dir or Path(tempfile.gettempdir())) / f"deepyn-serve-{self.port}.log"
+        self._log_fh = open(self.log, "wb")  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "deepyn_gui.cli", "serve", "--host", "127.0.0.1",
              "--http-port", str(self.port), "--threads", str(threads), *extra],

@@ -18,14 +18,14 @@ import pytest
 pytest.importorskip("kserve")
 pytest.importorskip("tritonclient.http")
 
-from media import astronaut_clip_frames, write_clip  # noqa: E402
-from serving_support import LocalServer, free_port, start_servers  # noqa: E402
+from media import astronaut_clip_frames, write_clip
+from serving_support import LocalServer, free_port, start_servers
 
-from deepyn_gui.backends import create_backend, parse_backend_spec, split_backend_list  # noqa: E402
-from deepyn_gui.core.errors import BackendError, InputError  # noqa: E402
-from deepyn_gui.core.pipeline import AnalysisSettings, analyze  # noqa: E402
-from deepyn_gui.core.results import decompress_mask  # noqa: E402
-from deepyn_gui.serving import contract  # noqa: E402
+from deepyn_gui.backends import create_backend, parse_backend_spec, split_backend_list
+from deepyn_gui.core.errors import BackendError, InputError
+from deepyn_gui.core.pipeline import AnalysisSettings, analyze
+from deepyn_gui.core.results import decompress_mask
+from deepyn_gui.serving import contract
 
 pytestmark = pytest.mark.timeout(600)
 

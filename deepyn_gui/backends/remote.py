@@ -161,7 +161,9 @@ class RemoteBackend:
         self._lock = threading.Lock()
         self._turn = 0
         self.timing = RemoteTiming()
-        self._pool = ThreadPoolExecutor(max_workers=max(2, 2 * len(self.endpoints)), thread_name_prefix="deepyn-remote")
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            max_workers=max(2, 2 * len(self.endpoints)), thread_name_prefix="deepyn-remote"
+        )
         self._server_backend = ""
         self._model_info = self._connect()
 

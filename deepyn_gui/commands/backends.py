@@ -33,7 +33,7 @@ def _check_remote(text: str) -> int:
     from ..backends.remote import RemoteBackend, from_options
     from ..core.errors import BackendError
 
-    name, opts = parse_backend_spec(text if text.startswith("remote") else f"remote:{text}")
+    _name, opts = parse_backend_spec(text if text.startswith("remote") else f"remote:{text}")
     try:
         backend: RemoteBackend | None = from_options(None, **opts)
     except BackendError as exc:  # none ready or contract refused: still list each endpoint's reason

@@ -264,7 +264,7 @@ def run_batch(
             item = replace(run.items[index], state="cancelled")
         except DeepYNError as exc:
             item = replace(run.items[index], state="failed", error=str(exc), seconds=time.perf_counter() - t0)
-        except Exception as exc:  # noqa: BLE001 - one bad clip must not end the batch
+        except Exception as exc:
             log.exception("batch: %s failed", clip)
             item = replace(run.items[index], state="failed", error=f"{type(exc).__name__}: {exc}")
         run.set(index, item)

@@ -55,7 +55,7 @@ def build_model(name: str, backend: InferenceBackend, batcher: DynamicBatcher) -
             if not isinstance(payload, InferRequest):
                 try:
                     payload = InferRequest.from_grpc(payload)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     raise InvalidInput(f"expected an Open Inference Protocol v2 request ({exc})") from exc
             tensor = payload.get_input_by_name(contract.INPUT.name)
             if tensor is None:
@@ -68,7 +68,7 @@ def build_model(name: str, backend: InferenceBackend, batcher: DynamicBatcher) -
                 raise InvalidInput(str(exc)) from exc
             try:
                 mask, score, took, merged = await asyncio.wrap_future(batcher.submit(crops))
-            except Exception as exc:  # noqa: BLE001 - the client must see the failure, never a score
+            except Exception as exc:
                 raise InferenceError(f"{backend.name} failed: {exc}") from exc
             outputs = []
             for spec, arr in zip(contract.OUTPUTS, (mask, score)):
@@ -107,7 +107,7 @@ def serve(
     import_kserve()
     import kserve.model_server as ms
 
-    class _HostRESTServer(ms.RESTServer):  # type: ignore[misc, name-defined]
+    class _HostRESTServer(ms.RESTServer):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.config.host = host  # kserve 0.21 hard-codes 0.0.0.0
