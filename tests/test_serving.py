@@ -298,3 +298,22 @@ def test_batch_of_ten_clips_over_two_endpoints_resumes_after_an_interrupt(
     assert scores == sorted(scores, reverse=True)
     assert f"{10 - len(done_first)} analysed, {len(done_first)} from the cache" in out
     assert "index.html" in out and (tmp_path / "out" / "index.html").is_file()
+
+
+def test_compare_local_against_remote_shows_network_apart(
+    server: LocalServer, clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deepyn_gui.cli import main
+
+    rc = main(["compare", str(clip), "-q", "--backends", f"onnx:threads=1,remote:url={server.url}:label=server",
+               "--json", str(tmp_path / "c.json")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "server inference" in out and "network + queues" in out
+    doc = json.loads((tmp_path / "c.json").read_text())
+    remote = next(b for b in doc["summary"]["backends"] if b["label"] == "server")
+    local = next(b for b in doc["summary"]["backends"] if b["label"] == "onnx@1t")
+    assert local["server_infer_s"] is None and local["network_s"] is None  # local: no split invented
+    assert 0 < remote["server_infer_s"] <= remote["infer_s"]
+    assert remote["network_s"] == pytest.approx(remote["infer_s"] - remote["server_infer_s"], abs=1e-3)
+    assert doc["summary"]["agreement"]["server"]["max_abs_score_diff"] <= 1e-5

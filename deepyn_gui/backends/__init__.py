@@ -200,17 +200,17 @@ def parse_backend_spec(text: str) -> tuple[str, dict[str, list[str]]]:
 def split_backend_list(text: str) -> list[str]:
     """Split ``onnx,remote:url=http://a:8080,url=http://b:8080`` into one spec per backend.
 
-    A comma starts a new backend only when a registered backend name follows it.
+    A comma followed by ``key=`` continues the current backend's options; any other comma starts
+    the next backend.
     """
-    names = "|".join(re.escape(n) for n in sorted(REGISTRY, key=len, reverse=True))
-    return [p.strip() for p in re.split(rf",(?=\s*(?:{names})\s*(?::|,|$))", text) if p.strip()]
+    return [p.strip() for p in re.split(r",(?!\s*[A-Za-z_][A-Za-z0-9_]*=)", text) if p.strip()]
 
 
 def _spec_options(name: str, opts: dict[str, list[str]], model_path: str | Path | None,
                   options: dict[str, Any]) -> tuple[str | Path | None, dict[str, Any]]:
     """Merge ``name:key=value`` options into create_backend's arguments (the spec wins)."""
     if name == "remote":
-        return model_path, {**{k: v for k, v in options.items() if k in ("threads", "batch_size")}, **opts}
+        return model_path, {**options, **opts}
     merged = dict(options)
     for key, values in opts.items():
         value = values[-1]
