@@ -213,6 +213,9 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         self.menu_file = mb.addMenu("&File")
         self.menu_file.addAction(self.act_open)
+        self.act_open_folder = self._action("Open &folder…", self.open_folder_dialog,
+                                            tip="Analyse every clip in a folder (recursively), as a queue")
+        self.menu_file.addAction(self.act_open_folder)
         self.menu_recent = self.menu_file.addMenu("Open &Recent")
         self.menu_recent.aboutToShow.connect(self._fill_recent)
         self.menu_file.addSeparator()
@@ -361,6 +364,30 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open video", start, VIDEO_FILTER)
         if path:
             self.open_file(path)
+
+    def open_folder_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self, "Open folder of clips", str(Path.home()))
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str | Path, start: bool = True) -> Any:
+        """Show the folder's clips as a queue that fills in as they are analysed (``deepyn batch``'s engine)."""
+        from ..core.batch import find_clips
+        from ..core.errors import DeepYNError
+        from .folder_queue import FolderQueueWindow
+
+        try:
+            clips = find_clips([folder])
+        except DeepYNError as exc:
+            self.show_message_box("warning", str(exc))
+            return None
+        win = FolderQueueWindow(self, clips, start=start)
+        win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        win.show()
+        self.folder_queue = win
+        return win
 
     def open_file(self, path: str | Path) -> None:
         """Open a clip (menu, recent list, drag-and-drop and the command line all come here)."""
