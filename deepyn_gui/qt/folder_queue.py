@@ -85,6 +85,12 @@ class FolderQueueWindow(QWidget):
         backend_name, model_path, threads = session.backend_name, session.model_path, session.threads
         settings, root = session.settings, session.cache_root
 
+        def emit(signal: Any, *args: Any) -> None:
+            try:
+                signal.emit(*args)
+            except RuntimeError:  # the window was closed while the batch wound down
+                pass
+
         def work() -> None:
             from ..backends import create_backend
             from ..core.batch import default_parallel, run_batch
@@ -95,19 +101,19 @@ class FolderQueueWindow(QWidget):
                 backend = create_backend(backend_name, model_path=model_path, threads=threads,
                                          batch_size=settings.batch_size)
             except Exception as exc:  # noqa: BLE001 - shown in the window, never a silent stop
-                self._relay.finished.emit(f"cannot start: {exc}")
+                emit(self._relay.finished, f"cannot start: {exc}")
                 return
             try:
                 run = run_batch(self.clips, backend, settings, cache=AnalysisCache(root),
                                 parallel=default_parallel(backend), reports=False, cancel=self._cancel,
-                                on_item=lambda i, it: self._relay.item.emit(i, it))
+                                on_item=lambda i, it: emit(self._relay.item, i, it))
                 for i, it in enumerate(run.snapshot()):
-                    self._relay.item.emit(i, it)
+                    emit(self._relay.item, i, it)
             except Exception as exc:  # noqa: BLE001
                 message = f"stopped: {exc}"
             finally:
                 backend.close()
-            self._relay.finished.emit(message)
+            emit(self._relay.finished, message)
 
         self.status.setText(f"Analysing with {backend_name}…")
         self._thread = threading.Thread(target=work, name="deepyn-folder-queue", daemon=True)
