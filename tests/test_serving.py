@@ -93,6 +93,14 @@ def test_bad_requests_are_refused_with_a_reason(server: LocalServer) -> None:
         urllib.request.urlopen(req, timeout=30)
     assert err.value.code == 400
     assert "shape" in err.value.read().decode()
+    # binary extension: a tensor shorter than it claims is refused too (our fast parser path)
+    head = json.dumps({"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 3, 224, 224],
+                                   "parameters": {"binary_data_size": 602112}}]}).encode()
+    req = urllib.request.Request(server.url + "/v2/models/uynet/infer", data=head + b"\0" * 1000, headers={
+        "Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(head))})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=30)
+    assert err.value.code == 400
 
 
 def test_remote_equals_local_onnx_crop_for_crop(server: LocalServer, local: Any) -> None:

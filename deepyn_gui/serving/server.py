@@ -30,6 +30,59 @@ def import_kserve() -> Any:
     return kserve
 
 
+def keep_binary_inputs_binary() -> None:
+    """Make kserve keep binary request tensors as bytes (numpy reads them without copying).
+
+    kserve 0.21's ``InferRequest.from_bytes`` turns every binary input into a Python list and back:
+    measured here, 1.3 s of a 1.4 s round trip for 8 crops (4.8 MB). This replacement is the same
+    parser without that detour; requests without binary inputs still go to kserve's own code.
+    """
+    import orjson
+    from kserve.errors import InvalidInput
+    from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
+
+    original = InferRequest.from_bytes
+    if getattr(original, "__deepyn_fast__", False):
+        return
+
+    def from_bytes(cls: Any, req_bytes: bytes, json_length: int, model_name: str) -> Any:
+        try:
+            doc = orjson.loads(req_bytes[:json_length])
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"Unrecognized request format: {exc}") from exc
+        inputs_doc = doc.get("inputs") if isinstance(doc, dict) else None
+        if not isinstance(inputs_doc, list) or not any(
+            isinstance(i, dict) and "data" not in i and "binary_data_size" in (i.get("parameters") or {})
+            for i in inputs_doc
+        ):
+            return original.__func__(cls, req_bytes, json_length, model_name)
+        start = json_length
+        inputs = []
+        for entry in inputs_doc:
+            params = entry.get("parameters") or None
+            tensor = InferInput(name=entry["name"], shape=entry["shape"], datatype=entry["datatype"],
+                                parameters=params)
+            if entry.get("data") is not None:
+                tensor.data = entry["data"]
+            elif params and params.get("binary_data_size") is not None:
+                end = start + int(params["binary_data_size"])
+                if end > len(req_bytes):
+                    raise InvalidInput(f"input {entry['name']!r} is shorter than its binary_data_size")
+                tensor._raw_data = req_bytes[start:end]
+                start = end
+            else:
+                raise InvalidInput(f"'data' field is missing for input '{entry['name']}' for model '{model_name}'")
+            inputs.append(tensor)
+        outputs = None
+        if doc.get("outputs") is not None:
+            outputs = [RequestedOutput(name=o["name"], parameters=o.get("parameters")) for o in doc["outputs"]]
+        return cls(model_name=model_name, request_id=doc.get("id"), parameters=doc.get("parameters"),
+                   infer_inputs=inputs, request_outputs=outputs)
+
+    from_bytes.__deepyn_fast__ = True  # type: ignore[attr-defined]
+    InferRequest.from_bytes = classmethod(from_bytes)
+
+
 def build_model(name: str, backend: InferenceBackend, batcher: DynamicBatcher) -> Any:
     """A kserve Model named ``name`` that answers with ``backend`` through ``batcher``."""
     kserve = import_kserve()
@@ -64,7 +117,7 @@ def build_model(name: str, backend: InferenceBackend, batcher: DynamicBatcher) -
                 raise InvalidInput(f"input {contract.INPUT.name!r} must be {contract.DATATYPE}, got {tensor.datatype}")
             try:
                 crops = contract.input_to_crops(np.asarray(tensor.as_numpy(), dtype=np.float32))
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 raise InvalidInput(str(exc)) from exc
             try:
                 mask, score, took, merged = await asyncio.wrap_future(batcher.submit(crops))
@@ -113,6 +166,7 @@ def serve(
             self.config.host = host  # kserve 0.21 hard-codes 0.0.0.0
 
     ms.RESTServer = _HostRESTServer  # this process exists only to serve
+    keep_binary_inputs_binary()
     batcher = DynamicBatcher(backend, max_batch=max_batch, max_delay_s=max_delay_ms / 1000.0)
     model = build_model(name, backend, batcher)
     server = ms.ModelServer(
