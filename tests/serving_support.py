@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,8 @@ class LocalServer:
 
     def __init__(self, *extra: str, threads: int = 1, log_dir: Path | None = None) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.scheme = "https" if "--ssl-certfile" in extra else "http"
+        self.url = f"{self.scheme}://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         env.setdefault("OMP_NUM_THREADS", "1")
         self.log = (log_dir or Path(tempfile.gettempdir())) / f"deepyn-serve-{self.port}.log"
@@ -42,7 +44,8 @@ class LocalServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"deepyn serve exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{self.url}/v2/health/ready", timeout=2) as r:
+                ctx = ssl._create_unverified_context() if self.scheme == "https" else None
+                with urllib.request.urlopen(f"{self.url}/v2/health/ready", timeout=2, context=ctx) as r:
                     if r.status == 200:
                         return self
             except OSError:

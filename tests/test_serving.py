@@ -325,3 +325,85 @@ def test_compare_local_against_remote_shows_network_apart(
     assert 0 < remote["server_infer_s"] <= remote["infer_s"]
     assert remote["network_s"] == pytest.approx(remote["infer_s"] - remote["server_infer_s"], abs=1e-3)
     assert doc["summary"]["agreement"]["server"]["max_abs_score_diff"] <= 1e-5
+
+
+def test_tls_with_the_servers_ca_and_refused_without(tmp_path: Path, local: Any) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    (s,) = start_servers(1, "--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
+    try:
+        assert s.url.startswith("https://")
+        with pytest.raises(BackendError, match="no remote endpoint is ready"):
+            create_backend(f"remote:url={s.url},timeout=10")  # a certificate nobody vouched for
+        crops = _crops(3, seed=5)
+        for spec in (f"remote:url={s.url},ca={cert}", f"remote:url={s.url},insecure=1"):
+            b = create_backend(spec)
+            try:
+                _m, score = b.infer(crops)
+            finally:
+                b.close()
+            np.testing.assert_allclose(score, local.infer(crops)[1], atol=1e-5)
+    finally:
+        s.stop()
+
+
+def test_a_hung_endpoint_times_out_and_its_piece_is_retried(server: LocalServer, local: Any) -> None:
+    import socket
+
+    hung = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # accepts connections, never answers
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)
+    try:
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        pool = create_backend(f"remote:url={server.url},url={url},timeout=1.5", batch_size=8)
+        try:
+            stuck = next(e for e in pool.endpoints if e.url == url)  # type: ignore[attr-defined]
+            assert stuck.last_error  # found not ready when the pool was built
+            stuck.down_until = 0.0  # ask it anyway: half of the next batch goes to it
+            crops = _crops(8, seed=6)
+            _m, score = pool.infer(crops)
+            assert stuck.failures >= 1 and "imeout" in stuck.last_error or "timed out" in stuck.last_error
+            np.testing.assert_allclose(score, local.infer(crops)[1], atol=1e-5)
+        finally:
+            pool.close()
+    finally:
+        hung.close()
+
+
+def test_grpc_port_serves_the_same_model(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    grpc_port = free_port()
+    (s,) = start_servers(1, "--grpc-port", str(grpc_port))
+    # kserve's own gRPC stubs, in a child process (its protos and tritonclient's cannot share one)
+    code = f"""
+import sys, grpc, numpy as np
+sys.argv = sys.argv[:1]
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb, grpc_predict_v2_pb2_grpc as rpc
+ch = grpc.insecure_channel("127.0.0.1:{grpc_port}")
+grpc.channel_ready_future(ch).result(timeout=30)
+stub = rpc.GRPCInferenceServiceStub(ch)
+assert stub.ServerReady(pb.ServerReadyRequest(), timeout=30).ready
+meta = stub.ModelMetadata(pb.ModelMetadataRequest(name="uynet"), timeout=30)
+x = np.full((1, 3, 224, 224), 0.5, np.float32)
+req = pb.ModelInferRequest(model_name="uynet", id="g1", inputs=[pb.ModelInferRequest.InferInputTensor(
+    name="image", datatype="FP32", shape=[1, 3, 224, 224])], raw_input_contents=[x.tobytes()])
+resp = stub.ModelInfer(req, timeout=60)
+score = np.frombuffer(resp.raw_output_contents[[o.name for o in resp.outputs].index("fake_score")], np.float32)
+print(meta.inputs[0].name, list(meta.inputs[0].shape), float(score[0]))
+"""
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        s.stop()
+    assert out.returncode == 0, out.stderr[-2000:]
+    name, shape, score = out.stdout.split(maxsplit=2)[0], out.stdout.split("]")[0] + "]", float(out.stdout.split()[-1])
+    assert name == "image" and "[-1, 3, 224, 224]" in shape and 0.0 <= score <= 1.0

@@ -267,13 +267,13 @@ class RemoteBackend:
         if mask is None or score is None:
             raise BackendError(f"{ep.url} answered without {contract.OUTPUTS[0].name} and {contract.OUTPUTS[1].name}")
         params = dict((result.get_response() or {}).get("parameters") or {})
-        server_ms = params.get(contract.PARAM_INFER_MS)
+        server_us = params.get(contract.PARAM_INFER_US)
         with self.timing.lock:
             self.timing.requests += 1
             self.timing.crops += len(x)
             self.timing.round_trip_s += took
-            if isinstance(server_ms, (int, float)):
-                self.timing.server_infer_s += float(server_ms) / 1000.0
+            if isinstance(server_us, (int, float)) and not isinstance(server_us, bool):
+                self.timing.server_infer_s += float(server_us) / 1e6
                 self.timing.server_reported += 1
         return np.asarray(mask, dtype=np.float32), np.asarray(score, dtype=np.float32), params
 

@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="also serve gRPC on this port (kserve listens on all interfaces for gRPC)")
     p.add_argument("--host", default="127.0.0.1",
                    help="REST address to listen on (default 127.0.0.1; 0.0.0.0 to serve the network)")
+    p.add_argument("--ssl-certfile", default=None, help="serve REST over https with this certificate (PEM)")
+    p.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
     p.add_argument("--name", default="uynet", help="model name in the URLs (default uynet)")
     p.add_argument("--backend", default="onnx", help="local backend that does the work: onnx, onnx-int8, vart")
     p.add_argument("--model", default=None, help="model file (.onnx, or .xmodel for vart); default: bundled")
@@ -40,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.backend.split(":", 1)[0] == "remote":
         raise InputError("deepyn serve needs a local backend (onnx, onnx-int8, vart), not remote")
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise InputError("https needs both --ssl-certfile and --ssl-keyfile")
     for port in (args.http_port, args.grpc_port):
         if port is not None and not 0 < port < 65536:
             raise InputError(f"port {port} is not between 1 and 65535")
@@ -50,11 +54,12 @@ def run(args: argparse.Namespace) -> int:
     backend = create_backend(args.backend, model_path=args.model, threads=args.threads, batch_size=args.batch)
     info = backend.model_info
     print(f"deepyn serve: model {info.name} ({info.sha256[:12]}) on {args.backend} as {args.name!r}; "
-          f"REST http://{args.host}:{args.http_port}/v2/models/{args.name}"
+          f"REST {'https' if args.ssl_certfile else 'http'}://{args.host}:{args.http_port}/v2/models/{args.name}"
           + (f", gRPC port {args.grpc_port} (all interfaces)" if args.grpc_port else ""),
           file=sys.stderr, flush=True)
     serve(backend, name=args.name, http_port=args.http_port, grpc_port=args.grpc_port, host=args.host,
-          max_batch=args.batch, max_delay_ms=args.max_delay_ms)
+          max_batch=args.batch, max_delay_ms=args.max_delay_ms, ssl_certfile=args.ssl_certfile,
+          ssl_keyfile=args.ssl_keyfile)
     return 0
 
 

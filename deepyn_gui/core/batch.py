@@ -235,7 +235,8 @@ def run_batch(
         rel = f"clips/{name}/report.html"
         if cached and (folder / "report.html").is_file():
             return rel  # written by an earlier run of this batch from the same cached analysis
-        write_report(result, clip, folder, frames="none", cancel=cancel)
+        # not cancellable: the analysis is finished (and cached) by now, so its report is written too
+        write_report(result, clip, folder, frames="none")
         return rel
 
     def one(index: int) -> None:

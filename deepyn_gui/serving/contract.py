@@ -22,7 +22,7 @@ DATATYPE = "FP32"
 #: Response parameters ``deepyn serve`` adds (a foreign server may not: then the model is unidentified).
 PARAM_MODEL_INFO = "deepyn_model_info"
 PARAM_BACKEND = "deepyn_backend"
-PARAM_INFER_MS = "deepyn_infer_ms"
+PARAM_INFER_US = "deepyn_infer_us"  # an integer: kserve's gRPC encoder refuses float parameters
 PARAM_BATCH = "deepyn_server_batch"
 
 

@@ -126,7 +126,11 @@ def build_model(name: str, backend: InferenceBackend, batcher: DynamicBatcher) -
             outputs = []
             for spec, arr in zip(contract.OUTPUTS, (mask, score)):
                 arr = np.ascontiguousarray(arr, dtype=np.float32)
-                outputs.append(InferOutput(name=spec.name, shape=list(arr.shape), datatype=spec.datatype, data=arr))
+                out = InferOutput(name=spec.name, shape=list(arr.shape), datatype=spec.datatype)
+                # as bytes: kserve 0.21's gRPC encoder tests an ndarray's truth value and fails on it;
+                # REST turns the bytes back into JSON numbers when the client did not ask for binary
+                out.set_data_from_numpy(arr, binary_data=True)
+                outputs.append(out)
             return InferResponse(
                 response_id=payload.id or uuid.uuid4().hex,  # kserve's response needs a string id
                 model_name=self.name,
@@ -134,7 +138,7 @@ def build_model(name: str, backend: InferenceBackend, batcher: DynamicBatcher) -
                 parameters={
                     contract.PARAM_MODEL_INFO: info_param,
                     contract.PARAM_BACKEND: backend.name,
-                    contract.PARAM_INFER_MS: round(took * 1000.0, 3),
+                    contract.PARAM_INFER_US: int(round(took * 1e6)),
                     contract.PARAM_BATCH: int(merged),
                 },
                 use_binary_outputs=payload.use_binary_outputs,
@@ -154,6 +158,8 @@ def serve(
     host: str = "127.0.0.1",
     max_batch: int = 8,
     max_delay_ms: float = 5.0,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM. gRPC (when ``grpc_port`` is given) listens on every interface:
     kserve 0.21 fixes that address; only the REST address follows ``host``."""
@@ -175,6 +181,8 @@ def serve(
         enable_grpc=grpc_port is not None,
         grace_period=2,
         enable_latency_logging=False,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
     try:
         server.start([model])
