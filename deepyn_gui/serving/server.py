@@ -138,7 +138,7 @@ def build_model(name: str, backend: InferenceBackend, batcher: DynamicBatcher) -
                 parameters={
                     contract.PARAM_MODEL_INFO: info_param,
                     contract.PARAM_BACKEND: backend.name,
-                    contract.PARAM_INFER_US: int(round(took * 1e6)),
+                    contract.PARAM_INFER_US: round(took * 1e6),
                     contract.PARAM_BATCH: int(merged),
                 },
                 use_binary_outputs=payload.use_binary_outputs,
