@@ -176,7 +176,8 @@ def test_pool_loses_no_frame_when_one_server_dies_and_errors_when_both_do(clip: 
         dfaces = [f for fr in down.frames for f in fr.faces]
         assert dfaces and all(f.state == "error" and f.fake_score is None for f in dfaces)
         assert "no remote endpoint answered" in (dfaces[0].error or "")
-        assert down.verdict.fake_score is None
+        assert down.verdict.fake_score is None and down.verdict.label == "error"
+        assert "no remote endpoint answered" in down.verdict.explanation  # the message a user reads
     finally:
         a.stop()
         b.stop()
