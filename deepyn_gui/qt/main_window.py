@@ -306,7 +306,10 @@ class MainWindow(QMainWindow):
             a.setData(spec.name)
             a.setToolTip(spec.description if ok else f"Unavailable: {avail.reason}")
             a.setStatusTip(a.toolTip())
-            a.triggered.connect(lambda _=False, n=spec.name: self.set_backend(n))
+            if spec.name == "remote":  # needs endpoints: asked for when chosen
+                a.triggered.connect(lambda _=False: self.choose_remote())
+            else:
+                a.triggered.connect(lambda _=False, n=spec.name: self.set_backend(n))
             self.backend_group.addAction(a)
             self.menu_backend.addAction(a)
             self.backend_actions[spec.name] = a
@@ -399,10 +402,46 @@ class MainWindow(QMainWindow):
             return
         self.session.start_analysis()
 
+    def choose_remote(self) -> bool:
+        """Ask for the Open Inference Protocol endpoints (``url=...,url=...,model=NAME``) and use them."""
+        from PySide6.QtWidgets import QInputDialog
+
+        from ..backends import parse_backend_spec
+        from ..core.errors import DeepYNError
+
+        current = self.session.backend_name
+        last = current.split(":", 1)[1] if current.startswith("remote:") else "url=http://127.0.0.1:8080,model=uynet"
+        text, ok = QInputDialog.getText(
+            self, "Remote inference servers",
+            "Endpoints (deepyn serve, Triton, KServe): url=http://host:8080 (repeat for a pool), model=NAME,\n"
+            "optional timeout=S, token_env=VARIABLE or token_file=PATH, ca=PATH",
+            text=last,
+        )
+        spec = text.strip().removeprefix("remote:").strip()
+        try:
+            if not ok or not spec:
+                raise LookupError
+            _name, opts = parse_backend_spec(f"remote:{spec}")
+            if "url" not in opts:
+                raise DeepYNError("give at least one url=http://host:port")
+            if "token" in opts:
+                raise DeepYNError("a token typed here would be stored in the settings; use token_env= or token_file=")
+        except LookupError:
+            self.set_backend(current)  # cancelled: keep the backend that was chosen before
+            return False
+        except DeepYNError as exc:
+            self.show_message_box("warning", f"Remote servers: {exc}")
+            self.set_backend(current)
+            return False
+        if "model" not in opts:
+            spec += ",model=uynet"  # the served name; never the local model file chosen for onnx
+        self.set_backend(f"remote:{spec}")
+        return True
+
     def set_backend(self, name: str) -> None:
         self.session.backend_name = name
         self.prefs.backend = name
-        a = self.backend_actions.get(name)
+        a = self.backend_actions.get(name.split(":", 1)[0])
         if a is not None:
             a.setChecked(True)
         self._update_backend_label()
@@ -580,8 +619,21 @@ class MainWindow(QMainWindow):
     def _update_backend_label(self) -> None:
         if not hasattr(self, "backend_label"):
             return
+        name = self.session.backend_name
+        if name.startswith("remote:"):
+            from html import escape
+
+            from ..backends import parse_backend_spec
+
+            try:
+                opts = parse_backend_spec(name)[1]
+            except Exception:  # noqa: BLE001 - a label must not fail
+                opts = {}
+            urls = ", ".join(opts.get("url", []))
+            self.backend_label.setText(f"Backend: <b>remote</b> · {escape(urls)} · the servers' model")
+            return
         model = Path(self.session.model_path).name if self.session.model_path else "bundled model"
-        self.backend_label.setText(f"Backend: <b>{self.session.backend_name}</b> · {model}")
+        self.backend_label.setText(f"Backend: <b>{name}</b> · {model}")
 
     def _fill_recent(self) -> None:
         self.menu_recent.clear()
