@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
 
     clips = find_clips(args.inputs)
-    out = check_batch_output(args.out, clips)
+    out = check_batch_output(args.out, clips, args.inputs)
     if args.parallel is not None and args.parallel < 1:
         raise InputError(f"--parallel must be at least 1, got {args.parallel}")
     settings = settings_from_args(args)

@@ -91,14 +91,19 @@ def find_clips(inputs: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def check_batch_output(out_dir: str | Path, clips: Sequence[Path]) -> Path:
+def check_batch_output(out_dir: str | Path, clips: Sequence[Path], inputs: Iterable[str | Path] = ()) -> Path:
     """The batch's output folder, checked against every clip and created: never the folder that holds
-    a clip (never beside the evidence). The one place batch output paths are checked, so that it can
-    be routed through the project's output guard."""
+    a clip (never beside the evidence), never inside a folder the batch searches (``inputs``). The one
+    place batch output paths are checked, so that it can be routed through the project's output guard."""
     from .errors import ExportError
     from .evidence import check_output_dir, is_evidence_folder
 
     out = Path(out_dir).expanduser()
+    resolved = out.resolve()
+    for folder in (Path(i).expanduser().resolve() for i in inputs):
+        if folder.is_dir() and (resolved == folder or folder in resolved.parents):
+            raise ExportError(f"Refusing to write the batch inside {folder}, a folder it reads clips from; "
+                              "choose an --out folder outside it.")
     parents: dict[Path, Path] = {}
     for c in clips:
         parents.setdefault(c.resolve().parent, c)

@@ -55,7 +55,10 @@ def test_batch_output_is_never_a_folder_holding_evidence(tmp_path: Path) -> None
         check_batch_output(tmp_path / "in" / "sub", clips)
     with pytest.raises(ExportError, match="holds evidence"):
         check_batch_output(tmp_path / "in", clips)
-    assert check_batch_output(tmp_path / "out", clips).is_dir()
+    with pytest.raises(ExportError, match="reads clips from"):
+        check_batch_output(tmp_path / "in" / "triage", clips, [tmp_path / "in"])
+    assert not (tmp_path / "in" / "triage").exists()
+    assert check_batch_output(tmp_path / "out", clips, [tmp_path / "in"]).is_dir()
 
 
 def test_summary_sorted_by_score_and_html_escaped(tmp_path: Path) -> None:
