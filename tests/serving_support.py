@@ -69,6 +69,8 @@ class LocalServer:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log_fh.close()
+        if not os.environ.get("DEEPYN_KEEP_SERVE_LOGS"):  # failures quote the log before stopping
+            self.log.unlink(missing_ok=True)
 
 
 def start_servers(n: int, *extra: str, threads: int = 1) -> list[LocalServer]:
