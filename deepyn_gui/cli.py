@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "compare",
     "report",
     "demo",
+    "serve",
+    "batch",
 )
 
 

@@ -15,7 +15,8 @@ def test_core_and_cli_import_without_qt():
                 return None
         sys.meta_path.insert(0, Block())
         import deepyn_gui.core as core, deepyn_gui.cli, deepyn_gui.commands, deepyn_gui.backends
-        for pkg in (core, deepyn_gui.commands, deepyn_gui.backends):
+        import deepyn_gui.serving
+        for pkg in (core, deepyn_gui.commands, deepyn_gui.backends, deepyn_gui.serving):
             for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):
                 importlib.import_module(m.name)
         deepyn_gui.cli.build_parser()

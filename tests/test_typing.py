@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_core_cli_and_backends_pass_mypy_strict(tmp_path):
     pytest.importorskip("mypy")
-    targets = ["deepyn_gui/core", "deepyn_gui/cli.py", "deepyn_gui/commands", "deepyn_gui/backends"]
+    targets = ["deepyn_gui/core", "deepyn_gui/cli.py", "deepyn_gui/commands", "deepyn_gui/backends",
+               "deepyn_gui/serving"]
     out = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "mypy"), *targets],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,

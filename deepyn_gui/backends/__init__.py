@@ -8,12 +8,13 @@ backend modules (and their runtimes: onnxruntime, xir/vart) are imported only wh
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import BackendError
+from ..core.errors import BackendError, InputError
 from ..core.inference import Availability, InferenceBackend
 from ..resources import resource_path
 
@@ -109,6 +110,24 @@ def _vart_factory(model_path: str | Path | None = None, **options: Any) -> Infer
     return backend
 
 
+# --- remote: Open Inference Protocol v2 servers (backends/remote.py; tritonclient imported lazily) --
+
+
+def _remote_availability() -> Availability:
+    from .remote import runtime_availability
+
+    avail = runtime_availability()
+    if not avail.available:
+        return avail
+    return Availability(True, "give endpoints: --backend remote:url=http://host:8080[,url=...],model=NAME")
+
+
+def _remote_factory(model_path: str | Path | None = None, **options: Any) -> InferenceBackend:
+    from .remote import from_options
+
+    return from_options(model_path, **options)
+
+
 def _build_registry() -> dict[str, BackendSpec]:
     specs = [
         BackendSpec(
@@ -131,6 +150,12 @@ def _build_registry() -> dict[str, BackendSpec]:
             _vart_availability,
             _vart_factory,
         ),
+        BackendSpec(
+            "remote",
+            "KServe v2 / Open Inference Protocol servers (deepyn serve, Triton, KServe), pooled",
+            _remote_availability,
+            _remote_factory,
+        ),
     ]
     return {s.name: s for s in specs}
 
@@ -150,13 +175,69 @@ def list_backends() -> list[tuple[BackendSpec, Availability]]:
     return [(spec, _safe(spec.availability)) for spec in REGISTRY.values()]
 
 
+_OPTION_START = re.compile(r"[,:](?=\s*[A-Za-z_][A-Za-z0-9_]*=)")
+
+
+def parse_backend_spec(text: str) -> tuple[str, dict[str, list[str]]]:
+    """``name[:key=value[,key=value]...]`` -> (name, {key: [values]}); InputError when malformed.
+
+    Options are separated by ``:`` or ``,`` before a ``key=``, so values may hold URLs
+    (``remote:url=http://a:8080,url=http://b:8080,model=uynet``); a key may repeat (``url``).
+    """
+    name, sep, rest = text.strip().partition(":")
+    opts: dict[str, list[str]] = {}
+    if sep:
+        for piece in _OPTION_START.split(rest):
+            key, eq, value = piece.partition("=")
+            if not eq or not key.strip() or not value.strip():
+                raise InputError(f"bad backend option {piece!r} in {text!r}: use {name}:key=value")
+            opts.setdefault(key.strip(), []).append(value.strip())
+    if not name.strip():
+        raise InputError(f"empty backend name in {text!r}")
+    return name.strip(), opts
+
+
+def split_backend_list(text: str) -> list[str]:
+    """Split ``onnx,remote:url=http://a:8080,url=http://b:8080`` into one spec per backend.
+
+    A comma followed by ``key=`` continues the current backend's options; any other comma starts
+    the next backend.
+    """
+    return [p.strip() for p in re.split(r",(?!\s*[A-Za-z_][A-Za-z0-9_]*=)", text) if p.strip()]
+
+
+def _spec_options(name: str, opts: dict[str, list[str]], model_path: str | Path | None,
+                  options: dict[str, Any]) -> tuple[str | Path | None, dict[str, Any]]:
+    """Merge ``name:key=value`` options into create_backend's arguments (the spec wins)."""
+    if name == "remote":
+        return model_path, {**options, **opts}
+    merged = dict(options)
+    for key, values in opts.items():
+        value = values[-1]
+        if key == "model":
+            model_path = value
+        elif key in ("threads", "batch"):
+            try:
+                merged["threads" if key == "threads" else "batch_size"] = int(value)
+            except ValueError:
+                raise InputError(f"{key} must be a whole number, got {value!r}") from None
+        else:
+            raise InputError(f"unknown option {key!r} for backend {name} (known: model, threads, batch)")
+    return model_path, merged
+
+
 def create_backend(name: str, model_path: str | Path | None = None, **options: Any) -> InferenceBackend:
     """Build backend ``name``; BackendError naming the reason if it is unknown or cannot run here.
+
+    ``name`` may carry options (``onnx:threads=1``, ``remote:url=http://host:8080,model=uynet``).
 
     ``options`` go to the backend (``threads``, ``batch_size``, ``providers`` for ONNX...). With an
     explicit ``model_path`` only the runtime has to be present; the model file is checked by the
     backend itself (ModelError if it is missing or not a U-YNet).
     """
+    name, spec_opts = parse_backend_spec(name)
+    if spec_opts or name == "remote":
+        model_path, options = _spec_options(name, spec_opts, model_path, options)
     spec = REGISTRY.get(name)
     if spec is None:
         raise BackendError(f"unknown backend {name!r}; known backends: {', '.join(REGISTRY)}")
@@ -177,4 +258,6 @@ __all__ = [
     "create_backend",
     "default_model_path",
     "list_backends",
+    "parse_backend_spec",
+    "split_backend_list",
 ]

@@ -13,7 +13,9 @@ from ..core.errors import InputError
 
 
 def add_backend_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default="onnx", help="inference backend (see `deepyn backends`; default onnx)")
+    p.add_argument("--backend", default="onnx",
+                   help="inference backend (see `deepyn backends`; default onnx); servers: "
+                        "remote:url=http://host:8080[,url=...],model=NAME[,token_env=VAR]")
     p.add_argument("--model", default=None, help="model file (.onnx, or .xmodel for vart); default: bundled model")
     p.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
     p.add_argument("--batch", type=int, default=8, help="crops per inference batch (default 8)")

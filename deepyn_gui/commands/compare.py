@@ -17,6 +17,7 @@ from ..core.errors import InputError
 from .common import add_analysis_options, check_clip, settings_from_args
 
 _KEYS = ("model", "threads", "batch", "label")
+_REMOTE_KEYS = ("url", "timeout", "token_env", "token_file", "ca", "insecure")
 
 
 @dataclass(frozen=True)
@@ -28,21 +29,20 @@ class BackendRequest:
     model: str | None = None
     threads: int | None = None
     batch: int | None = None
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()  # remote: url=..., timeout=..., token_env=...
 
 
 def parse_backend_spec(text: str) -> BackendRequest:
-    """``name[:key=value]...`` with keys model, threads, batch, label; InputError when malformed."""
-    parts = [p for p in text.strip().split(":")]
-    name = parts[0].strip()
-    if not name:
-        raise InputError(f"empty backend name in {text!r}")
-    opts: dict[str, str] = {}
-    for p in parts[1:]:
-        key, sep, value = p.partition("=")
-        key = key.strip()
-        if not sep or key not in _KEYS or not value.strip():
-            raise InputError(f"bad backend option {p!r} in {text!r}: use {name}:key=value with key in {', '.join(_KEYS)}")
-        opts[key] = value.strip()
+    """``name[:key=value]...`` with keys model, threads, batch, label (and the remote keys for remote;
+    ``,`` also separates options, so URLs stay whole); InputError when malformed."""
+    from ..backends import parse_backend_spec as split_spec
+
+    name, raw = split_spec(text)
+    allowed = _KEYS + (_REMOTE_KEYS if name == "remote" else ())
+    for key in raw:
+        if key not in allowed:
+            raise InputError(f"bad backend option {key!r} in {text!r}: use {name}:key=value with key in {', '.join(allowed)}")
+    opts = {k: v[-1] for k, v in raw.items()}
 
     def _int(key: str) -> int | None:
         if key not in opts:
@@ -57,11 +57,14 @@ def parse_backend_spec(text: str) -> BackendRequest:
 
     threads, batch = _int("threads"), _int("batch")
     label = opts.get("label") or (name if threads is None else f"{name}@{threads}t")
-    return BackendRequest(name, label, opts.get("model"), threads, batch)
+    extra = tuple((k, tuple(v)) for k, v in raw.items() if k in _REMOTE_KEYS)
+    return BackendRequest(name, label, opts.get("model"), threads, batch, extra)
 
 
 def parse_backends(text: str) -> list[BackendRequest]:
-    reqs = [parse_backend_spec(t) for t in text.split(",") if t.strip()]
+    from ..backends import split_backend_list
+
+    reqs = [parse_backend_spec(t) for t in split_backend_list(text)]
     if len(reqs) < 2:
         raise InputError("--backends needs at least two backends separated by a comma, e.g. onnx,onnx-int8")
     return reqs
@@ -78,7 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("clip", help="video file; opened read-only")
     p.add_argument("--backends", required=True,
                    help="comma-separated backends, e.g. onnx,onnx-int8 or onnx:threads=1,onnx:threads=2 or "
-                        "onnx,vart:model=YNET.xmodel (keys: model, threads, batch, label)")
+                        "onnx,vart:model=YNET.xmodel or onnx,remote:url=http://host:8080,model=uynet "
+                        "(keys: model, threads, batch, label; remote also url, timeout, token_env, token_file, "
+                        "ca, insecure)")
     p.add_argument("--threads", type=int, default=2, help="default inference threads (default 2)")
     p.add_argument("--batch", type=int, default=8, help="crops per batch, the same for every backend (default 8)")
     add_analysis_options(p)
@@ -108,6 +113,7 @@ def build_backends(reqs: list[BackendRequest], args: argparse.Namespace) -> tupl
                 model_path=req.model,
                 threads=req.threads or args.threads,
                 batch_size=req.batch or args.batch,
+                **{k: list(v) for k, v in req.extra},
             )
         except DeepYNError as exc:
             reason = str(exc)

@@ -215,6 +215,12 @@ class AnalysisCache:
         return False
 
 
+def has_errors(result: AnalysisResult) -> bool:
+    """Whether any frame or face ended in ``error`` (a backend or decode failure): such a result is
+    shown, but not cached, so that reopening it or re-running a batch analyses it again."""
+    return any(fr.state == "error" or any(f.state == "error" for f in fr.faces) for fr in result.frames)
+
+
 def analyse_cached(
     path: str,
     backend: Any,
@@ -227,8 +233,9 @@ def analyse_cached(
 ) -> tuple[AnalysisResult, bool]:
     """Return ``(result, from_cache)``: a matching cached analysis, or a fresh one (then cached).
 
-    ``reanalyse`` ignores and replaces the cached entry. Only complete analyses are cached: a partial
-    one (decode error, backend stop) is returned but analysed again next time.
+    ``reanalyse`` ignores and replaces the cached entry. Only complete analyses without error states
+    are cached: a partial one (decode error, backend stop, faces a backend failed on) is returned but
+    analysed again next time.
     """
     from .evidence import sha256_file
     from .pipeline import analyze
@@ -246,7 +253,7 @@ def analyse_cached(
         raise DeepYNError(
             f"'{Path(path).name}' changed while it was being analysed (SHA-256 differs); analyse it again."
         )
-    if result.complete and model_sha:
+    if result.complete and model_sha and not has_errors(result):
         try:
             cache.save(result)
         except DeepYNError as exc:  # a full disk must not lose the analysis itself

@@ -73,6 +73,16 @@ class BackendStats:
     latencies_s: list[float] = field(default_factory=list)
     error_batches: int = 0
     last_error: str = ""
+    #: For a backend that reports it (remote): time the server spent inferring, and the rest of each
+    #: call (network, serialisation, server queue). None for local backends, or when a server did not say.
+    server_infer_s: float | None = None
+    network_s: float | None = None
+
+    def add_split(self, server_s: float | None, network_s: float | None) -> None:
+        if server_s is None or network_s is None:
+            return
+        self.server_infer_s = (self.server_infer_s or 0.0) + server_s
+        self.network_s = (self.network_s or 0.0) + network_s
 
     def add(self, crops: int, latency_s: float, error: str | None) -> None:
         self.batches += 1
@@ -106,7 +116,20 @@ class BackendStats:
             "latency_p95_ms": _round(_percentile_ms(self.latencies_s, 95), 3),
             "fps_e2e": _round(self.frames / serial if serial > 0 and self.frames else None, 3),
             "fps_pipelined": _round(self.frames / pipelined if pipelined > 0 and self.frames else None, 3),
+            "server_infer_s": _round(self.server_infer_s, 6),
+            "network_s": _round(self.network_s, 6),
         }
+
+
+def _remote_split(backend: Any) -> float | None:
+    """Cumulative server-side inference seconds of a backend that reports them (``timing``), else None."""
+    timing = getattr(backend, "timing", None)
+    if timing is None or not hasattr(timing, "to_json"):
+        return None
+    figures = timing.to_json()
+    if figures.get("network_s") is None or figures.get("server_infer_s") is None:
+        return None  # a server that did not say how long it took: no split, never a guess
+    return float(figures["server_infer_s"])
 
 
 def _round(v: float | None, nd: int) -> float | None:
@@ -418,6 +441,7 @@ class Comparison:
             t0 = time.perf_counter()
             error: str | None = None
             mask = score = None
+            before = _remote_split(self.backends[i])
             try:
                 mask, score = self.backends[i].infer(crops)
                 mask = np.asarray(mask, dtype=np.float32)
@@ -429,6 +453,10 @@ class Comparison:
                 error = f"{type(exc).__name__}: {exc}"
             latency = time.perf_counter() - t0
             self.stats[i].add(len(slots), latency, error)
+            after = _remote_split(self.backends[i])
+            if before is not None and after is not None and error is None:
+                server_s = after - before
+                self.stats[i].add_split(server_s, max(0.0, latency - server_s))
             raw[i] = (None if error else mask, None if error else score, latency, error)
         outcomes: list[BackendOutcome] = []
         for i, (m, sc, lat, err) in enumerate(raw):
@@ -748,6 +776,12 @@ def format_summary(result: ComparisonResult) -> str:
             f"{_fmt(st['latency_p95_ms']):>10}{_fmt(st['fps_e2e'], nd=2):>10}  "
             f"{st['error_batches'] or '-'}{(' (' + st['last_error'] + ')') if st['last_error'] else ''}"
         )
+    for st in result.summary.get("backends", []):
+        if st.get("server_infer_s") is not None:
+            lines.append(
+                f"{st['label']:<16}of {st['infer_s']:.2f} s in calls: server inference {st['server_infer_s']:.2f} s, "
+                f"network + queues {st['network_s']:.2f} s"
+            )
     for un in result.unavailable:
         lines.append(f"{un['label']:<16}unavailable: {un['reason']}")
     for lab, ag in (result.summary.get("agreement") or {}).items():

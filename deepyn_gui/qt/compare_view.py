@@ -83,6 +83,8 @@ BackendFactory = Callable[..., Any]
 def _default_factory(name: str, model_path: str | None = None, **options: Any) -> Any:
     from ..backends import create_backend
 
+    if name == "remote" and model_path:  # the model field holds the endpoints: url=...,url=...,model=NAME
+        return create_backend(f"remote:{model_path}", **options)
     return create_backend(name, model_path=model_path, **options)
 
 
@@ -238,6 +240,7 @@ class BackendSelector(QGroupBox):
         lay.addWidget(self.model_edit, 3)
         lay.addWidget(self.model_button)
         lay.addWidget(self.threads)
+        self.combo.currentTextChanged.connect(self._backend_changed)
         self.reasons: dict[str, str] = {}
         self._label: tuple[str, str] = ("", "")
         self.refresh()
@@ -257,6 +260,15 @@ class BackendSelector(QGroupBox):
                 item.setForeground(QColor(150, 150, 150))
         if current:
             self.set_backend(current)
+
+    def _backend_changed(self, name: str) -> None:
+        remote = name == "remote"
+        self.model_edit.setPlaceholderText("url=http://host:8080,url=...,model=uynet" if remote else "bundled model")
+        self.model_edit.setToolTip(
+            "Remote endpoints: url=http://host:8080 (repeatable), model=NAME, timeout=S, token_env=VAR"
+            if remote else "Model file (.onnx, or .xmodel for vart); empty: the bundled model"
+        )
+        self.model_button.setEnabled(not remote)
 
     def set_backend(self, name: str) -> None:
         i = self.combo.findText(name)
@@ -372,9 +384,12 @@ class BackendPane(QFrame):
             return "n/a" if v is None else f"{v:.{nd}f}"
 
         err = f"   errors: {st['error_batches']}" if st.get("error_batches") else ""
+        split = ""
+        if st.get("server_infer_s") is not None:  # a remote backend: the wire apart from the model
+            split = f"   server inference {f(st['server_infer_s'], 2)} s + network {f(st['network_s'], 2)} s"
         self.figures.setText(
             f"{st['crops']} crops   {f(st['crops_per_s'])} crops/s   latency p50 {f(st['latency_p50_ms'])} ms  "
-            f"p95 {f(st['latency_p95_ms'])} ms   end-to-end {f(st['fps_e2e'], 2)} fps{err}"
+            f"p95 {f(st['latency_p95_ms'])} ms   end-to-end {f(st['fps_e2e'], 2)} fps{split}{err}"
         )
 
 

@@ -213,6 +213,9 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         self.menu_file = mb.addMenu("&File")
         self.menu_file.addAction(self.act_open)
+        self.act_open_folder = self._action("Open &folder…", self.open_folder_dialog,
+                                            tip="Analyse every clip in a folder (recursively), as a queue")
+        self.menu_file.addAction(self.act_open_folder)
         self.menu_recent = self.menu_file.addMenu("Open &Recent")
         self.menu_recent.aboutToShow.connect(self._fill_recent)
         self.menu_file.addSeparator()
@@ -303,7 +306,10 @@ class MainWindow(QMainWindow):
             a.setData(spec.name)
             a.setToolTip(spec.description if ok else f"Unavailable: {avail.reason}")
             a.setStatusTip(a.toolTip())
-            a.triggered.connect(lambda _=False, n=spec.name: self.set_backend(n))
+            if spec.name == "remote":  # needs endpoints: asked for when chosen
+                a.triggered.connect(lambda _=False: self.choose_remote())
+            else:
+                a.triggered.connect(lambda _=False, n=spec.name: self.set_backend(n))
             self.backend_group.addAction(a)
             self.menu_backend.addAction(a)
             self.backend_actions[spec.name] = a
@@ -364,6 +370,30 @@ class MainWindow(QMainWindow):
         if path:
             self.open_file(path)
 
+    def open_folder_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self, "Open folder of clips", str(Path.home()))
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str | Path, start: bool = True) -> Any:
+        """Show the folder's clips as a queue that fills in as they are analysed (``deepyn batch``'s engine)."""
+        from ..core.batch import find_clips
+        from ..core.errors import DeepYNError
+        from .folder_queue import FolderQueueWindow
+
+        try:
+            clips = find_clips([folder])
+        except DeepYNError as exc:
+            self.show_message_box("warning", str(exc))
+            return None
+        win = FolderQueueWindow(self, clips, start=start)
+        win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        win.show()
+        self.folder_queue = win
+        return win
+
     def open_file(self, path: str | Path) -> None:
         """Open a clip (menu, recent list, drag-and-drop and the command line all come here)."""
         self.session.open(str(path))
@@ -374,10 +404,46 @@ class MainWindow(QMainWindow):
             return
         self.session.start_analysis()
 
+    def choose_remote(self) -> bool:
+        """Ask for the Open Inference Protocol endpoints (``url=...,url=...,model=NAME``) and use them."""
+        from PySide6.QtWidgets import QInputDialog
+
+        from ..backends import parse_backend_spec
+        from ..core.errors import DeepYNError
+
+        current = self.session.backend_name
+        last = current.split(":", 1)[1] if current.startswith("remote:") else "url=http://127.0.0.1:8080,model=uynet"
+        text, ok = QInputDialog.getText(
+            self, "Remote inference servers",
+            "Endpoints (deepyn serve, Triton, KServe): url=http://host:8080 (repeat for a pool), model=NAME,\n"
+            "optional timeout=S, token_env=VARIABLE or token_file=PATH, ca=PATH",
+            text=last,
+        )
+        spec = text.strip().removeprefix("remote:").strip()
+        try:
+            if not ok or not spec:
+                raise LookupError
+            _name, opts = parse_backend_spec(f"remote:{spec}")
+            if "url" not in opts:
+                raise DeepYNError("give at least one url=http://host:port")
+            if "token" in opts:
+                raise DeepYNError("a token typed here would be stored in the settings; use token_env= or token_file=")
+        except LookupError:
+            self.set_backend(current)  # cancelled: keep the backend that was chosen before
+            return False
+        except DeepYNError as exc:
+            self.show_message_box("warning", f"Remote servers: {exc}")
+            self.set_backend(current)
+            return False
+        if "model" not in opts:
+            spec += ",model=uynet"  # the served name; never the local model file chosen for onnx
+        self.set_backend(f"remote:{spec}")
+        return True
+
     def set_backend(self, name: str) -> None:
         self.session.backend_name = name
         self.prefs.backend = name
-        a = self.backend_actions.get(name)
+        a = self.backend_actions.get(name.split(":", 1)[0])
         if a is not None:
             a.setChecked(True)
         self._update_backend_label()
@@ -562,8 +628,21 @@ class MainWindow(QMainWindow):
     def _update_backend_label(self) -> None:
         if not hasattr(self, "backend_label"):
             return
+        name = self.session.backend_name
+        if name.startswith("remote:"):
+            from html import escape
+
+            from ..backends import parse_backend_spec
+
+            try:
+                opts = parse_backend_spec(name)[1]
+            except Exception:  # noqa: BLE001 - a label must not fail
+                opts = {}
+            urls = ", ".join(opts.get("url", []))
+            self.backend_label.setText(f"Backend: <b>remote</b> · {escape(urls)} · the servers' model")
+            return
         model = Path(self.session.model_path).name if self.session.model_path else "bundled model"
-        self.backend_label.setText(f"Backend: <b>{self.session.backend_name}</b> · {model}")
+        self.backend_label.setText(f"Backend: <b>{name}</b> · {model}")
 
     def _fill_recent(self) -> None:
         self.menu_recent.clear()

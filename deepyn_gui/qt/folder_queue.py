@@ -1,0 +1,160 @@
+"""File > Open folder...: the batch queue (clip, verdict, score, state) filling in as clips finish.
+
+It drives the same core call as ``deepyn batch`` (:func:`deepyn_gui.core.batch.run_batch`) with the
+viewer's backend, model and settings, so every finished clip lands in the session cache under the key
+the viewer looks up: opening an entry shows its analysis from the cache at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.batch import BatchItem
+
+COLUMNS = ("Clip", "Verdict", "Score", "State")
+_STATE_TEXT = {"queued": "queued", "running": "analysing…", "done": "done", "cached": "done (cache)",
+               "failed": "failed", "cancelled": "not finished"}
+
+
+class _Relay(QObject):
+    """Carries batch events from the worker thread to the GUI thread (queued signals)."""
+
+    item = Signal(int, object)
+    finished = Signal(str)
+
+
+class FolderQueueWindow(QWidget):
+    """The queue of one folder's clips; double-click (or Enter) opens a clip in the main window."""
+
+    def __init__(self, main_window: Any, clips: list[Path], start: bool = True) -> None:
+        super().__init__(main_window, Qt.WindowType.Window)
+        self.main_window = main_window
+        self.clips = clips
+        self.setWindowTitle(f"Folder queue — {len(clips)} clips")
+        self.resize(820, 420)
+        self.table = QTableWidget(len(clips), len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.doubleClicked.connect(lambda idx: self.open_row(idx.row()))
+        self.table.activated.connect(lambda idx: self.open_row(idx.row()))
+        self.status = QLabel("")
+        self.cancel_button = QPushButton("Stop after current clips")
+        self.cancel_button.clicked.connect(self.cancel)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.status, 1)
+        bottom.addWidget(self.cancel_button)
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel("Double-click a clip to open it; finished clips open with their analysis at once."))
+        lay.addWidget(self.table)
+        lay.addLayout(bottom)
+        self.items: list[BatchItem] = [BatchItem(str(c)) for c in clips]
+        for row, item in enumerate(self.items):
+            self._show(row, item)
+        self._cancel = threading.Event()
+        self._relay = _Relay(self)
+        self._relay.item.connect(self._on_item, Qt.ConnectionType.QueuedConnection)
+        self._relay.finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
+        self._thread: threading.Thread | None = None
+        if start:
+            self.start()
+
+    # -- running ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        session = self.main_window.session
+        backend_name, model_path, threads = session.backend_name, session.model_path, session.threads
+        settings, root = session.settings, session.cache_root
+
+        def emit(signal: Any, *args: Any) -> None:
+            try:
+                signal.emit(*args)
+            except RuntimeError:  # the window was closed while the batch wound down
+                pass
+
+        def work() -> None:
+            from ..backends import create_backend
+            from ..core.batch import default_parallel, run_batch
+            from ..core.cache import AnalysisCache
+
+            message = ""
+            try:
+                backend = create_backend(backend_name, model_path=model_path, threads=threads,
+                                         batch_size=settings.batch_size)
+            except Exception as exc:  # noqa: BLE001 - shown in the window, never a silent stop
+                emit(self._relay.finished, f"cannot start: {exc}")
+                return
+            try:
+                run = run_batch(self.clips, backend, settings, cache=AnalysisCache(root),
+                                parallel=default_parallel(backend), reports=False, cancel=self._cancel,
+                                on_item=lambda i, it: emit(self._relay.item, i, it))
+                for i, it in enumerate(run.snapshot()):
+                    emit(self._relay.item, i, it)
+            except Exception as exc:  # noqa: BLE001
+                message = f"stopped: {exc}"
+            finally:
+                backend.close()
+            emit(self._relay.finished, message)
+
+        self.status.setText(f"Analysing with {backend_name}…")
+        self._thread = threading.Thread(target=work, name="deepyn-folder-queue", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self.cancel_button.setEnabled(False)
+        self.status.setText("Stopping after the clips being analysed…")
+
+    def closeEvent(self, event: Any) -> None:
+        self._cancel.set()
+        super().closeEvent(event)
+
+    # -- display ----------------------------------------------------------------------------------
+    def _show(self, row: int, item: BatchItem) -> None:
+        score = "—" if item.fake_score is None else f"{item.fake_score:.3f}"
+        cells = (Path(item.clip).name, item.label.replace("_", " ") if item.label else "—", score,
+                 _STATE_TEXT.get(item.state, item.state))
+        for col, text in enumerate(cells):
+            cell = QTableWidgetItem(text)
+            if col == 0:
+                cell.setToolTip(item.clip)
+            if col == 3 and item.error:
+                cell.setToolTip(item.error)
+            if col == 2:
+                cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(row, col, cell)
+
+    def _on_item(self, row: int, item: BatchItem) -> None:
+        self.items[row] = item
+        self._show(row, item)
+        finished = sum(1 for i in self.items if i.state in ("done", "cached", "failed"))
+        self.status.setText(f"{finished} of {len(self.items)} clips finished")
+
+    def _on_finished(self, message: str) -> None:
+        self.cancel_button.setEnabled(False)
+        finished = sum(1 for i in self.items if i.state in ("done", "cached", "failed"))
+        self.status.setText(message or f"{finished} of {len(self.items)} clips finished")
+
+    def open_row(self, row: int) -> None:
+        if 0 <= row < len(self.items):
+            self.main_window.open_file(self.items[row].clip)
+            self.main_window.raise_()
