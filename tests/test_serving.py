@@ -123,7 +123,8 @@ def test_deepyn_analyze_through_remote_matches_local(server: LocalServer, clip: 
     from deepyn_gui.cli import main
 
     assert main(["analyze", str(clip), "-q", "--json", str(tmp_path / "l.json")]) == 0
-    assert main(["analyze", str(clip), "-q", "--backend", f"remote:url={server.url}",
+    # --no-cache: the local run's saved analysis (same model and settings) would otherwise be reused
+    assert main(["analyze", str(clip), "-q", "--no-cache", "--backend", f"remote:url={server.url}",
                  "--json", str(tmp_path / "r.json")]) == 0
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("l.json", "r.json"))
     fa = [f for fr in a["frames"] for f in fr["faces"]]
