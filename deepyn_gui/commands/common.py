@@ -54,6 +54,35 @@ def backend_from_args(args: argparse.Namespace) -> Any:
     return create_backend(args.backend, model_path=args.model, threads=args.threads, batch_size=args.batch)
 
 
+def add_evidence_dir_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-evidence-dir", action="store_true",
+                   help="allow writing outputs into the evidence file's own folder or below it (refused by default)")
+
+
+def guard_output_files(args: argparse.Namespace, targets: list[str | None], inputs: list[str | None],
+                       evidence: list[str | None], overwrite: bool = True) -> None:
+    """Every file-output option of a command, checked by the one output guard before any work starts.
+
+    ``inputs`` are files an output may never be (clip, model, checkpoint); ``evidence`` whose folder
+    is off limits unless --allow-evidence-dir. Two options naming the same file are refused too.
+    """
+    from ..core.output_guard import OutputRefused, check_output_file, safe_name
+
+    allow = bool(getattr(args, "allow_evidence_dir", False))
+    given = [t for t in targets if t]
+    for t in given:
+        check_output_file(t, inputs=inputs, evidence=evidence, allow_evidence_dir=allow, overwrite=overwrite)
+    resolved = [Path(t).expanduser().resolve() for t in given]
+    if len(set(resolved)) != len(resolved):
+        dup = next(r for r in resolved if resolved.count(r) > 1)
+        raise OutputRefused(f"Two outputs name the same file ({safe_name(dup)}); give each its own name.")
+
+
+def model_inputs(args: argparse.Namespace) -> list[str | None]:
+    """The model files a command reads (never to be written over)."""
+    return [getattr(args, "model", None), getattr(args, "detector_model", None)]
+
+
 def check_clip(path: str) -> str:
     """Fail early, in one line, for paths that cannot be a clip."""
     p = Path(path)

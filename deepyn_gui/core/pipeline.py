@@ -119,6 +119,7 @@ class Progress:
     elapsed_s: float
     stage_busy_s: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # non-fatal decode notices (damaged data, fewer frames than declared)
+    missing_frames: tuple[int, ...] = ()  # frames asked for that could not be decoded (final report only)
 
 
 @dataclass
@@ -422,6 +423,7 @@ class _Stages:
         self.out_q: queue.Queue[Any] = queue.Queue(maxsize=64)
         self.busy: dict[str, float] = {"decode": 0.0, "detect": 0.0, "infer": 0.0}
         self.decode_errors: list[str] = []
+        self.missing_frames: list[int] = []
         self.threads: list[threading.Thread] = []
         self.caller = _InferCaller(backend)
 
@@ -504,6 +506,7 @@ class _Stages:
                     return
                 t0 = time.perf_counter()
             self.decode_errors = list(getattr(src, "decode_errors", []) or [])
+            self.missing_frames = list(getattr(src, "missing_frames", []) or [])
         self.put(self.frames_q, _END)
 
     def _detect(self) -> None:
@@ -677,7 +680,8 @@ def iter_analysis(
                 last_progress = now
                 yield _progress(done, total, now - t_start, stages.busy)
         final = _progress(done, done, time.perf_counter() - t_start, stages.busy)
-        yield Progress(**{**final.__dict__, "warnings": tuple(stages.decode_errors)})
+        yield Progress(**{**final.__dict__, "warnings": tuple(stages.decode_errors),
+                          "missing_frames": tuple(stages.missing_frames)})
     finally:
         stages.shutdown()
 
@@ -714,6 +718,22 @@ def app_info() -> dict[str, Any]:
         except Exception:  # noqa: BLE001, S110 - a missing optional module is simply not recorded
             pass
     return info
+
+
+def missing_frames_reason(missing: list[int] | tuple[int, ...]) -> str:
+    """Why a result with undecodable frames is not complete, naming the gap(s) frame by frame."""
+    spans: list[str] = []
+    run: list[int] = []
+    for i in sorted(missing):
+        if run and i != run[-1] + 1:
+            spans.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(i)
+    if run:
+        spans.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    shown = ", ".join(spans[:12]) + (f" and {len(spans) - 12} more gaps" if len(spans) > 12 else "")
+    return (f"{len(missing)} frame(s) could not be decoded (damaged data): frames {shown}; the verdict covers "
+            "only the frames that were decoded")
 
 
 def build_result(
@@ -773,12 +793,14 @@ def analyze(
     hasher.start()
     frames: list[FrameResult] = []
     warnings: list[str] = []
+    missing: list[int] = []
     complete, reason = True, ""
     finished = False
     try:
         for item in iter_analysis(path, backend, settings, cancel, total_frames=src_probe.frames):
             if isinstance(item, Progress):
                 warnings.extend(item.warnings)
+                missing.extend(item.missing_frames)
                 if on_progress:
                     on_progress(item)
             else:
@@ -801,6 +823,9 @@ def analyze(
     if "error" in digest:
         warnings.append(f"The SHA-256 of the evidence file could not be computed: {digest['error']}")
     source = SourceInfo(**{**src_probe.to_json(), "sha256": digest.get("sha", "")})
+    if missing and complete:  # complete only when every frame was decoded or is named here
+        complete, reason = False, missing_frames_reason(missing)
     result = build_result(source, backend, settings, frames, complete, reason)
     result.warnings = warnings
+    result.undecodable_frames = sorted(set(missing))
     return result

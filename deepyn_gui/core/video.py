@@ -110,6 +110,8 @@ class VideoSource:
         self._missing: set[int] = set()
         self._closed = False
         self._discarded = 0
+        #: packets the decoder refused (damaged data); decoding went on past each of them
+        self.damaged_packets = 0
 
         size = _check_file(self.path)
         container, stream = self._open()
@@ -190,9 +192,11 @@ class VideoSource:
         while target < stop:
             item = self._advance_to(target)
             if item is None:
+                lost = list(range(target, stop, step))
+                self._missing.update(lost)
                 self._record(
-                    f"Decoding stopped at frame {target} of {n}; later frames could not be read "
-                    "(file truncated or damaged)."
+                    f"Decoding stopped at frame {target} of {n}; the {len(lost)} frame(s) after it that were "
+                    "asked for could not be read (file truncated or damaged)."
                 )
                 return
             idx, frame = item
@@ -227,6 +231,15 @@ class VideoSource:
             self._missing.add(index)
             self._record(f"Frame {index} could not be decoded.")
         raise InputError(f"Frame {index} of '{self.path.name}' could not be decoded (damaged data).")
+
+    @property
+    def missing_frames(self) -> list[int]:
+        """Frames (presentation indexes) that were asked for and could not be decoded, sorted.
+
+        With :attr:`decode_errors` this is the accounting that lets a result be called complete only
+        when every frame the container holds was decoded or is named here.
+        """
+        return sorted(self._missing)
 
     def timestamps(self) -> list[float]:
         """Presentation time (s, relative to frame 0) of every frame, without decoding anything.
@@ -490,11 +503,15 @@ class VideoSource:
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError as exc:
+                    # Recover past damage: this packet is lost, the decoder goes on with the next one
+                    # (FFmpeg resynchronises at the next decodable slice/keyframe). Stopping here once
+                    # threw away half of a clip that had 20 kB of zeros in the middle.
                     where = (
                         f" at {float(packet.pts * self._time_base):.3f} s" if packet.pts is not None else ""
                     )
-                    self._record(f"Decode error{where}: {_reason(exc)}.")
-                    return
+                    self._record(f"Decode error{where}: {_reason(exc)}; skipped to the next packet.")
+                    self.damaged_packets += 1
+                    continue
             for frame in frames:
                 if table.exact:
                     idx = table.by_pts.get(frame.pts) if frame.pts is not None else None

@@ -155,7 +155,8 @@ def test_a_model_that_computes_garbage_gives_errors_not_scores(clip: Path, tmp_p
     out_json = tmp_path / "r.json"
     rc, out, err = run(capsys, "analyze", clip, "--model", model, "-q", "--threads", "1", "--json", out_json)
     assert rc == 0 and "Traceback" not in err, err
-    assert out.startswith(f"{clip}: ERROR (fake score —"), out
+    assert out.startswith("ERROR (fake score —"), out
+    assert out.splitlines()[0].endswith(f": {clip}"), out
     js = json.loads(out_json.read_text())
     faces = [f for fr in js["frames"] for f in fr["faces"]]
     assert faces and all(f["state"] == "error" and f["fake_score"] is None for f in faces)
