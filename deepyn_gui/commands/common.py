@@ -29,6 +29,9 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full-detect-every", type=int, default=None,
                    help="of those detections, every Nth looks at the whole frame, the others only around "
                         "faces already tracked (default: the pipeline's, 4; 1 = always the whole frame)")
+    p.add_argument("--stream", type=int, default=None, metavar="N",
+                   help="video stream to analyse when the file holds several (0-based; default: the one "
+                        "with the most frames / largest picture; the choice is always reported)")
     p.add_argument("--margin", type=float, default=1.3, help="crop margin around the face box (default 1.3)")
     p.add_argument("--min-face", type=int, default=40, help="faces smaller than this (px) are 'too small'")
     p.add_argument("--aggregator", default="confident", choices=["confident", "mean"], help="video-level aggregator")
@@ -43,6 +46,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         stride=args.stride, max_frames=args.max_frames, detector=args.detector,
         detector_model=args.detector_model, margin=args.margin, min_face_side=args.min_face,
         batch_size=args.batch, aggregator=args.aggregator, on_error=args.on_error,
+        **({} if getattr(args, "stream", None) is None else {"video_stream": args.stream}),
         **({} if args.detect_every is None else {"detect_every": args.detect_every}),
         **({} if args.full_detect_every is None else {"full_detect_every": args.full_detect_every}),
     )

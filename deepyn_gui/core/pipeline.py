@@ -79,6 +79,8 @@ class AnalysisSettings:
     # is found by the next whole-frame pass (within detect_every * full_detect_every frames); a tracked
     # face not found near its place triggers one. 1 = every detection looks at the whole frame.
     full_detect_every: int = 4
+    #: which video stream (0-based among the video streams); None = the one with the most frames / largest
+    video_stream: int | None = None
     infer_timeout_s: float | None = 60.0  # a backend call taking longer is abandoned and its faces marked error
 
     def __post_init__(self) -> None:
@@ -105,7 +107,10 @@ class AnalysisSettings:
             raise InputError(f"inference timeout must be a positive number of seconds (got {self.infer_timeout_s})")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d.get("video_stream") is None:  # the default: left out, so cache keys of earlier runs still match
+            d.pop("video_stream", None)
+        return d
 
 
 @dataclass(frozen=True)
@@ -494,7 +499,7 @@ class _Stages:
         from .video import VideoSource
 
         s = self.settings
-        with VideoSource(self.path) as src:
+        with VideoSource(self.path, stream=s.video_stream) as src:
             frame_bytes = max(1, src.info.width * src.info.height * 3)
             # Bound the queue by bytes, not only by count: eight 8K frames would be 1.6 GB.
             self.frames_q.maxsize = max(1, min(8, _FRAME_QUEUE_BYTES // frame_bytes))
@@ -651,7 +656,7 @@ def iter_analysis(
     if total_frames is None:
         from .video import VideoSource
 
-        with VideoSource(path) as src:
+        with VideoSource(path, stream=settings.video_stream) as src:
             total_frames = src.info.frames
     total = planned_frames(total_frames, settings)
     stages = _Stages(path, backend, settings, cancel)
@@ -692,11 +697,11 @@ def _progress(done: int, total: int, elapsed: float, busy: dict[str, float]) -> 
     return Progress(done, max(total, done), fps, eta, elapsed, dict(busy))
 
 
-def source_info(path: str, sha256: str) -> SourceInfo:
-    """Provenance facts for the evidence file."""
+def source_info(path: str, sha256: str, stream: int | None = None) -> SourceInfo:
+    """Provenance facts for the evidence file (of the video stream analysed)."""
     from .video import VideoSource
 
-    with VideoSource(path) as src:
+    with VideoSource(path, stream=stream) as src:
         i = src.info
     return SourceInfo(
         path=str(path), sha256=sha256, frames=i.frames, fps=float(i.fps), width=i.width, height=i.height,
@@ -779,7 +784,7 @@ def analyze(
     from .evidence import sha256_file
 
     settings = settings or AnalysisSettings()
-    src_probe = source_info(path, "")  # raises InputError early for files that are not videos
+    src_probe = source_info(path, "", settings.video_stream)  # raises InputError early for files that are not videos
     digest: dict[str, Any] = {}
     stop_hashing = threading.Event()
 

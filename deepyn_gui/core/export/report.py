@@ -125,7 +125,7 @@ def render_keyframes(
     style = style or AnnotateStyle.for_result(result)
     lookup = frame_lookup(result)
     out: list[tuple[Keyframe, bytes]] = []
-    with VideoSource(video_path) as src:
+    with VideoSource(video_path, stream=result.settings.get("video_stream")) as src:
         for kf in sorted(keyframes, key=lambda k: k.index):
             frame = src.frame_at(kf.index)
             img = annotate(frame.rgb, lookup.get(kf.index), style, Caption.for_frame(result, kf.index, frame.pts_s))

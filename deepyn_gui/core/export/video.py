@@ -89,7 +89,7 @@ def export_annotated_video(
     style = style or AnnotateStyle.for_result(result)
     lookup = frame_lookup(result)
     time_base, rate = _source_timing(video_path)
-    with VideoSource(video_path) as src:
+    with VideoSource(video_path, stream=result.settings.get("video_stream")) as src:
         total = src.info.frames
         rate = rate if rate and 0 < float(rate) <= 1000 else Fraction(src.info.fps).limit_denominator(1001)
         if time_base is None or time_base <= 0:
