@@ -308,6 +308,13 @@ class VideoSource:
             ) from exc
         except (av.error.FFmpegError, OSError) as exc:
             raise InputError(f"'{self.path.name}' cannot be opened as a video: {_reason(exc)}.") from exc
+        fmt = container.format.name or ""
+        if fmt.endswith("_pipe") or fmt == "image2":  # png_pipe, jpeg_pipe, ...: one picture, not a clip
+            container.close()
+            raise InputError(
+                f"'{self.path.name}' is a still image ({fmt.removesuffix('_pipe')}), not a video; "
+                "it is not analysed as a one-frame clip."
+            )
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams})
             container.close()

@@ -82,7 +82,7 @@ def test_analyze_with_a_missing_model(clip: Path, tmp_path: Path, capsys: pytest
     rc, _out, err = run(capsys, "analyze", clip, "--model", tmp_path / "absent.onnx", "-q")
     one_error_line(rc, err, r"model file not found: .*absent\.onnx")
     rc, _out, err = run(capsys, "analyze", clip, "--model", tmp_path, "-q")  # a folder
-    one_error_line(rc, err, r"model file not found")
+    one_error_line(rc, err, r"is a folder, not a file")
 
 
 @pytest.mark.parametrize("content", [b"", b"this is a text file, not a model\n" * 10, b"GIF89a" + bytes(300)])
