@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..core.output_guard import safe_name
+from ..core.output_guard import safe_name, safe_text
 from .common import (
     ProgressBar,
     add_analysis_options,
@@ -90,8 +90,10 @@ def _analysis(args: argparse.Namespace, clip: str) -> Any:
     if not args.quiet:
         how = "reused the cached analysis" if cached else "analysed"
         print(f"{how}: {len(result.frames)} frames, verdict {result.verdict.label}", file=sys.stderr)
+    for w in result.warnings:
+        print(f"deepyn: warning: {safe_text(w)}", file=sys.stderr)
     if not result.complete:
-        print(f"deepyn: warning: analysis incomplete: {result.stop_reason}", file=sys.stderr)
+        print(f"deepyn: warning: analysis incomplete: {safe_text(result.stop_reason)}", file=sys.stderr)
     return result
 
 

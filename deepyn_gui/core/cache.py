@@ -278,10 +278,12 @@ def analyse_cached(
     digest = evidence_sha256 or sha256_file(path)
     model_sha = backend.model_info.sha256
     wanted = settings.to_json()
+    discarded = False
     if not reanalyse and model_sha:
         hit = cache.load(digest, model_sha, wanted, evidence_path=str(path))
         if hit is not None:
             return hit, True
+        discarded = cache.path_for(digest, model_sha, wanted).is_file()  # there, but refused as damaged
     result = analyze(path, backend, settings, cancel=cancel, on_progress=on_progress)
     if result.source.sha256 != digest:
         raise DeepYNError(
@@ -292,4 +294,9 @@ def analyse_cached(
             cache.save(result)
         except DeepYNError as exc:  # a full disk must not lose the analysis itself
             log.warning("could not cache the analysis: %s", exc)
+    if discarded:  # said in every output of this run (after saving: the new entry is sound)
+        result.warnings.append(
+            "A cached analysis of this clip was damaged or edited (its digest did not match) and was "
+            "discarded; the clip was analysed again."
+        )
     return result, False
