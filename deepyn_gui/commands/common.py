@@ -58,6 +58,20 @@ def backend_from_args(args: argparse.Namespace) -> Any:
     return create_backend(args.backend, model_path=args.model, threads=args.threads, batch_size=args.batch)
 
 
+#: Every option of every command that names something the command writes; each goes through the
+#: output guard (tests/test_output_guard.py walks this table and fails on an option missing from it).
+OUTPUT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "analyze": ("--json", "--csv"),
+    "compare": ("--json", "--csv", "--png"),
+    "evaluate": ("--json",),
+    "models import": ("--out",),
+    "train": ("--out", "--int8", "--make-val-set", "--work-dir"),
+    "report": ("--out",),
+    "export-frames": ("--out",),
+    "demo": ("--out",),
+}
+
+
 def add_evidence_dir_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-evidence-dir", action="store_true",
                    help="allow writing outputs into the evidence file's own folder or below it (refused by default)")

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             check_output_file(target, inputs=[args.resume], evidence=[args.data])
     if args.make_val_set:
         check_output_dir(args.make_val_set, inputs=[args.resume], evidence=[args.data])
+    check_output_dir(args.work_dir, inputs=[args.resume], evidence=[args.data])
     if args.make_val_set:
         from ..core.training.evaluate import write_sbi_val_folder
 

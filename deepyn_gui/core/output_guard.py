@@ -98,11 +98,44 @@ def _is_within(path: Path, folder: Path) -> bool:
         return False
 
 
+def _links_into(out: Path, folder: Path) -> Path | None:
+    """A file under ``folder`` that ``out`` is another name for (hard link or symlink), if any.
+
+    Only looked for when ``out`` exists and has several names (or is a link): the common case costs
+    one ``stat``, and a data folder is walked only for a target that could be one of its files.
+    """
+    try:
+        st = out.stat()
+        linked = out.is_symlink() or st.st_nlink > 1
+    except OSError:
+        return None
+    if not linked:
+        return None
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            p = Path(dirpath) / name
+            try:
+                ps = p.stat()
+            except OSError:
+                continue
+            if (ps.st_dev, ps.st_ino) == (st.st_dev, st.st_ino):
+                return p
+    return None
+
+
 def _check_inputs(out: Path, inputs: Iterable[PathLike | None], what: str) -> None:
     for i in inputs:
         if i is None or str(i) == "":
             continue
         ip = Path(i)
+        if ip.is_dir():  # a data folder: the target must not be another name for a file in it
+            hit = _links_into(out, ip)
+            if hit is not None:
+                raise OutputRefused(
+                    f"Refusing to write the {what} over an input ({safe_name(out)} is {safe_name(hit)}); "
+                    "choose another name."
+                )
+            continue
         if _same_file(out, ip):
             raise OutputRefused(
                 f"Refusing to write the {what} over an input ({safe_name(out)} is {safe_name(ip)}); "
