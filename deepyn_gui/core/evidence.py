@@ -304,9 +304,11 @@ def write_frame_hashes(
 ) -> Path:
     """Write the frame hash TSV atomically (after the usual custody checks)."""
     from .export.atomic import write_bytes_atomic
+    from .output_guard import check_output_file as guard_file
 
     out_path = Path(out_path)
     prepare_export(path, expected_sha256 or "", out_path.parent, allow_evidence_dir,
                    verify=verify and expected_sha256 is not None)
+    guard_file(out_path, inputs=[path], evidence=[path], allow_evidence_dir=allow_evidence_dir)
     text = frame_hashes_tsv(path, expected_sha256 or "", on_progress=on_progress, cancel=cancel)
     return write_bytes_atomic(out_path, text.encode("utf-8"))

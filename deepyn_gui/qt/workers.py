@@ -105,6 +105,8 @@ class DecodeWorker(QObject):
         self._want: tuple[int, int, int] | None = None  # generation, request id, index
         self._close = False
         self._decode_threads = decode_threads
+        #: the video stream to show (None: the one with the most frames / largest, as analysed)
+        self.video_stream: int | None = None
         self.dropped_requests = 0  # requests replaced before they were served (scrub coalescing)
 
     # -- GUI-thread API -----------------------------------------------------------------------------
@@ -177,7 +179,7 @@ class DecodeWorker(QObject):
                 if open_req is not None:
                     gen, path = open_req
                     try:
-                        source = VideoSource(path, threads=self._decode_threads)
+                        source = VideoSource(path, threads=self._decode_threads, stream=self.video_stream)
                     except DeepYNError as exc:
                         self.openFailed.emit(gen, str(exc))
                     except Exception as exc:  # a bug must reach the user, not kill the thread
