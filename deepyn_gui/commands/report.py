@@ -139,7 +139,7 @@ def run_report(args: argparse.Namespace) -> int:
         frame_hashes=args.frame_hashes, pdf_writer=pdf_writer, allow_evidence_dir=args.allow_evidence_dir,
         on_progress=_step_printer(args.quiet),
     )
-    print(f"wrote {safe_name(files.html)}")
+    print(f"wrote {safe_name(files.html or out / 'report.html')}")
     for p in [files.pdf, files.json, files.csv, files.verdict_csv, files.video, files.frame_hashes, files.manifest]:
         if p:
             print(f"wrote {safe_name(p)}")

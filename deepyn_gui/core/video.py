@@ -165,7 +165,7 @@ class VideoSource:
         tb = float(self._time_base)
         t = self._table
         if self._timing_fps is not None:  # repaired: the file's own times are not to be trusted
-            self._start_pts = t.pts[0] if t.exact else 0
+            self._start_pts: int = t.pts[0] if t.exact else 0
             duration = t.count / fps
             start_s = 0.0
         elif t.exact:
