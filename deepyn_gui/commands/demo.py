@@ -173,7 +173,17 @@ def guard_demo_out(out: str | None, force: bool, inputs: list[str | None]) -> No
 
 def run(args: argparse.Namespace) -> int:
     guard_demo_out(args.out, args.force, [args.model, getattr(args, "detector_model", None)])
-    demo = ensure_demo(args.out, force=args.force, quiet=args.quiet)
+    folder = resolve_out(args.out).parent
+    missing = [d for d in (folder, *folder.parents) if not d.exists()]
+    try:
+        demo = ensure_demo(args.out, force=args.force, quiet=args.quiet)
+    except BaseException:
+        for d in missing:  # deepest first: a failed write leaves no empty folder it made
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
     if args.no_open:
         return 0
     if not args.headless and display_available() and gui_importable():

@@ -406,9 +406,19 @@ def _damage_cache(data_dir: Path, how: str) -> bool:
     return True
 
 
+def _default_sigint() -> None:
+    """SIGINT un-ignored before a child starts. A job started in the background of a non-interactive
+    shell inherits SIGINT *ignored* (and passes that on), so Python never raises KeyboardInterrupt, as
+    for any program: the Ctrl+C case would test the shell, not deepyn. A Python-level handler here
+    becomes the default action in the child."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _run_process(argv: list[str], env: dict[str, str], timeout: float,
                  interrupt: tuple[int, Path, str] | None = None) -> tuple[int | None, str, str, bool, str]:
     """(rc, stdout, stderr, hung, note) of ``python -m deepyn_gui.cli argv`` in a fresh process."""
+    _default_sigint()
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **env}
     full_env.setdefault("PYTHONPATH", str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "deepyn_gui.cli", *argv], stdout=subprocess.PIPE,
@@ -509,7 +519,9 @@ def run_case(case: HostileCase, root: Path, in_process: bool = True, timeout: fl
         "case": case.name, "issue_item": case.issue, "command": "deepyn " + " ".join(
             a.replace(str(root), "<corpus>") for a in case.argv),
         "exit_code": rc, "message": message.replace(str(root), "<corpus>")[:300],
-        "evidence_unchanged": not evidence_changed, "junk_left": [j.replace(str(root), "<corpus>") for j in junk],
+        "evidence_unchanged": not evidence_changed,
+        "junk_left": [j.replace(str(root), "<corpus>") for j in junk[:20]] + ([f"... {len(junk) - 20} more"]
+                                                                            if len(junk) > 20 else []),
         "traceback": traceback_seen, "hang": hung, "seconds": round(seconds, 2), "note": note,
     }
     if case.check is not None and rc in case.rc and not hung:
