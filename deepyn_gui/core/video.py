@@ -61,6 +61,8 @@ class VideoInfo:
     fps_guessed: bool = False
     start_s: float = 0.0
     exact_seek: bool = True
+    video_streams: int = 1  # video streams in the file; ``stream`` is the one these facts describe
+    stream: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,6 +194,8 @@ class VideoSource:
             fps_guessed=guessed,
             start_s=float(start_s),
             exact_seek=t.exact,
+            video_streams=max(1, len(self.video_streams)),
+            stream=self.stream_choice,
         )
 
     # ------------------------------------------------------------------ public API

@@ -70,10 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.model:
         win.set_model_path(args.model)
     if args.stream is not None:  # the same choice for the picture shown and the analysis
-        from dataclasses import replace as _replace
-
-        win.session.settings = _replace(win.session.settings, video_stream=args.stream)
-        win.session.decoder.video_stream = args.stream
+        win.session.choose_stream(args.stream)
     if args.analyze:
         win.session.analyze_on_open = True
     win.show()
