@@ -244,6 +244,8 @@ def check_output_dir(
     if os.path.lexists(out) and not out.is_dir():
         raise OutputRefused(f"{safe_name(out)} exists and is not a folder.")
     _check_evidence_dir(out, evidence, allow_evidence_dir)
+    if must_be_empty and out.is_symlink():
+        raise OutputRefused(f"{safe_name(out)} is a link; a package is written into a real new or empty folder.")
     if out.is_dir():
         if must_be_empty and any(out.iterdir()):
             raise OutputRefused(

@@ -508,9 +508,12 @@ def write_report(
     try:
         files = _write_package(result, video_path, staging, analyst, notes, frames, video, frame_hashes,
                                pdf_writer, style, on_progress, cancel, generated_utc)
-        if target.is_dir():
-            target.rmdir()  # empty (checked above); a rename cannot go over a folder on every OS
-        os.rename(staging, target)
+        try:
+            if target.is_dir():
+                target.rmdir()  # empty (checked above); a rename cannot go over a folder on every OS
+            os.rename(staging, target)
+        except OSError as exc:  # e.g. something appeared at the target meanwhile
+            raise ExportError(f"Cannot move the finished package to {target}: {exc.strerror or exc}.") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_dirs(created)
