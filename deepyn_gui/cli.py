@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    _terminate_as_interrupt()
     try:
         return int(args.func(args) or 0)
     except Cancelled as exc:
@@ -73,8 +74,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeepYNError as exc:
         if args.verbose:
             logging.getLogger("deepyn").exception("error")
-        print(f"deepyn: error: {exc}", file=sys.stderr)
+        from .core.output_guard import safe_text
+
+        print(f"deepyn: error: {safe_text(exc)}", file=sys.stderr)
         return 2
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (``kill``, a closing terminal, a batch scheduler) unwinds like Ctrl+C, so every
+    ``finally`` runs: a half-written report package is removed, never left looking finished."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # not the main thread (embedded use): leave the default
+        pass
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ def test_headless_prints_a_verdict_and_the_truth(written, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "no display; analysing in the terminal" in out
-    verdict = [ln for ln in out.splitlines() if ln.startswith(str(written))]
+    verdict = [ln for ln in out.splitlines() if ln.endswith(f": {written}")]  # verdict first, name last
     assert verdict and "fake score" in verdict[0]
     assert any(w in verdict[0] for w in ("LIKELY MANIPULATED", "NO SIGN OF MANIPULATION FOUND", "UNCERTAIN"))
     assert "ground truth: frames 75–149 are manipulated" in out

@@ -7,6 +7,7 @@ threads were 5-10x slower (DESIGN.md §4).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,13 @@ def onnx_availability(model_path: str | Path | None = None, int8: bool = False) 
     if not runtime.available:
         return runtime
     path = Path(model_path) if model_path is not None else _default_model(int8)
+    if os.path.lexists(path) and not path.is_file():
+        from ..core.input_limits import check_model_file
+
+        try:
+            check_model_file(path)
+        except ModelError as exc:
+            return Availability(False, str(exc))
     if not path.is_file():
         what = (
             "the model file"
@@ -101,8 +109,9 @@ class OnnxBackend:
         self.batch_size = int(batch_size)
         self.threads = int(threads)
         self.model_path = Path(model_path) if model_path is not None else _default_model()
-        if not self.model_path.is_file():
-            raise ModelError(f"model file not found: {self.model_path}")
+        from ..core.input_limits import check_model_file
+
+        check_model_file(self.model_path)  # not found / not a regular file / over the size limit
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1

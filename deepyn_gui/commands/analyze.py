@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from .common import add_analysis_options, add_backend_options, add_cache_options, analysis_for, check_clip
+from ..core.output_guard import safe_name, safe_text
+from ..core.verdict import not_analysed, verdict_words
+from .common import (
+    add_analysis_options,
+    add_backend_options,
+    add_cache_options,
+    add_evidence_dir_option,
+    analysis_for,
+    check_clip,
+    guard_output_files,
+    model_inputs,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,37 +28,53 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_analysis_options(p)
     p.add_argument("--json", dest="json_out", default=None, help="write the full analysis as JSON here")
     p.add_argument("--csv", dest="csv_out", default=None, help="write one row per face as CSV here")
+    add_evidence_dir_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     add_cache_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.evidence import check_output_file
     from ..core.export.data import write_csv, write_json
-    from ..core.verdict import not_analysed, verdict_words
 
     clip = check_clip(args.clip)
-    for target in (args.json_out, args.csv_out):
-        if target:  # before the run: a long analysis must not end in "cannot write"
-            check_output_file(target, clip)
+    # before the run: a long analysis must not end in "cannot write", nor ever write over an input
+    guard_output_files(args, [args.json_out, args.csv_out], [clip, *model_inputs(args)], [clip])
     result = analysis_for(args, clip)
     if args.json_out:
         write_json(result, args.json_out)
     if args.csv_out:
         write_csv(result, args.csv_out)
+    print_verdict(result)
+    for w in result.warnings:
+        print(f"deepyn: warning: {safe_text(w)}", file=sys.stderr)
+    if not result.complete:
+        print(f"deepyn: warning: analysis incomplete: {safe_text(result.stop_reason)}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def verdict_line(result: Any) -> str:
+    """The verdict line: it STARTS with the verdict and ends with the file name, control characters
+    escaped (a name holding a newline and a fake verdict once forged the first line of the output)."""
     v = result.verdict
     n = len(result.frames)
     faces = sum(1 for f in result.frames if f.faces)
     score = "—" if v.fake_score is None else f"{v.fake_score:.3f}"
-    print(f"{result.source.path}: {verdict_words(v.label)} (fake score {score}, band {v.band or '—'}, "
-          f"aggregator {v.aggregator}); faces on {faces}/{n} analysed frames")
-    print(f"  {v.explanation}")
-    print(f"  Not analysed: {' '.join(not_analysed(result))}")
-    print(f"  model {result.model.name} ({result.model.sha256[:12]}), backend {result.backend.get('name')}")
-    for w in result.warnings:
-        print(f"deepyn: warning: {w}", file=sys.stderr)
+    state = "" if result.complete else "; INCOMPLETE"
+    return (f"{verdict_words(v.label)} (fake score {score}, band {v.band or '—'}, aggregator {v.aggregator}); "
+            f"faces on {faces}/{n} analysed frames{state}: {safe_name(result.source.path)}")
+
+
+def print_verdict(result: Any) -> None:
+    """Verdict line, explanation, what was not analysed, model, then every warning: the verdict text
+    never hides a problem."""
+    print(verdict_line(result))
+    print(f"  {safe_text(result.verdict.explanation)}")
+    print(f"  Not analysed: {safe_text(' '.join(not_analysed(result)))}")
+    print(f"  model {safe_text(result.model.name)} ({result.model.sha256[:12]}), "
+          f"backend {safe_text(result.backend.get('name'))}")
     if not result.complete:
-        print(f"deepyn: warning: analysis incomplete: {result.stop_reason}", file=sys.stderr)
-        return 3
-    return 0
+        print(f"  incomplete: {safe_text(result.stop_reason)}")
+    for w in result.warnings:
+        print(f"  warning: {safe_text(w)}")

@@ -32,6 +32,9 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full-detect-every", type=int, default=None,
                    help="of those detections, every Nth looks at the whole frame, the others only around "
                         "faces already tracked (default: the pipeline's, 4; 1 = always the whole frame)")
+    p.add_argument("--stream", type=int, default=None, metavar="N",
+                   help="video stream to analyse when the file holds several (0-based; default: the one "
+                        "with the most frames / largest picture; the choice is always reported)")
     p.add_argument("--margin", type=float, default=1.3, help="crop margin around the face box (default 1.3)")
     p.add_argument("--min-face", type=int, default=40, help="faces smaller than this (px) are 'too small'")
     p.add_argument("--aggregator", default="confident", choices=["confident", "mean"], help="video-level aggregator")
@@ -46,6 +49,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         stride=args.stride, max_frames=args.max_frames, detector=args.detector,
         detector_model=args.detector_model, margin=args.margin, min_face_side=args.min_face,
         batch_size=args.batch, aggregator=args.aggregator, on_error=args.on_error,
+        **({} if getattr(args, "stream", None) is None else {"video_stream": args.stream}),
         **({} if args.detect_every is None else {"detect_every": args.detect_every}),
         **({} if args.full_detect_every is None else {"full_detect_every": args.full_detect_every}),
     )
@@ -101,6 +105,49 @@ def backend_from_args(args: argparse.Namespace) -> Any:
     from ..backends import create_backend
 
     return create_backend(args.backend, model_path=args.model, threads=args.threads, batch_size=args.batch)
+
+
+#: Every option of every command that names something the command writes; each goes through the
+#: output guard (tests/test_output_guard.py walks this table and fails on an option missing from it).
+OUTPUT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "analyze": ("--json", "--csv"),
+    "compare": ("--json", "--csv", "--png"),
+    "evaluate": ("--json",),
+    "models import": ("--out",),
+    "train": ("--out", "--int8", "--make-val-set", "--work-dir"),
+    "report": ("--out",),
+    "export-frames": ("--out",),
+    "demo": ("--out",),
+}
+
+
+def add_evidence_dir_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-evidence-dir", action="store_true",
+                   help="allow writing outputs into the evidence file's own folder or below it (refused by default)")
+
+
+def guard_output_files(args: argparse.Namespace, targets: list[str | None], inputs: list[str | None],
+                       evidence: list[str | None], overwrite: bool = True) -> None:
+    """Every file-output option of a command, checked by the one output guard before any work starts.
+
+    ``inputs`` are files an output may never be (clip, model, checkpoint); ``evidence`` whose folder
+    is off limits unless --allow-evidence-dir. Two options naming the same file are refused too.
+    """
+    from ..core.output_guard import OutputRefused, check_output_file, safe_name
+
+    allow = bool(getattr(args, "allow_evidence_dir", False))
+    given = [t for t in targets if t]
+    for t in given:
+        check_output_file(t, inputs=inputs, evidence=evidence, allow_evidence_dir=allow, overwrite=overwrite)
+    resolved = [Path(t).expanduser().resolve() for t in given]
+    if len(set(resolved)) != len(resolved):
+        dup = next(r for r in resolved if resolved.count(r) > 1)
+        raise OutputRefused(f"Two outputs name the same file ({safe_name(dup)}); give each its own name.")
+
+
+def model_inputs(args: argparse.Namespace) -> list[str | None]:
+    """The model files a command reads (never to be written over)."""
+    return [getattr(args, "model", None), getattr(args, "detector_model", None)]
 
 
 def check_clip(path: str) -> str:

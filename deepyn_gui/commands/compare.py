@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import InputError
-from .common import add_analysis_options, check_clip, settings_from_args
+from .common import (
+    add_analysis_options,
+    add_evidence_dir_option,
+    check_clip,
+    guard_output_files,
+    model_inputs,
+    settings_from_args,
+)
 
 _KEYS = ("model", "threads", "batch", "label")
 _REMOTE_KEYS = ("url", "timeout", "token_env", "token_file", "ca", "insecure")
@@ -90,6 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", dest="json_out", default=None, help="write the comparison as JSON here")
     p.add_argument("--csv", dest="csv_out", default=None, help="write one row per face (both scores) as CSV here")
     p.add_argument("--png", dest="png_out", default=None, help="write a chart (score curves + speed bars) here")
+    add_evidence_dir_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -139,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
     clip = check_clip(args.clip)
     settings = settings_from_args(args)
     reqs = parse_backends(args.backends)
+    guard_output_files(args, [args.json_out, args.csv_out, args.png_out],
+                       [clip, *model_inputs(args), *(r.model for r in reqs)], [clip])
     backends, labels, unavailable = build_backends(reqs, args)
     for label, reason in unavailable:
         print(f"deepyn: backend {label} unavailable: {reason}", file=sys.stderr)

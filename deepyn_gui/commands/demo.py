@@ -146,8 +146,43 @@ def run_headless(args: argparse.Namespace, demo: Any) -> int:
     return rc
 
 
+def guard_demo_out(out: str | None, force: bool, inputs: list[str | None]) -> None:
+    """The demo clip and its two companions: never over an input; an existing file that is not one of
+    our demo files is replaced only with --force (``demo --out c.mp4`` once overwrote a real video)."""
+    from ..core.demo import companion_paths
+    from ..core.output_guard import OutputRefused, check_output_file, safe_name
+
+    clip = resolve_out(out)
+    manifest, masks = companion_paths(clip)
+    ours = False
+    try:
+        ours = "demo_version" in json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        ours = False
+    for p in (clip, manifest, masks):
+        if not p.parent.exists():
+            continue  # the folder is created by write_demo; nothing in it to protect
+        check_output_file(p, inputs=inputs)
+        if os.path.lexists(p) and not ours and not force:
+            raise OutputRefused(
+                f"{safe_name(p)} already exists and is not a DeepYN demo file; it is not replaced "
+                "(choose another --out, or --force to replace it)."
+            )
+
+
 def run(args: argparse.Namespace) -> int:
-    demo = ensure_demo(args.out, force=args.force, quiet=args.quiet)
+    guard_demo_out(args.out, args.force, [args.model, getattr(args, "detector_model", None)])
+    folder = resolve_out(args.out).parent
+    missing = [d for d in (folder, *folder.parents) if not d.exists()]
+    try:
+        demo = ensure_demo(args.out, force=args.force, quiet=args.quiet)
+    except BaseException:
+        for d in missing:  # deepest first: a failed write leaves no empty folder it made
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
     if args.no_open:
         return 0
     if not args.headless and display_available() and gui_importable():

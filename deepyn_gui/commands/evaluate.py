@@ -6,7 +6,15 @@ import argparse
 import json
 import sys
 
-from .common import add_analysis_options, add_backend_options, backend_from_args, settings_from_args
+from .common import (
+    add_analysis_options,
+    add_backend_options,
+    add_evidence_dir_option,
+    backend_from_args,
+    guard_output_files,
+    model_inputs,
+    settings_from_args,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -20,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_backend_options(p)
     add_analysis_options(p)
     p.add_argument("--json", dest="json_out", default=None, help="write the full report as JSON here")
+    add_evidence_dir_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
@@ -28,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from ..core.export.atomic import write_bytes_atomic
     from ..core.training.evaluate import discover, evaluate, format_report
 
+    # the labelled clips are evidence too: never written over, their folder kept clean
+    guard_output_files(args, [args.json_out], [args.data, *model_inputs(args)], [args.data])
     items = discover(args.data)
     settings = settings_from_args(args)
     backend = backend_from_args(args)

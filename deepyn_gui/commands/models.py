@@ -28,9 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run_import(args: argparse.Namespace) -> int:
     from ..core.model.export import import_checkpoint
+    from ..core.output_guard import check_output_file, safe_name
 
+    check_output_file(args.out, inputs=[args.checkpoint])  # the checkpoint is never replaced by its ONNX
     out = import_checkpoint(args.checkpoint, args.out, name=args.name)
-    print(f"wrote {out}")
+    print(f"wrote {safe_name(out)}")
     return 0
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..core.output_guard import safe_name, safe_text
 from .common import (
     StepPrinter,
     add_analysis_options,
@@ -21,6 +22,7 @@ from .common import (
     add_cache_options,
     analysis_for,
     check_clip,
+    model_inputs,
 )
 
 
@@ -73,21 +75,29 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _analysis(args: argparse.Namespace, clip: str) -> Any:
     """The analysis for this clip (the viewer's saved one when evidence, model and settings match)."""
     result = analysis_for(args, clip)
+    for w in result.warnings:
+        print(f"deepyn: warning: {safe_text(w)}", file=sys.stderr)
     if not result.complete:
-        print(f"deepyn: warning: analysis incomplete: {result.stop_reason}", file=sys.stderr)
+        print(f"deepyn: warning: analysis incomplete: {safe_text(result.stop_reason)}", file=sys.stderr)
     return result
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from ..core.evidence import check_output_dir
+    from ..core.export.frames import parse_frame_spec
     from ..core.export.report import write_report
+    from ..core.output_guard import check_output_dir
 
     clip = check_clip(args.clip)
     if args.top_frames < 1:
         from ..core.errors import InputError
 
         raise InputError(f"--top-frames must be at least 1 (got {args.top_frames})")
-    out = check_output_dir(args.out, clip, allow_evidence_dir=args.allow_evidence_dir, create=True)
+    # checked, not created: the package appears at --out only when it is complete (see write_report)
+    out = check_output_dir(args.out, inputs=model_inputs(args), evidence=[clip],
+                           allow_evidence_dir=args.allow_evidence_dir, must_be_empty=True)
+    if args.frames not in ("flagged", "key", "all", "none"):
+        # a malformed spec fails now, not after a long analysis (ranges are checked later, per clip)
+        parse_frame_spec(",".join(p.split("-")[0] for p in args.frames.split(",")), 1 << 62)
     result = _analysis(args, clip)
     pdf_writer = None
     if args.pdf:
@@ -103,25 +113,40 @@ def run_report(args: argparse.Namespace) -> int:
         top_frames=args.top_frames,
         on_progress=StepPrinter(args.quiet),
     )
-    print(f"wrote {files.html}")
+    print(f"wrote {safe_name(files.html or out / 'report.html')}")
     for p in [files.pdf, files.json, files.csv, files.verdict_csv, files.model_card, files.frames_csv, files.video,
               files.frame_hashes, files.manifest]:
         if p:
-            print(f"wrote {p}")
+            print(f"wrote {safe_name(p)}")
     if files.frames:
-        print(f"wrote {len(files.frames)} annotated frames under {out / 'frames'}")
+        print(f"wrote {len(files.frames)} annotated frames under {safe_name(out / 'frames')}")
     for problem in files.problems:
         print(f"deepyn: warning: {problem}", file=sys.stderr)
     return 0 if result.complete and not files.problems else 3
 
 
 def run_export_frames(args: argparse.Namespace) -> int:
-    from ..core.evidence import check_output_dir, sha256_file
+    from ..core.output_guard import check_output_dir
+
+    clip = check_clip(args.clip)
+    out = check_output_dir(args.out, inputs=model_inputs(args), evidence=[clip],
+                           allow_evidence_dir=args.allow_evidence_dir)
+    existed = out.exists()
+    try:
+        return _export_frames(args, clip, out)
+    except BaseException:
+        if not existed and out.is_dir():  # a failed command leaves no folder it made behind
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _export_frames(args: argparse.Namespace, clip: str, out: Path) -> int:
+    from ..core.evidence import sha256_file
     from ..core.export.frames import export_frames, export_raw_frames, parse_frame_spec, select_frames
     from ..core.video import VideoSource
 
-    clip = check_clip(args.clip)
-    out = check_output_dir(args.out, clip, allow_evidence_dir=args.allow_evidence_dir, create=True)
     bar = StepPrinter(args.quiet)
     if args.raw_only:
         if args.frames in ("flagged", "key"):
@@ -140,7 +165,7 @@ def run_export_frames(args: argparse.Namespace) -> int:
         written = export_frames(result, clip, wanted, out, raw=args.raw, allow_evidence_dir=args.allow_evidence_dir,
                                 on_progress=lambda d, t: bar("frames", d, t))
     for p in written:
-        print(f"wrote {Path(p)}")
+        print(f"wrote {safe_name(p)}")
     if not written:
         print("deepyn: no frames matched; nothing written", file=sys.stderr)
     return 0

@@ -42,9 +42,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
+    from ..core.output_guard import check_output_dir, check_output_file
 
     if not args.data:
         raise InputError("deepyn train needs --data FOLDER (real-face clips).")
+    # the training clips are never written over, nor written among (outputs go elsewhere)
+    for target in (args.out, args.int8):
+        if target:
+            check_output_file(target, inputs=[args.resume], evidence=[args.data])
+    if args.make_val_set:
+        check_output_dir(args.make_val_set, inputs=[args.resume], evidence=[args.data])
+    check_output_dir(args.work_dir, inputs=[args.resume], evidence=[args.data])
     if args.make_val_set:
         from ..core.training.evaluate import write_sbi_val_folder
 

@@ -8,17 +8,26 @@ that changes the numbers misses.
 Each entry is one zip file, written atomically: ``cache.json`` (key facts), ``analysis.json`` (schema
 ``deepyn.analysis/1``) and the compressed masks as raw bytes under ``masks/``. No pickle: loading a
 cache entry can never run code. A damaged entry is ignored (logged) and analysed afresh.
+
+Integrity: ``cache.json`` carries ``content_sha256``, a SHA-256 over the evidence hash, model hash,
+settings hash and every stored byte (analysis.json, each mask). An entry whose bytes do not hash to it --
+a flipped mask, scores edited by hand, an entry copied under another key -- is discarded with a warning
+and the clip analysed again, never shown (an edited entry once gave frame scores of 0.99 under a REAL
+verdict). This detects damage and casual edits; it is not a signature against someone who rewrites
+the digest too.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import hmac
 import json
 import logging
 import os
 import threading
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,7 +41,7 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "deepyn-viewer"
 ENV_DATA_DIR = "DEEPYN_DATA_DIR"
-CACHE_FORMAT = "deepyn.cache/1"
+CACHE_FORMAT = "deepyn.cache/2"  # /2: entries carry content_sha256
 #: Settings that change speed only, never the numbers: left out of the key.
 NON_RESULT_SETTINGS: frozenset[str] = frozenset({"detector_threads"})
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -72,6 +81,18 @@ class CacheEntry:
     settings_hash: str
     saved_utc: str
     model_name: str = ""
+
+
+def content_digest(meta_key: tuple[str, str, str], analysis_json: bytes, masks: dict[str, bytes]) -> str:
+    """SHA-256 binding an entry's bytes to (evidence, model, settings): see the module docstring."""
+    h = hashlib.sha256()
+    for part in (CACHE_FORMAT, *meta_key):
+        h.update(part.encode("utf-8") + b"\0")
+    h.update(len(analysis_json).to_bytes(8, "big") + analysis_json)
+    for name in sorted(masks):
+        blob = masks[name]
+        h.update(name.encode("utf-8") + b"\0" + len(blob).to_bytes(8, "big") + blob)
+    return h.hexdigest()
 
 
 def _mask_name(frame_pos: int, face_pos: int) -> str:
@@ -115,17 +136,23 @@ class AnalysisCache:
             "settings_hash": settings_hash(result.settings),
             "saved_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        doc = result.to_json()
+        doc_bytes = json.dumps(result.to_json(), ensure_ascii=False).encode("utf-8")
+        masks = {
+            _mask_name(i, j): face.mask_blob
+            for i, fr in enumerate(result.frames)
+            for j, face in enumerate(fr.faces)
+            if face.mask_blob is not None
+        }
+        meta["content_sha256"] = content_digest(
+            (str(meta["evidence_sha256"]), str(meta["model_sha256"]), str(meta["settings_hash"])), doc_bytes, masks
+        )
 
         def write(fh: Any) -> None:
             with zipfile.ZipFile(fh, "w") as z:
                 z.writestr(_zinfo("cache.json", zipfile.ZIP_DEFLATED), json.dumps(meta, indent=1))
-                z.writestr(_zinfo("analysis.json", zipfile.ZIP_DEFLATED), json.dumps(doc, ensure_ascii=False))
-                for i, fr in enumerate(result.frames):
-                    for j, face in enumerate(fr.faces):
-                        if face.mask_blob is not None:
-                            # already compressed (PNG): store as is
-                            z.writestr(_zinfo(_mask_name(i, j), zipfile.ZIP_STORED), face.mask_blob)
+                z.writestr(_zinfo("analysis.json", zipfile.ZIP_DEFLATED), doc_bytes)
+                for name, blob in masks.items():  # already compressed (PNG): stored as is
+                    z.writestr(_zinfo(name, zipfile.ZIP_STORED), blob)
 
         with self._lock:
             write_atomic(target, write)
@@ -152,14 +179,24 @@ class AnalysisCache:
                 meta = json.loads(z.read("cache.json"))
                 if meta.get("format") != CACHE_FORMAT:
                     raise ValueError(f"unknown cache format {meta.get('format')!r}")
-                doc = json.loads(z.read("analysis.json"))
+                doc_bytes = z.read("analysis.json")
                 names = set(z.namelist())
+                stored = {n: z.read(n) for n in names if n.startswith("masks/")}
+                want = content_digest(
+                    (str(meta.get("evidence_sha256")), str(meta.get("model_sha256")), str(meta.get("settings_hash"))),
+                    doc_bytes, stored,
+                )
+                if not isinstance(meta.get("content_sha256"), str) or not hmac.compare_digest(
+                    want, meta["content_sha256"]
+                ):
+                    raise ValueError("its content does not match its digest (damaged or edited)")
+                doc = json.loads(doc_bytes)
                 frames: list[FrameResult] = []
                 for i, fd in enumerate(doc["frames"]):
                     faces = []
                     for j, face in enumerate(fd.get("faces", [])):
                         name = _mask_name(i, j)
-                        blob = z.read(name) if name in names else None
+                        blob = stored.get(name)
                         faces.append(FaceResult.from_json(face, mask_blob=blob))
                     frames.append(FrameResult(
                         index=int(fd["index"]), pts_s=float(fd["pts_s"]), state=fd["state"],
@@ -168,10 +205,14 @@ class AnalysisCache:
                 doc_no_frames = {**doc, "frames": []}
                 result = AnalysisResult.from_json(doc_no_frames)
                 result.frames = frames
-        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            log.warning("ignoring damaged cache entry %s: %s", path, exc)
+        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, json.JSONDecodeError, zlib.error) as exc:
+            log.warning("discarding damaged cache entry %s: %s; the clip is analysed again", path, exc)
             return None
-        if result.source.sha256 != meta.get("evidence_sha256") or result.model.sha256 != meta.get("model_sha256"):
+        if (
+            result.source.sha256 != meta.get("evidence_sha256")
+            or result.model.sha256 != meta.get("model_sha256")
+            or settings_hash(result.settings) != meta.get("settings_hash")
+        ):
             log.warning("ignoring cache entry %s: its content does not match its key", path)
             return None
         if evidence_path is not None:
@@ -244,10 +285,12 @@ def analyse_cached(
     digest = evidence_sha256 or sha256_file(path)
     model_sha = backend.model_info.sha256
     wanted = settings.to_json()
+    discarded = False
     if not reanalyse and model_sha:
         hit = cache.load(digest, model_sha, wanted, evidence_path=str(path))
         if hit is not None:
             return hit, True
+        discarded = cache.path_for(digest, model_sha, wanted).is_file()  # there, but refused as damaged
     result = analyze(path, backend, settings, cancel=cancel, on_progress=on_progress)
     if result.source.sha256 != digest:
         raise DeepYNError(
@@ -258,4 +301,9 @@ def analyse_cached(
             cache.save(result)
         except DeepYNError as exc:  # a full disk must not lose the analysis itself
             log.warning("could not cache the analysis: %s", exc)
+    if discarded:  # said in every output of this run (after saving: the new entry is sound)
+        result.warnings.append(
+            "A cached analysis of this clip was damaged or edited (its digest did not match) and was "
+            "discarded; the clip was analysed again."
+        )
     return result, False

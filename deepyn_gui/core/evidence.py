@@ -172,7 +172,14 @@ def require_evidence(
 
 
 def is_evidence_folder(folder: str | os.PathLike[str], evidence_path: str | os.PathLike[str]) -> bool:
-    """Is ``folder`` the folder that holds the evidence (symlinks and ``..`` resolved)?"""
+    """Is ``folder`` the folder that holds the evidence, or below it (symlinks and ``..`` resolved)?"""
+    from .output_guard import _is_within
+
+    try:
+        if _is_within(Path(folder), Path(evidence_path).expanduser().resolve().parent):
+            return True
+    except OSError:
+        return False
     try:
         a = Path(folder).expanduser().resolve()
         b = Path(evidence_path).expanduser().resolve().parent
@@ -192,19 +199,11 @@ def check_output_dir(
     allow_evidence_dir: bool = False,
     create: bool = True,
 ) -> Path:
-    """The export folder, checked: never the evidence's own folder unless ``allow_evidence_dir``.
+    """The export folder, checked by the output guard (never the evidence's folder or below it unless
+    ``allow_evidence_dir``, never an input); created when ``create``. Raises :class:`ExportError`."""
+    from .output_guard import check_output_dir as guard_dir
 
-    Exports next to the evidence mix analyst files with the exhibit, so that needs an explicit choice.
-    Creates the folder when ``create``; raises :class:`ExportError` with one sentence otherwise.
-    """
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"'{out}' exists and is not a folder.")
-    if not allow_evidence_dir and is_evidence_folder(out, evidence_path):
-        raise ExportError(
-            f"Refusing to write exports into the evidence's own folder ({out}); choose another folder "
-            "(or allow it explicitly: --allow-evidence-dir)."
-        )
+    out = guard_dir(out_dir, evidence=[evidence_path], allow_evidence_dir=allow_evidence_dir)
     if not out.is_dir():
         if not create:
             raise ExportError(f"Export folder does not exist: {out}")
@@ -217,27 +216,17 @@ def check_output_dir(
     return out
 
 
-def check_output_file(target: str | os.PathLike[str], evidence_path: str | os.PathLike[str]) -> Path:
-    """A file an analysis will write later, checked now so a long run does not end in a lost result.
+def check_output_file(
+    target: str | os.PathLike[str],
+    evidence_path: str | os.PathLike[str],
+    allow_evidence_dir: bool = False,
+    inputs: tuple[str | os.PathLike[str] | None, ...] = (),
+) -> Path:
+    """A file an analysis will write later, checked now (by the output guard) so a long run does not
+    end in a lost result or in an overwritten exhibit. Raises :class:`ExportError` with one sentence."""
+    from .output_guard import check_output_file as guard_file
 
-    Refuses the evidence file itself (an export must never replace the exhibit), a folder, and a
-    parent folder that is missing or not writable. Raises :class:`ExportError` with one sentence.
-    """
-    out = Path(target).expanduser()
-    try:
-        same = out.exists() and os.path.samefile(out, evidence_path)
-    except OSError:
-        same = False
-    if same or out.resolve() == Path(evidence_path).expanduser().resolve():
-        raise ExportError(f"Refusing to write over the evidence file itself ({out}); choose another name.")
-    if out.is_dir():
-        raise ExportError(f"'{out}' is a folder; give a file name to write to.")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise ExportError(f"The folder for '{out.name}' does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise ExportError(f"Cannot write to {parent} (permission denied).")
-    return out
+    return guard_file(target, inputs=inputs, evidence=[evidence_path], allow_evidence_dir=allow_evidence_dir)
 
 
 def prepare_export(
@@ -315,9 +304,11 @@ def write_frame_hashes(
 ) -> Path:
     """Write the frame hash TSV atomically (after the usual custody checks)."""
     from .export.atomic import write_bytes_atomic
+    from .output_guard import check_output_file as guard_file
 
     out_path = Path(out_path)
     prepare_export(path, expected_sha256 or "", out_path.parent, allow_evidence_dir,
                    verify=verify and expected_sha256 is not None)
+    guard_file(out_path, inputs=[path], evidence=[path], allow_evidence_dir=allow_evidence_dir)
     text = frame_hashes_tsv(path, expected_sha256 or "", on_progress=on_progress, cancel=cancel)
     return write_bytes_atomic(out_path, text.encode("utf-8"))

@@ -79,6 +79,8 @@ class AnalysisSettings:
     # is found by the next whole-frame pass (within detect_every * full_detect_every frames); a tracked
     # face not found near its place triggers one. 1 = every detection looks at the whole frame.
     full_detect_every: int = 4
+    #: which video stream (0-based among the video streams); None = the one with the most frames / largest
+    video_stream: int | None = None
     infer_timeout_s: float | None = 60.0  # a backend call taking longer is abandoned and its faces marked error
 
     def __post_init__(self) -> None:
@@ -105,7 +107,10 @@ class AnalysisSettings:
             raise InputError(f"inference timeout must be a positive number of seconds (got {self.infer_timeout_s})")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d.get("video_stream") is None:  # the default: left out, so cache keys of earlier runs still match
+            d.pop("video_stream", None)
+        return d
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,7 @@ class Progress:
     elapsed_s: float
     stage_busy_s: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # non-fatal decode notices (damaged data, fewer frames than declared)
+    missing_frames: tuple[int, ...] = ()  # frames asked for that could not be decoded (final report only)
 
 
 @dataclass
@@ -422,6 +428,7 @@ class _Stages:
         self.out_q: queue.Queue[Any] = queue.Queue(maxsize=64)
         self.busy: dict[str, float] = {"decode": 0.0, "detect": 0.0, "infer": 0.0}
         self.decode_errors: list[str] = []
+        self.missing_frames: list[int] = []
         self.threads: list[threading.Thread] = []
         self.caller = _InferCaller(backend)
 
@@ -492,7 +499,7 @@ class _Stages:
         from .video import VideoSource
 
         s = self.settings
-        with VideoSource(self.path) as src:
+        with VideoSource(self.path, stream=s.video_stream) as src:
             frame_bytes = max(1, src.info.width * src.info.height * 3)
             # Bound the queue by bytes, not only by count: eight 8K frames would be 1.6 GB.
             self.frames_q.maxsize = max(1, min(8, _FRAME_QUEUE_BYTES // frame_bytes))
@@ -504,6 +511,7 @@ class _Stages:
                     return
                 t0 = time.perf_counter()
             self.decode_errors = list(getattr(src, "decode_errors", []) or [])
+            self.missing_frames = list(getattr(src, "missing_frames", []) or [])
         self.put(self.frames_q, _END)
 
     def _detect(self) -> None:
@@ -648,7 +656,7 @@ def iter_analysis(
     if total_frames is None:
         from .video import VideoSource
 
-        with VideoSource(path) as src:
+        with VideoSource(path, stream=settings.video_stream) as src:
             total_frames = src.info.frames
     total = planned_frames(total_frames, settings)
     stages = _Stages(path, backend, settings, cancel)
@@ -677,7 +685,8 @@ def iter_analysis(
                 last_progress = now
                 yield _progress(done, total, now - t_start, stages.busy)
         final = _progress(done, done, time.perf_counter() - t_start, stages.busy)
-        yield Progress(**{**final.__dict__, "warnings": tuple(stages.decode_errors)})
+        yield Progress(**{**final.__dict__, "warnings": tuple(stages.decode_errors),
+                          "missing_frames": tuple(stages.missing_frames)})
     finally:
         stages.shutdown()
 
@@ -688,11 +697,11 @@ def _progress(done: int, total: int, elapsed: float, busy: dict[str, float]) -> 
     return Progress(done, max(total, done), fps, eta, elapsed, dict(busy))
 
 
-def source_info(path: str, sha256: str) -> SourceInfo:
-    """Provenance facts for the evidence file."""
+def source_info(path: str, sha256: str, stream: int | None = None) -> SourceInfo:
+    """Provenance facts for the evidence file (of the video stream analysed)."""
     from .video import VideoSource
 
-    with VideoSource(path) as src:
+    with VideoSource(path, stream=stream) as src:
         i = src.info
     return SourceInfo(
         path=str(path), sha256=sha256, frames=i.frames, fps=float(i.fps), width=i.width, height=i.height,
@@ -714,6 +723,22 @@ def app_info() -> dict[str, Any]:
         except Exception:  # noqa: BLE001, S110 - a missing optional module is simply not recorded
             pass
     return info
+
+
+def missing_frames_reason(missing: list[int] | tuple[int, ...]) -> str:
+    """Why a result with undecodable frames is not complete, naming the gap(s) frame by frame."""
+    spans: list[str] = []
+    run: list[int] = []
+    for i in sorted(missing):
+        if run and i != run[-1] + 1:
+            spans.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(i)
+    if run:
+        spans.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    shown = ", ".join(spans[:12]) + (f" and {len(spans) - 12} more gaps" if len(spans) > 12 else "")
+    return (f"{len(missing)} frame(s) could not be decoded (damaged data): frames {shown}; the verdict covers "
+            "only the frames that were decoded")
 
 
 def build_result(
@@ -759,7 +784,7 @@ def analyze(
     from .evidence import sha256_file
 
     settings = settings or AnalysisSettings()
-    src_probe = source_info(path, "")  # raises InputError early for files that are not videos
+    src_probe = source_info(path, "", settings.video_stream)  # raises InputError early for files that are not videos
     digest: dict[str, Any] = {}
     stop_hashing = threading.Event()
 
@@ -773,12 +798,14 @@ def analyze(
     hasher.start()
     frames: list[FrameResult] = []
     warnings: list[str] = []
+    missing: list[int] = []
     complete, reason = True, ""
     finished = False
     try:
         for item in iter_analysis(path, backend, settings, cancel, total_frames=src_probe.frames):
             if isinstance(item, Progress):
                 warnings.extend(item.warnings)
+                missing.extend(item.missing_frames)
                 if on_progress:
                     on_progress(item)
             else:
@@ -801,6 +828,9 @@ def analyze(
     if "error" in digest:
         warnings.append(f"The SHA-256 of the evidence file could not be computed: {digest['error']}")
     source = SourceInfo(**{**src_probe.to_json(), "sha256": digest.get("sha", "")})
+    if missing and complete:  # complete only when every frame was decoded or is named here
+        complete, reason = False, missing_frames_reason(missing)
     result = build_result(source, backend, settings, frames, complete, reason)
     result.warnings = warnings
+    result.undecodable_frames = sorted(set(missing))
     return result

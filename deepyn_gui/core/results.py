@@ -431,6 +431,7 @@ class AnalysisResult:
     complete: bool = True  # False when cancelled or stopped on error: partial but valid
     stop_reason: str = ""
     warnings: list[str] = field(default_factory=list)  # non-fatal notices, e.g. damaged frames skipped
+    undecodable_frames: list[int] = field(default_factory=list)  # asked for, not decodable: the gap(s)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -440,6 +441,7 @@ class AnalysisResult:
             "complete": self.complete,
             "stop_reason": self.stop_reason,
             "warnings": list(self.warnings),
+            "undecodable_frames": list(self.undecodable_frames),
             "source": self.source.to_json(),
             "model": self.model.to_json(),
             "backend": self.backend,
@@ -464,4 +466,5 @@ class AnalysisResult:
             complete=bool(d.get("complete", True)),
             stop_reason=d.get("stop_reason", ""),
             warnings=list(d.get("warnings", [])),
+            undecodable_frames=[int(i) for i in d.get("undecodable_frames", [])],
         )

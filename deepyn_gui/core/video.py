@@ -61,6 +61,8 @@ class VideoInfo:
     fps_guessed: bool = False
     start_s: float = 0.0
     exact_seek: bool = True
+    video_streams: int = 1  # video streams in the file; ``stream`` is the one these facts describe
+    stream: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,7 +101,10 @@ class VideoSource:
     could be decoded and a sentence per problem is appended to :attr:`decode_errors`.
     """
 
-    def __init__(self, path: str | os.PathLike[str], threads: int = 2) -> None:
+    def __init__(self, path: str | os.PathLike[str], threads: int = 2, stream: int | None = None) -> None:
+        """``stream``: which video stream (0-based among the video streams); default the one with the
+        most frames (then the largest picture), not simply the first: a decoy 64x64 first stream once
+        hid the real one. :attr:`video_streams` lists them all."""
         self.path = Path(path)
         self.decode_errors: list[str] = []
         self._threads = max(1, int(threads))
@@ -110,19 +115,31 @@ class VideoSource:
         self._missing: set[int] = set()
         self._closed = False
         self._discarded = 0
+        #: packets the decoder refused (damaged data); decoding went on past each of them
+        self.damaged_packets = 0
+        self._open_options: dict[str, str] = {}
+        self._stream_request = stream
+        self._timing_fps: float | None = None  # set when the file's timestamps cannot be trusted
+        self.video_streams: list[dict[str, int | float | str]] = []
+        self.stream_choice = 0
 
         size = _check_file(self.path)
-        container, stream = self._open()
+        container, vstream = self._open()
         try:
-            self._time_base = stream.time_base or Fraction(1, 1_000_000)
-            declared = int(stream.frames or 0)
-            rate = stream.average_rate or stream.guessed_rate
-            codec = stream.codec_context.name if stream.codec_context else "unknown"
+            self._time_base = vstream.time_base or Fraction(1, 1_000_000)
+            declared = int(vstream.frames or 0)
+            rate = vstream.average_rate or vstream.guessed_rate
+            codec_rate = vstream.codec_context.framerate if vstream.codec_context else None
+            codec = vstream.codec_context.name if vstream.codec_context else "unknown"
             fmt = container.format.name
-            meta_rotate = stream.metadata.get("rotate")
-            self._table = self._scan(container, stream)
+            meta_rotate = vstream.metadata.get("rotate")
+            self._table = self._scan(container, vstream)
         finally:
             container.close()
+        broken = self._timing_broken(fmt)
+        if broken:
+            self._repair_timing(broken, rate, codec_rate)
+            rate = None if self._timing_fps is None else Fraction(self._timing_fps).limit_denominator(1001)
         if self._table.count == 0:
             raise InputError(f"'{self.path.name}' has a video stream but no frames in it.")
         if declared and declared != self._table.count + self._discarded:
@@ -145,9 +162,15 @@ class VideoSource:
             w, h = h, w
 
         fps, guessed = self._pick_fps(rate)
+        if self._timing_fps is not None and self._timing_fps != fps:
+            self._timing_fps = fps
         tb = float(self._time_base)
         t = self._table
-        if t.exact:
+        if self._timing_fps is not None:  # repaired: the file's own times are not to be trusted
+            self._start_pts: int = t.pts[0] if t.exact else 0
+            duration = t.count / fps
+            start_s = 0.0
+        elif t.exact:
             self._start_pts = t.pts[0]
             last_dur = t.last_duration * tb if t.last_duration else 1.0 / fps
             duration = (t.pts[-1] - t.pts[0]) * tb + last_dur
@@ -171,6 +194,8 @@ class VideoSource:
             fps_guessed=guessed,
             start_s=float(start_s),
             exact_seek=t.exact,
+            video_streams=max(1, len(self.video_streams)),
+            stream=self.stream_choice,
         )
 
     # ------------------------------------------------------------------ public API
@@ -190,9 +215,11 @@ class VideoSource:
         while target < stop:
             item = self._advance_to(target)
             if item is None:
+                lost = list(range(target, stop, step))
+                self._missing.update(lost)
                 self._record(
-                    f"Decoding stopped at frame {target} of {n}; later frames could not be read "
-                    "(file truncated or damaged)."
+                    f"Decoding stopped at frame {target} of {n}; the {len(lost)} frame(s) after it that were "
+                    "asked for could not be read (file truncated or damaged)."
                 )
                 return
             idx, frame = item
@@ -228,11 +255,22 @@ class VideoSource:
             self._record(f"Frame {index} could not be decoded.")
         raise InputError(f"Frame {index} of '{self.path.name}' could not be decoded (damaged data).")
 
+    @property
+    def missing_frames(self) -> list[int]:
+        """Frames (presentation indexes) that were asked for and could not be decoded, sorted.
+
+        With :attr:`decode_errors` this is the accounting that lets a result be called complete only
+        when every frame the container holds was decoded or is named here.
+        """
+        return sorted(self._missing)
+
     def timestamps(self) -> list[float]:
         """Presentation time (s, relative to frame 0) of every frame, without decoding anything.
 
         Exact from the packet table; estimated as ``index / fps`` when the file has no usable timestamps.
         """
+        if self._timing_fps is not None:
+            return [i / self._timing_fps for i in range(self.info.frames)]
         if self._table.exact:
             p0 = self._table.pts[0]
             return [float((p - p0) * self._time_base) for p in self._table.pts]
@@ -264,7 +302,7 @@ class VideoSource:
         """Open the file through FFmpeg's ``file:`` protocol so names are never read as URLs/protocols."""
         url = "file:" + str(self.path.resolve())
         try:
-            container = av.open(url, mode="r")
+            container = av.open(url, mode="r", options=dict(self._open_options))
         except av.error.PermissionError as exc:
             raise InputError(f"'{self.path.name}' cannot be read (permission denied).") from exc
         except (av.error.InvalidDataError, av.error.EOFError) as exc:
@@ -274,15 +312,100 @@ class VideoSource:
             ) from exc
         except (av.error.FFmpegError, OSError) as exc:
             raise InputError(f"'{self.path.name}' cannot be opened as a video: {_reason(exc)}.") from exc
+        fmt = container.format.name or ""
+        if fmt.endswith("_pipe") or fmt == "image2":  # png_pipe, jpeg_pipe, ...: one picture, not a clip
+            container.close()
+            raise InputError(
+                f"'{self.path.name}' is a still image ({fmt.removesuffix('_pipe')}), not a video; "
+                "it is not analysed as a one-frame clip."
+            )
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams})
             container.close()
             what = f"only {', '.join(kinds)}" if kinds else "no streams"
             raise InputError(f"'{self.path.name}' has no video stream ({what}).")
-        stream = container.streams.video[0]
+        streams = list(container.streams.video)
+        if not self.video_streams:
+            self.video_streams = [
+                {"index": i, "width": int(s.codec_context.width if s.codec_context else 0),
+                 "height": int(s.codec_context.height if s.codec_context else 0), "frames": int(s.frames or 0),
+                 "codec": s.codec_context.name if s.codec_context else "unknown"}
+                for i, s in enumerate(streams)
+            ]
+            self.stream_choice = self._choose_stream(streams)
+        stream = streams[self.stream_choice]
         stream.thread_type = "AUTO"
         stream.thread_count = self._threads
         return container, stream
+
+    def _choose_stream(self, streams: list[av.video.stream.VideoStream]) -> int:
+        """The requested video stream, else the one with the most frames, then the largest picture;
+        several streams are always said aloud (a warning naming them and ``--stream``)."""
+        n = len(streams)
+        req = self._stream_request
+        if req is not None:
+            if not 0 <= req < n:
+                raise InputError(
+                    f"'{self.path.name}' has {n} video stream(s); --stream must be 0 to {n - 1}, not {req}."
+                )
+            choice = req
+        else:
+            def size(i: int) -> tuple[int, int]:
+                v = self.video_streams[i]
+                return int(v["frames"]), int(v["width"]) * int(v["height"])
+
+            choice = max(range(n), key=lambda i: (size(i), -i))
+        if n > 1:
+            desc = "; ".join(
+                f"stream {v['index']}: {v['width']}x{v['height']} {v['codec']}, {v['frames'] or '?'} frames"
+                for v in self.video_streams
+            )
+            how = "as asked" if req is not None else "the one with the most frames / largest picture"
+            self._record(
+                f"The file holds {n} video streams ({desc}); stream {choice} was analysed ({how}); "
+                "choose another with --stream N (or Analysis > Video stream in the viewer)."
+            )
+        return choice
+
+    def _timing_broken(self, fmt: str) -> str:
+        """Why the container's timing cannot be trusted ('' when it can): timescale 0, or every
+        timestamp repeated (zero stts deltas). FFmpeg then silently drops frames via the edit list."""
+        if "mp4" not in fmt and "mov" not in fmt:
+            return ""
+        if self._time_base == 1:
+            return "the video track's timescale is 0"
+        if not self._table.exact and self._table.count > 1:
+            return "the frame timestamps repeat (zero frame durations)"
+        return ""
+
+    def _repair_timing(self, why: str, rate: Fraction | None, codec_rate: Fraction | None) -> None:
+        """Re-read the file ignoring its edit list (which, with broken times, hides frames), number the
+        frames in decoding order and time them from a frame rate that can be trusted."""
+        before = self._table.count
+        self._open_options = {"ignore_editlist": "1"}
+        container, stream = self._open()
+        try:
+            table = self._scan(container, stream)
+        finally:
+            container.close()
+        if table.count < before:
+            self._open_options = {}
+            return
+        self._table = table
+        fps = None
+        # the stream's own rate is derived from the broken times when the timescale is 0
+        for r in [codec_rate] + ([rate] if self._time_base != 1 else []):
+            if r is not None and 1.0 <= float(r) <= _MAX_SANE_FPS:
+                fps = float(r)
+                break
+        self._timing_guessed = fps is None
+        self._timing_fps = fps if fps is not None else DEFAULT_FPS
+        how = "assumed" if fps is None else "from the codec/stream rate"
+        self._record(
+            f"The container's timing is broken ({why}); repaired: {table.count} frames read in decoding order "
+            f"(not {before}), times computed at {self._timing_fps:g} fps ({how}). Timestamps in this result are "
+            "reconstructed, not the file's."
+        )
 
     def _scan(
         self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
@@ -338,6 +461,8 @@ class VideoSource:
         return item[1]
 
     def _pick_fps(self, rate: Fraction | None) -> tuple[float, bool]:
+        if self._timing_fps is not None:
+            return self._timing_fps, bool(getattr(self, "_timing_guessed", False))
         if rate is not None and 0 < float(rate) <= _MAX_SANE_FPS:
             return float(rate), False
         t = self._table
@@ -410,7 +535,7 @@ class VideoSource:
             self._restart(target)
         assert self._container is not None
         container = self._container
-        stream = container.streams.video[0]
+        stream = container.streams.video[self.stream_choice]
         seen: set[int] = set()
         for ts in (t.pts[key], t.key_dts.get(key)):
             if ts is None or ts in seen:
@@ -490,11 +615,15 @@ class VideoSource:
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError as exc:
+                    # Recover past damage: this packet is lost, the decoder goes on with the next one
+                    # (FFmpeg resynchronises at the next decodable slice/keyframe). Stopping here once
+                    # threw away half of a clip that had 20 kB of zeros in the middle.
                     where = (
                         f" at {float(packet.pts * self._time_base):.3f} s" if packet.pts is not None else ""
                     )
-                    self._record(f"Decode error{where}: {_reason(exc)}.")
-                    return
+                    self._record(f"Decode error{where}: {_reason(exc)}; skipped to the next packet.")
+                    self.damaged_packets += 1
+                    continue
             for frame in frames:
                 if table.exact:
                     idx = table.by_pts.get(frame.pts) if frame.pts is not None else None
@@ -528,6 +657,8 @@ class VideoSource:
         return VideoFrame(index=idx, pts_s=self._pts_s(idx, frame), rgb=rgb)
 
     def _pts_s(self, idx: int, frame: av.VideoFrame) -> float:
+        if self._timing_fps is not None:
+            return idx / self._timing_fps
         t = self._table
         if t.exact:
             return float((t.pts[idx] - t.pts[0]) * self._time_base)

@@ -37,6 +37,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("clip", nargs="?", help="video file to open (read-only)")
     p.add_argument("--backend", default=None, help="inference backend to select (see `deepyn backends`)")
     p.add_argument("--model", default=None, help="model file to use instead of the bundled one")
+    p.add_argument("--stream", type=int, default=None, metavar="N",
+                   help="video stream to show and analyse when the file holds several (default: most frames)")
     p.add_argument("--analyze", action="store_true", help="start the analysis as soon as the clip is open")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
@@ -85,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         win.set_backend(args.backend)
     if args.model:
         win.set_model_path(args.model)
+    if args.stream is not None:  # the same choice for the picture shown and the analysis
+        win.session.choose_stream(args.stream)
     if args.analyze:
         win.session.analyze_on_open = True
     win.show()

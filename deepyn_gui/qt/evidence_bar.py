@@ -71,6 +71,12 @@ class EvidenceBar(QFrame):
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color:#1f618d; font-style:italic;")
         self.note.hide()
+        # decode warnings and an incomplete analysis: said here, not only in exported files
+        self.warnings = QLabel()
+        self.warnings.setWordWrap(True)
+        self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings.setStyleSheet("background:#fdebd0; color:#784212; border:1px solid #d68910; padding:4px;")
+        self.warnings.hide()
         # the same line in the status bar (install_evidence_ui puts it there)
         self.status_label = QLabel()
         self.status_label.setContentsMargins(6, 0, 6, 0)
@@ -87,6 +93,7 @@ class EvidenceBar(QFrame):
         lay.addWidget(self.banner)
         lay.addWidget(self.sha_label)
         lay.addWidget(self.note)
+        lay.addWidget(self.warnings)
         self.set_status(EvidenceStatus())
 
     def set_status(self, st: EvidenceStatus) -> None:
@@ -120,6 +127,23 @@ class EvidenceBar(QFrame):
         self.note.setText(f"Loaded from cache (analysed {when}). Analysis ▸ Re-analyse runs the model again.")
         self.note.show()
 
+    def set_result_warnings(self, result: Any | None) -> None:
+        """Show what the analysis could not do: incomplete (the gap named) and every decode warning."""
+        lines: list[str] = []
+        if result is not None and not getattr(result, "complete", True):
+            lines.append(f"⚠ INCOMPLETE: {getattr(result, 'stop_reason', '') or 'stopped early'}")
+        for w in (getattr(result, "warnings", None) or []) if result is not None else []:
+            lines.append(f"⚠ {w}")
+        if not lines:
+            self.warnings.clear()
+            self.warnings.hide()
+            return
+        shown = lines[:6] + ([f"… and {len(lines) - 6} more (all in the report and the JSON)"] if len(lines) > 6 else [])
+        self.warnings.setText("<br>".join(html.escape(s) for s in shown))
+        self.warnings.setToolTip("\n".join(lines))
+        self.warnings.show()
+        self.show()
+
     def copy_sha256(self) -> None:
         if self.status.sha256:
             QGuiApplication.clipboard().setText(self.status.sha256)
@@ -128,6 +152,8 @@ class EvidenceBar(QFrame):
         """Everything the bar says, as plain text (tests, accessibility)."""
         parts = [self.banner.text()] if self.banner.isVisibleTo(self) else []
         parts += [self.sha_label.text(), self.note.text() if self.note.isVisibleTo(self) else ""]
+        if self.warnings.isVisibleTo(self):
+            parts.append(self.warnings.toolTip())
         return "\n".join(p for p in parts if p)
 
 
@@ -167,6 +193,9 @@ def install_evidence_ui(window: Any) -> EvidenceBar:
     session.evidenceStatusChanged.connect(bar.set_status)
     session.cacheLoaded.connect(cache_loaded)
     session.resultsCleared.connect(lambda: bar.set_cache_note(None))
+    session.resultsCleared.connect(lambda: bar.set_result_warnings(None))
+    session.analysisFinished.connect(bar.set_result_warnings)
+    session.cacheLoaded.connect(lambda hit: bar.set_result_warnings(hit.result))
     session.clipOpened.connect(update_enabled)
     session.analysisStateChanged.connect(update_enabled)
     update_enabled()

@@ -11,6 +11,7 @@ Qt's own job is the PDF: :func:`html_to_pdf` prints the report's HTML with QText
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import os
 import sys
@@ -58,6 +59,7 @@ from ..core.evidence import is_evidence_folder, prepare_export, require_evidence
 from ..core.export.annotate import COLORMAPS, AnnotateStyle
 from ..core.export.atomic import atomic_path, write_bytes_atomic
 from ..core.export.frames import flagged_frames, frame_file_name, raw_frame_png, render_frame_png
+from ..core.output_guard import check_output_file
 from ..core.results import AnalysisResult
 
 log = logging.getLogger(__name__)
@@ -243,6 +245,7 @@ def export_current_frame(
     _name, data = current_frame_png(session, style, raw)
     expected = session.analysis_result.source.sha256 if session.analysis_result is not None else ""
     prepare_export(session.path, expected, out_path.parent, allow_evidence_dir, verify=bool(expected))
+    check_output_file(out_path, inputs=[session.path], evidence=[session.path], allow_evidence_dir=allow_evidence_dir)
     return write_bytes_atomic(out_path, data)
 
 
@@ -510,6 +513,7 @@ class ExportActions(QObject):
         def work(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> Path:
             prepare_export(evidence, expected, out.parent, allow, verify=bool(expected),
                            progress=lambda d, t: progress("verifying evidence", d, t), cancel=cancel)
+            check_output_file(out, inputs=[evidence], evidence=[evidence], allow_evidence_dir=allow)
             return write_bytes_atomic(out, data)
 
         return self._start("Export frame", work, lambda p: f"Wrote {p}")
@@ -583,9 +587,15 @@ class ExportActions(QObject):
             return None
         self.last_dir = v["folder"]
 
+        folder = Path(v["folder"])
+        if folder.is_dir() and any(folder.iterdir()):
+            # a package is never merged into other files: a new folder inside the chosen one
+            stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            folder = folder / f"{Path(evidence).stem} report {stamp}"
+
         def work(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> Any:
             return write_report(
-                result, evidence, v["folder"], analyst=v["analyst"], notes=v["notes"], frames=v["frames"],
+                result, evidence, folder, analyst=v["analyst"], notes=v["notes"], frames=v["frames"],
                 video=v["video"], frame_hashes=v["frame_hashes"], pdf_writer=html_to_pdf if v["pdf"] else None,
                 style=style, allow_evidence_dir=allow, on_progress=progress, cancel=cancel,
             )

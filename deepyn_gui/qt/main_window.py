@@ -202,6 +202,8 @@ class MainWindow(QMainWindow):
         self.act_cancel.setIcon(icon(SP.SP_BrowserStop))
         self.act_analyze_on_open = self._action("Analyze on &open", self._toggle_analyze_on_open, checkable=True,
                                                 tip="Start the analysis as soon as a clip is opened")
+        self.act_stream = self._action("Video &stream…", self.choose_stream,
+                                       tip="Files with several video streams: choose the one to show and analyse")
         self.act_model = self._action("Choose &model file…", self.choose_model, tip="Use another .onnx model")
         self.act_model_default = self._action("Use the &bundled model", lambda: self.set_model_path(None))
         self.act_show_mask = self._action("Show &mask", lambda: self._toggle_overlay("show_mask"), "M",
@@ -236,6 +238,7 @@ class MainWindow(QMainWindow):
         self.menu_analysis.addAction(self.act_analyze)
         self.menu_analysis.addAction(self.act_cancel)
         self.menu_analysis.addAction(self.act_analyze_on_open)
+        self.menu_analysis.addAction(self.act_stream)
         self.menu_analysis.addSeparator()
         self.menu_backend = self.menu_analysis.addMenu("&Backend")
         self.menu_backend.setToolTipsVisible(True)
@@ -475,6 +478,21 @@ class MainWindow(QMainWindow):
         self.session.seek(index)
 
     # ------------------------------------------------------------------ session -> widgets
+    def choose_stream(self) -> None:
+        """Pick the video stream of a file that holds several (the default: most frames, largest)."""
+        from PySide6.QtWidgets import QInputDialog
+
+        info = self.session.info
+        n = int(getattr(info, "video_streams", 1)) if info is not None else 1
+        if n < 2:
+            self.statusBar().showMessage("This file holds one video stream.", 5000)
+            return
+        current = int(getattr(info, "stream", 0))
+        value, ok = QInputDialog.getInt(self, "Video stream", f"This file holds {n} video streams (0-{n - 1}). "
+                                        "Show and analyse stream:", current, 0, n - 1)
+        if ok and value != current:
+            self.session.choose_stream(value)
+
     def _on_clip_opened(self, info: Any) -> None:
         path = self.session.path or ""
         self.setWindowTitle(f"{Path(path).name} — {APP_NAME}")
@@ -619,6 +637,8 @@ class MainWindow(QMainWindow):
                   self.act_end, self.act_fit):
             a.setEnabled(has)
         self.act_analyze.setEnabled(has and not busy)
+        streams = int(getattr(self.session.info, "video_streams", 1)) if has and self.session.info is not None else 1
+        self.act_stream.setEnabled(streams > 1 and not busy)
         self.act_cancel.setEnabled(busy and self.session.analysis_state != CANCELLING)
         self.cancel_button.setEnabled(self.act_cancel.isEnabled())
         for a in (self.act_model, self.act_model_default):

@@ -195,9 +195,21 @@ class Session(QObject):
     def open(self, path: str | Path) -> None:
         """Open a clip (answered by ``clipOpened`` or ``openFailed``; the old clip stays until then)."""
         path = str(path)
+        if getattr(self, "_stream_path", None) not in (None, path):  # a stream choice belongs to its file
+            self._stream_path = None
+            self.settings = replace(self.settings, video_stream=None)
+            self.decoder.video_stream = None
         gen = self.decoder.open(path)
         self._opening[gen] = path
         self.message.emit("info", f"Opening {Path(path).name}…", False)
+
+    def choose_stream(self, stream: int | None) -> None:
+        """Show and analyse another video stream of the open file (None: the default choice)."""
+        self.settings = replace(self.settings, video_stream=stream)
+        self.decoder.video_stream = stream
+        self._stream_path = self.path
+        if self.path:
+            self.open(self.path)
 
     @Slot(int, object)
     def _on_times(self, gen: int, times: Any) -> None:
@@ -231,6 +243,14 @@ class Session(QObject):
             f"Opened {Path(path).name}: {info.frames} frames, {info.width}×{info.height}, {info.fps:.3g} fps",
             False,
         )
+        n_streams = int(getattr(info, "video_streams", 1))
+        if n_streams > 1:  # never silently: a decoy first stream once hid the real one
+            self.message.emit(
+                "warning",
+                f"{Path(path).name} holds {n_streams} video streams; showing stream {getattr(info, 'stream', 0)} "
+                f"({info.width}×{info.height}, {info.frames} frames). Analysis ▸ Video stream… chooses another.",
+                False,
+            )
         self.seek(0)
         # With the cache on, analyse-on-open waits for the hash: a cached analysis then needs no run.
         self._analyze_when_hashed = self.analyze_on_open and self.use_cache

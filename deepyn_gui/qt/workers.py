@@ -35,7 +35,14 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from ..core.errors import Cancelled, DeepYNError
-from ..core.pipeline import AnalysisSettings, Progress, build_result, iter_analysis, source_info
+from ..core.pipeline import (
+    AnalysisSettings,
+    Progress,
+    build_result,
+    iter_analysis,
+    missing_frames_reason,
+    source_info,
+)
 from ..core.results import AnalysisResult, FrameResult, SourceInfo
 
 log = logging.getLogger(__name__)
@@ -98,6 +105,8 @@ class DecodeWorker(QObject):
         self._want: tuple[int, int, int] | None = None  # generation, request id, index
         self._close = False
         self._decode_threads = decode_threads
+        #: the video stream to show (None: the one with the most frames / largest, as analysed)
+        self.video_stream: int | None = None
         self.dropped_requests = 0  # requests replaced before they were served (scrub coalescing)
 
     # -- GUI-thread API -----------------------------------------------------------------------------
@@ -170,7 +179,7 @@ class DecodeWorker(QObject):
                 if open_req is not None:
                     gen, path = open_req
                     try:
-                        source = VideoSource(path, threads=self._decode_threads)
+                        source = VideoSource(path, threads=self._decode_threads, stream=self.video_stream)
                     except DeepYNError as exc:
                         self.openFailed.emit(gen, str(exc))
                     except Exception as exc:  # a bug must reach the user, not kill the thread
@@ -500,6 +509,8 @@ class AnalysisWorker(ThreadedJob, QObject):
         backend: Any = None
         src0: SourceInfo | None = None
         complete, reason = False, ""
+        warnings: list[str] = []
+        missing: list[int] = []
         digest: dict[str, str] = {}
         hash_cancel = threading.Event()
         hasher: threading.Thread | None = None
@@ -535,6 +546,8 @@ class AnalysisWorker(ThreadedJob, QObject):
             for item in iter_analysis(job.path, backend, job.settings, self._cancel, total_frames=job.total_frames):
                 now = time.perf_counter()
                 if isinstance(item, Progress):
+                    warnings.extend(item.warnings)
+                    missing.extend(item.missing_frames)
                     flush()
                     last_flush = now
                     self.progress.emit(rid, item)
@@ -573,7 +586,11 @@ class AnalysisWorker(ThreadedJob, QObject):
                 if src0 is None:
                     raise DeepYNError("the clip could not be read")
                 src = dataclasses.replace(src0, sha256=digest.get("sha256", ""))
+                if missing and complete:  # the same rule as the CLI: undecodable frames make it incomplete
+                    complete, reason = False, missing_frames_reason(missing)
                 result = build_result(src, backend, job.settings, frames, complete=complete, stop_reason=reason)
+                result.warnings = warnings
+                result.undecodable_frames = sorted(set(missing))
         except Exception as exc:
             log.exception("building the result of %s failed", job.path)
             self.failed.emit(rid, f"The analysis result could not be assembled: {exc}")

@@ -83,7 +83,7 @@ def test_analyze_with_a_missing_model(clip: Path, tmp_path: Path, capsys: pytest
     rc, _out, err = run(capsys, "analyze", clip, "--model", tmp_path / "absent.onnx", "-q")
     one_error_line(rc, err, r"model file not found: .*absent\.onnx")
     rc, _out, err = run(capsys, "analyze", clip, "--model", tmp_path, "-q")  # a folder
-    one_error_line(rc, err, r"model file not found")
+    one_error_line(rc, err, r"is a folder, not a file")
 
 
 @pytest.mark.parametrize("content", [b"", b"this is a text file, not a model\n" * 10, b"GIF89a" + bytes(300)])
@@ -156,7 +156,8 @@ def test_a_model_that_computes_garbage_gives_errors_not_scores(clip: Path, tmp_p
     out_json = tmp_path / "r.json"
     rc, out, err = run(capsys, "analyze", clip, "--model", model, "-q", "--threads", "1", "--json", out_json)
     assert rc == 0 and "Traceback" not in err, err
-    assert out.startswith(f"{clip}: {verdict_words('error')} (fake score —"), out
+    assert out.startswith(f"{verdict_words('error')} (fake score —"), out
+    assert out.splitlines()[0].endswith(f": {clip}"), out
     js = json.loads(out_json.read_text())
     faces = [f for fr in js["frames"] for f in fr["faces"]]
     assert faces and all(f["state"] == "error" and f["fake_score"] is None for f in faces)

@@ -64,6 +64,7 @@ class Case:
     faces_at_least: int = 0  # on the frame with the most faces
     note: str = ""
     special: str = ""  # "fifo", "vanish", ... : exercised by a dedicated test, not the generic one
+    partial: bool = False  # frames are lost to damage: exit 3, complete false, the gap named frame by frame
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
 
@@ -290,10 +291,10 @@ def build_corpus(out_dir: str | os.PathLike[str]) -> list[Case]:
                  _NO_VIDEO, note="index (moov) at the end: nothing is readable without it"))
     for pct in (50, 99):
         add(Case(f"truncated_faststart_{pct}", truncate_copy(fast, d / f"truncated_fs_{pct}pct.mp4", pct / 100),
-                 "ok", verdicts=("fake", "real", "uncertain"), min_frames=5, warns=True,
+                 "ok", verdicts=("fake", "real", "uncertain"), min_frames=5, warns=True, partial=True,
                  note="index at the front: the frames before the cut are analysed, the cut is reported"))
     add(Case("corrupt_middle", _corrupt_middle(fast, d / "corrupt_middle.mp4"), "ok",
-             verdicts=("fake", "real", "uncertain"), min_frames=4))
+             verdicts=("fake", "real", "uncertain"), min_frames=4, warns=True, partial=True))
     header = bytearray(base.read_bytes())
     header[:64] = bytes(64)
     (d / "corrupt_header.mp4").write_bytes(bytes(header))

@@ -19,7 +19,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     The temp file lives beside the target so the final ``os.replace`` is atomic on one filesystem.
     On any exception the temp file is removed and the target is untouched.
     """
+    from ..output_guard import refuse_special_file
+
     target = Path(target)
+    refuse_special_file(target)  # never turn a device node, FIFO or folder into a plain file
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise ExportError(f"export folder does not exist: {folder}")

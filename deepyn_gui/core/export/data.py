@@ -27,6 +27,8 @@ def analysis_csv_bytes(result: AnalysisResult) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
+    for idx in result.undecodable_frames:  # the gap, frame by frame: no row must look analysed
+        w.writerow([idx, "", "undecodable", "", "", "", "", "", "", "", "", "could not be decoded (damaged data)"])
     for fr in result.frames:
         if not fr.faces:
             w.writerow([fr.index, f"{fr.pts_s:.6f}", fr.state, "", "", "", "", "", "", "", "", fr.error or ""])
@@ -69,6 +71,10 @@ def verdict_csv_bytes(result: AnalysisResult) -> bytes:
         ts = "" if t.fake_score is None else f"{t.fake_score:.6f}"
         w.writerow(["person", t.track, t.label, ts, t.band, t.frames_scored, t.frames_seen, v.aggregator,
                     f"{v.threshold:.6f}", t.explanation])
+    if not result.complete:  # what the verdict does not cover travels with it
+        w.writerow(["incomplete", "", "", "", "", "", "", "", "", result.stop_reason])
+    for msg in result.warnings:
+        w.writerow(["warning", "", "", "", "", "", "", "", "", msg])
     return buf.getvalue().encode("utf-8")
 
 

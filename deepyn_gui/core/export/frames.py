@@ -184,7 +184,7 @@ def export_frames(
     style = style or AnnotateStyle.for_result(result)
     lookup = frame_lookup(result)
     written: list[Path] = []
-    with VideoSource(video_path) as src:
+    with VideoSource(video_path, stream=result.settings.get("video_stream")) as src:
         _check_range(wanted, src.info.frames)
         for k, idx in enumerate(wanted):
             if cancel is not None and cancel.is_set():

@@ -130,7 +130,7 @@ def render_keyframes(
     style = style or AnnotateStyle.for_result(result)
     lookup = frame_lookup(result)
     out: list[tuple[Keyframe, bytes]] = []
-    with VideoSource(video_path) as src:
+    with VideoSource(video_path, stream=result.settings.get("video_stream")) as src:
         for kf in sorted(keyframes, key=lambda k: k.index):
             frame = src.frame_at(kf.index)
             img = annotate(frame.rgb, lookup.get(kf.index), style, Caption.for_frame(result, kf.index, frame.pts_s))
@@ -326,6 +326,9 @@ def report_html(
     if not result.complete:
         add(f'<p class="warn">The analysis is incomplete: {e(result.stop_reason or "stopped early")}. '
             "The findings cover only the frames that were analysed.</p>")
+    if result.warnings:  # every decode warning reaches the report, not only the JSON
+        add('<p class="warn">Warnings while reading the evidence:</p><ul>'
+            + "".join(f"<li>{e(w)}</li>" for w in result.warnings) + "</ul>")
 
     # verdict
     add("<h2>1. Verdict</h2>")
@@ -575,8 +578,95 @@ def write_report(
     ``annotated.mp4`` and ``frame_hashes.tsv``, then ``report.html`` (which lists the SHA-256 of every
     other file), optionally ``report.pdf`` through ``pdf_writer`` (from a print variant of the same HTML),
     and a ``SHA256SUMS`` manifest. The evidence is re-hashed once up front and must match the result.
+
+    Packaging (why: an interrupted export once left 31 PNGs and analysis files that looked like a
+    package): everything is written into a hidden staging folder beside the target,
+    ``.<name>.<random>.partial``, and renamed to ``out_dir`` only once ``SHA256SUMS`` is written. On any
+    error, cancel or signal the staging folder is deleted, so nothing is left at the target; ``out_dir``
+    must be new or empty (a package is never merged into other files).
     """
-    from ..evidence import prepare_export, write_frame_hashes
+    import shutil
+    import tempfile
+
+    from ..evidence import require_evidence
+    from ..output_guard import check_output_dir
+
+    target = check_output_dir(out_dir, evidence=[video_path], allow_evidence_dir=allow_evidence_dir,
+                              must_be_empty=True)
+    require_evidence(video_path, result.source.sha256)
+    parent = target.parent if str(target.parent) else Path(".")
+    created: list[Path] = []
+    for anc in reversed([parent, *parent.parents]):
+        if not anc.exists():
+            try:
+                anc.mkdir()
+            except OSError as exc:
+                _remove_dirs(created)
+                raise ExportError(f"Cannot create the export folder {anc}: {exc.strerror or exc}.") from exc
+            created.append(anc)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+    except OSError as exc:
+        _remove_dirs(created)
+        raise ExportError(f"Cannot write to {parent}: {exc.strerror or exc}.") from exc
+    try:
+        files = _write_package(result, video_path, staging, analyst, notes, frames, video, frame_hashes,
+                               pdf_writer, style, on_progress, cancel, generated_utc, top_frames)
+        try:
+            if target.is_dir():
+                target.rmdir()  # empty (checked above); a rename cannot go over a folder on every OS
+            os.rename(staging, target)
+        except OSError as exc:  # e.g. something appeared at the target meanwhile
+            raise ExportError(f"Cannot move the finished package to {target}: {exc.strerror or exc}.") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_dirs(created)
+        raise
+    return _moved(files, staging, target)
+
+
+def _remove_dirs(created: list[Path]) -> None:
+    """Remove the folders this export created (deepest first) if they are still empty."""
+    for d in reversed(created):
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
+def _moved(files: ReportFiles, old: Path, new: Path) -> ReportFiles:
+    """The same ReportFiles with every path moved from the staging folder to the final one."""
+    def mv(p: Path | None) -> Path | None:
+        return None if p is None else new / p.relative_to(old)
+
+    out = ReportFiles(new)
+    out.html, out.pdf, out.json, out.csv = mv(files.html), mv(files.pdf), mv(files.json), mv(files.csv)
+    out.verdict_csv, out.video = mv(files.verdict_csv), mv(files.video)
+    out.frame_hashes, out.manifest = mv(files.frame_hashes), mv(files.manifest)
+    out.model_card, out.frames_csv = mv(files.model_card), mv(files.frames_csv)
+    out.frames = [new / p.relative_to(old) for p in files.frames]
+    out.problems = [s.replace(str(old), str(new)) for s in files.problems]
+    return out
+
+
+def _write_package(
+    result: AnalysisResult,
+    video_path: str | os.PathLike[str],
+    folder: Path,
+    analyst: str,
+    notes: str,
+    frames: str,
+    video: bool,
+    frame_hashes: bool,
+    pdf_writer: PdfWriter | None,
+    style: AnnotateStyle | None,
+    on_progress: ProgressFn | None,
+    cancel: threading.Event | None,
+    generated_utc: str,
+    top_frames: int,
+) -> ReportFiles:
+    """The package's files into ``folder`` (the staging folder); SHA256SUMS last."""
+    from ..evidence import write_frame_hashes
     from .data import write_csv, write_json, write_verdict_csv
     from .frames import export_frames, select_frames
     from .plot import timeline_png
@@ -588,7 +678,6 @@ def write_report(
         if on_progress:
             on_progress(what, done, total)
 
-    folder = prepare_export(video_path, result.source.sha256, out_dir, allow_evidence_dir, verify=True)
     style = style or AnnotateStyle.for_result(result)
     files = ReportFiles(folder)
     step("data", 0, 1)

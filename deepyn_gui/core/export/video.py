@@ -79,17 +79,20 @@ def export_annotated_video(
     import av
 
     from ..evidence import prepare_export
+    from ..output_guard import check_output_file
     from ..video import VideoSource
 
     out_path = Path(out_path)
     prepare_export(video_path, result.source.sha256, out_path.parent, allow_evidence_dir, verify=verify)
+    # never over the evidence (an .mp4 export named like the exhibit), a device or a FIFO
+    check_output_file(out_path, inputs=[video_path], evidence=[video_path], allow_evidence_dir=allow_evidence_dir)
     fmt = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}.get(out_path.suffix.lower())
     if fmt is None:
         raise ExportError(f"annotated video must be .mp4, .mov or .mkv, not {out_path.suffix or 'no extension'}")
     style = style or AnnotateStyle.for_result(result)
     lookup = frame_lookup(result)
     time_base, rate = _source_timing(video_path)
-    with VideoSource(video_path) as src:
+    with VideoSource(video_path, stream=result.settings.get("video_stream")) as src:
         total = src.info.frames
         rate = rate if rate and 0 < float(rate) <= 1000 else Fraction(src.info.fps).limit_denominator(1001)
         if time_base is None or time_base <= 0:

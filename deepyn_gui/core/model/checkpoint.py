@@ -133,10 +133,9 @@ def _check_against(model: UYNet, state: Mapping[str, Tensor], name: str) -> None
 
 def _load(path: str | Path) -> tuple[dict[str, Tensor], UYNet]:
     p = Path(path)
-    if not p.exists():
-        raise ModelError(f"checkpoint not found: {p}")
-    if not p.is_file():
-        raise ModelError(f"checkpoint path is not a file: {p}")
+    from ..input_limits import check_checkpoint_file
+
+    check_checkpoint_file(p)  # type, size and zip-bomb limits before torch allocates anything
     state = _unwrap(_torch_load(p), p.name)
     width = infer_width(state, p.name)
     # Build on the meta device: no 88 M random initial weights to compute just to overwrite them.
