@@ -160,6 +160,7 @@ def _argv(command: str, option: str, target: Path, env: dict[str, Path]) -> list
         "report": ["report", clip, "--model", m, "-q"],
         "export-frames": ["export-frames", clip, "--frames", "0", "--model", m, "-q"],
         "demo": ["demo", "--no-open", "-q"],
+        "batch": ["batch", clip, "--model", m, "-q"],
     }[command]
     argv = [*base, option, str(target)]
     if command == "train" and option not in ("--out", "--make-val-set"):

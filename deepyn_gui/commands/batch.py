@@ -10,7 +10,13 @@ import argparse
 import sys
 from typing import Any
 
-from .common import add_analysis_options, add_backend_options, backend_from_args, settings_from_args
+from .common import (
+    add_analysis_options,
+    add_backend_options,
+    add_evidence_dir_option,
+    backend_from_args,
+    settings_from_args,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,9 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "clip under DIR/clips/. Resumable: finished clips come from the session cache.",
     )
     p.add_argument("inputs", nargs="+", metavar="CLIP_OR_FOLDER", help="video files and/or folders")
-    p.add_argument("--out", required=True, help="folder for the summary and reports (not a folder holding clips)")
+    p.add_argument("--out", required=True, help="folder to write the summary and reports into (not a folder holding clips)")
     p.add_argument("--parallel", type=int, default=None,
                    help="clips at a time (default: one per remote endpoint, else 1)")
+    add_evidence_dir_option(p)
     p.add_argument("--no-reports", action="store_true", help="only the summary, no per-clip report folders")
     add_backend_options(p)
     add_analysis_options(p)
@@ -39,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from ..core.batch import check_batch_output, default_parallel, find_clips, run_batch, write_summary
     from ..core.errors import InputError
 
-    clips = find_clips(args.inputs)
-    out = check_batch_output(args.out, clips, args.inputs)
     if args.parallel is not None and args.parallel < 1:
         raise InputError(f"--parallel must be at least 1, got {args.parallel}")
+    clips = find_clips(args.inputs)
+    out = check_batch_output(args.out, clips, args.inputs, allow_evidence_dir=args.allow_evidence_dir)
     settings = settings_from_args(args)
     backend = backend_from_args(args)
     parallel = args.parallel or default_parallel(backend)

@@ -118,6 +118,7 @@ OUTPUT_OPTIONS: dict[str, tuple[str, ...]] = {
     "report": ("--out",),
     "export-frames": ("--out",),
     "demo": ("--out",),
+    "batch": ("--out",),
 }
 
 

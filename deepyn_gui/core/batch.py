@@ -91,12 +91,13 @@ def find_clips(inputs: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def check_batch_output(out_dir: str | Path, clips: Sequence[Path], inputs: Iterable[str | Path] = ()) -> Path:
-    """The batch's output folder, checked against every clip and created: never the folder that holds
-    a clip (never beside the evidence), never inside a folder the batch searches (``inputs``). The one
-    place batch output paths are checked, so that it can be routed through the project's output guard."""
+def check_batch_output(out_dir: str | Path, clips: Sequence[Path], inputs: Iterable[str | Path] = (),
+                       allow_evidence_dir: bool = False) -> Path:
+    """The batch's output folder, checked by the project's output guard against every clip and created:
+    never a clip or a link to one, never the folder that holds a clip or below it (never beside the
+    evidence), never inside a folder the batch searches (``inputs``)."""
     from .errors import ExportError
-    from .evidence import check_output_dir, is_evidence_folder
+    from .output_guard import check_output_dir
 
     out = Path(out_dir).expanduser()
     resolved = out.resolve()
@@ -104,14 +105,12 @@ def check_batch_output(out_dir: str | Path, clips: Sequence[Path], inputs: Itera
         if folder.is_dir() and (resolved == folder or folder in resolved.parents):
             raise ExportError(f"Refusing to write the batch inside {folder}, a folder it reads clips from; "
                               "choose an --out folder outside it.")
-    parents: dict[Path, Path] = {}
-    for c in clips:
-        parents.setdefault(c.resolve().parent, c)
-    for clip in parents.values():
-        if is_evidence_folder(out, clip):
-            raise ExportError(f"Refusing to write the batch into a folder that holds evidence ({out}); "
-                              "choose another --out folder.")
-    return check_output_dir(out, clips[0], allow_evidence_dir=False, create=True)
+    out = check_output_dir(out, inputs=list(clips), evidence=list(clips), allow_evidence_dir=allow_evidence_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"Cannot create the batch folder {out}: {exc.strerror or exc}.") from exc
+    return out
 
 
 def report_folder_name(index: int, clip: Path, sha256: str) -> str:

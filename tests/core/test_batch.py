@@ -51,9 +51,9 @@ def test_find_clips_recurses_keeps_video_only_and_no_repeats(tmp_path: Path) -> 
 
 def test_batch_output_is_never_a_folder_holding_evidence(tmp_path: Path) -> None:
     clips = make_clips(tmp_path / "in", 3)
-    with pytest.raises(ExportError, match="holds evidence"):
+    with pytest.raises(ExportError, match="evidence"):
         check_batch_output(tmp_path / "in" / "sub", clips)
-    with pytest.raises(ExportError, match="holds evidence"):
+    with pytest.raises(ExportError, match="evidence"):
         check_batch_output(tmp_path / "in", clips)
     with pytest.raises(ExportError, match="reads clips from"):
         check_batch_output(tmp_path / "in" / "triage", clips, [tmp_path / "in"])

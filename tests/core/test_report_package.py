@@ -40,7 +40,7 @@ def test_a_failure_midway_leaves_nothing_at_the_target(tmp_path: Path, monkeypat
                                                        how: str) -> None:
     clip, result = shared_analysis()
     cancel = threading.Event()
-    real = report_mod.build_report_html
+    real = report_mod.report_html
 
     def fail_late(*a: object, **k: object) -> str:  # data and frames are written by now
         if how == "cancel":
@@ -48,7 +48,7 @@ def test_a_failure_midway_leaves_nothing_at_the_target(tmp_path: Path, monkeypat
             return real(*a, **k)  # type: ignore[arg-type]
         raise ExportError("disk full (simulated)")
 
-    monkeypatch.setattr(report_mod, "build_report_html", fail_late)
+    monkeypatch.setattr(report_mod, "report_html", fail_late)
     (tmp_path / "deeper").mkdir()
     target = tmp_path / "deeper" / "new" / "pkg"
     with pytest.raises(Cancelled if how == "cancel" else ExportError):
