@@ -105,3 +105,27 @@ def test_exported_graph_is_dpu_friendly_and_tagged(lite_onnx: tuple[Path, LiteUY
     meta = {p.key: p.value for p in proto.metadata_props}
     assert meta["deepyn.arch"] == "lite0"
     assert read_model_info(path).trained is False  # nothing claimed "trained" for a random export
+
+
+def test_bundled_default_is_the_calibrated_lite0_model_and_the_old_one_stays_by_path() -> None:
+    from deepyn_gui.backends import default_model_path
+    from deepyn_gui.core.model.metadata import read_metadata_props
+
+    path = default_model_path()
+    meta = read_metadata_props(path)
+    info = read_model_info(path)
+    if meta.get("deepyn.arch") != "lite0":
+        pytest.skip("the bundled model is not the lite0 model")
+    assert info.trained and "deepyn.calibration" in meta and 0.0 < info.threshold < 1.0
+    validate_model_interface(_session(path))
+    card = Path(info.card_path).read_text(encoding="utf-8")
+    # the card states the weak family and the licence inheritance, not only the good numbers
+    assert "talking head" in card and "non-commercial" in card and "deepfakes-dev" in card
+    old = path.parent / "uynet-w8-sbi.onnx"
+    old_info = read_model_info(old)
+    assert old_info.name == "uynet-w8-sbi" and old_info.trained
+    assert Path(old_info.card_path).name == "uynet-w8-sbi.md"
+    x = np.random.default_rng(0).random((2, 3, 224, 224), dtype=np.float32)
+    for p in (path, old):
+        m, s = _session(p).run(["mask_prob", "fake_score"], {"image": x})
+        assert m.shape == (2, 224, 224) and np.all((s >= 0) & (s <= 1))

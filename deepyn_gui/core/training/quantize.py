@@ -53,7 +53,7 @@ def _reader(crops: np.ndarray, batch: int) -> Any:
     return CropReader()
 
 
-QUANTISED_OPS = ["Conv", "ConvTranspose", "MaxPool", "Add", "Relu"]
+QUANTISED_OPS = ["Conv", "ConvTranspose", "MaxPool", "Add", "Relu", "Clip"]  # Clip: ReLU6 of the lite0 encoder
 
 
 def full_resolution_nodes(model: Any) -> list[str]:
