@@ -129,3 +129,25 @@ def test_bundled_default_is_the_calibrated_lite0_model_and_the_old_one_stays_by_
     for p in (path, old):
         m, s = _session(p).run(["mask_prob", "fake_score"], {"image": x})
         assert m.shape == (2, 224, 224) and np.all((s >= 0) & (s <= 1))
+
+
+def test_int8_keeps_the_sensitive_early_encoder_blocks_in_fp32(lite_onnx: tuple[Path, LiteUYNet], tmp_path: Path) -> None:
+    from deepyn_gui.core.model.export import update_metadata
+    from deepyn_gui.core.training.quantize import LITE_FP32_BLOCKS, quantize_int8
+
+    src = tmp_path / "lite.onnx"
+    src.write_bytes(lite_onnx[0].read_bytes())
+    update_metadata(src, {"deepyn.trained": "false"})
+    crops = np.random.default_rng(0).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
+    out = quantize_int8(src, tmp_path / "lite_int8.onnx", crops, batch=2)
+    proto = onnx.load(str(out))
+    quantised = {n.name for n in proto.graph.node if n.op_type == "Conv" and any(i.endswith("DequantizeLinear_Output")
+                 or "_quantized" in i for i in n.input[1:2])}
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    early = [n.name for n in convs if "/_conv_stem" in n.name or any(f"/_blocks.{i}/" in n.name for i in range(LITE_FP32_BLOCKS))]
+    late = [n.name for n in convs if n.name not in early]
+    assert early and late
+    assert not set(early) & quantised, "stem and early blocks must stay fp32"
+    assert set(late) & quantised, "the later encoder blocks and the decoder are int8"
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["deepyn.precision"] == "int8" and "lite0 stem" in meta["deepyn.quantization"]
