@@ -320,7 +320,12 @@ def bench_onnx_vs_torch(model: str, threads: int, batch: int) -> dict[str, Any]:
 
     width = model_width(model)
     torch.set_num_threads(threads)
-    net = UYNetForExport(UYNet(width).eval()).eval()
+    if width == 0:  # the lite0 model (EfficientNet-Lite0 encoder) has no width knob
+        from deepyn_gui.core.model.uynet_lite import LiteUYNet, LiteUYNetForExport
+
+        net = LiteUYNetForExport(LiteUYNet().eval()).eval()
+    else:
+        net = UYNetForExport(UYNet(width).eval()).eval()
 
     def timed(fn: Callable[[], Any], n: int) -> float:
         fn()

@@ -100,7 +100,8 @@ def test_quantize_arguments(quant_module: ModuleType) -> None:
 
 def test_recipe_runs_under_the_dockers_python_37(quant_module: ModuleType) -> None:
     """The Vitis AI 3.0 docker has Python 3.7: quantize.py and the U-YNet it loads must parse there."""
-    for path in (RECIPE / "quantize.py", REPO / "deepyn_gui" / "core" / "model" / "uynet.py"):
+    for path in (RECIPE / "quantize.py", REPO / "deepyn_gui" / "core" / "model" / "uynet.py",
+                 REPO / "deepyn_gui" / "core" / "model" / "uynet_lite.py"):
         ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 7))
     tree = ast.parse((RECIPE / "quantize.py").read_text(encoding="utf-8"))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
@@ -136,6 +137,30 @@ def test_prepare_and_the_dpu_model_wrapper(quant_module: ModuleType, tmp_path: P
     assert torch.equal(mask_logits, ref_mask) and torch.equal(class_logit, ref_cls)
     # the logit is before the sigmoid: the original forward's P(real) is its sigmoid
     assert torch.allclose(torch.sigmoid(class_logit), prob_real)
+
+
+def test_prepare_and_the_dpu_wrapper_cover_the_lite0_model(quant_module: ModuleType, tmp_path: Path) -> None:
+    """The shipped model (EfficientNet-Lite0 encoder): same two DPU outputs, told apart by its weight names."""
+    torch = pytest.importorskip("torch")
+    from deepyn_gui.core.model.uynet_lite import build_lite_uynet
+
+    torch.set_num_threads(1)
+    model = build_lite_uynet(seed=2)
+    ckpt = tmp_path / "last.pt"
+    torch.save({"model": model.state_dict(), "epoch": 4, "arch": "lite0"}, ckpt)  # train_lite's format
+    assert quant_module.main(["prepare", "--checkpoint", str(ckpt), "--out", str(tmp_path / "work")]) == 0
+    meta = json.loads((tmp_path / "work" / "deepyn.json").read_text())
+    assert meta["deepyn.arch"] == "lite0" and meta["deepyn.precision"] == "int8"
+    dpu = quant_module.build_dpu_model(quant_module.load_weights(tmp_path / "work" / "weights.npz"))
+    assert type(dpu).__name__ == "UYNetForDPU"
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        mask_logits, class_logit = dpu(x)
+        mask, fake_logit = model.heads(x)
+    assert tuple(mask_logits.shape) == (2, 2, 224, 224) and tuple(class_logit.shape) == (2, 1)
+    # what the VART backend computes from the two outputs equals the ONNX interface's values
+    torch.testing.assert_close(torch.softmax(mask_logits, 1)[:, 1], torch.sigmoid(mask[:, 0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.sigmoid(-class_logit[:, 0]), torch.sigmoid(fake_logit), atol=1e-6, rtol=0)
 
 
 def test_prepare_refuses_a_pickle_payload(quant_module: ModuleType, tmp_path: Path,

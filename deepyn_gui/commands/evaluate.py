@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--data", required=True, help="folder (real/ + fake/, or labels.csv/json) or a single clip")
     add_backend_options(p)
     add_analysis_options(p)
+    p.add_argument("--families", default=None, metavar="MANIFEST.json",
+                   help="manifest.json with each fake's method (e.g. deepfakes-dev): adds per-family AUC "
+                   "(face swap, lip-sync, generated talking head) and the real items at or above the threshold")
     p.add_argument("--json", dest="json_out", default=None, help="write the full report as JSON here")
     add_evidence_dir_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -35,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from ..core.export.atomic import write_bytes_atomic
-    from ..core.training.evaluate import discover, evaluate, format_report
+    from ..core.training.evaluate import add_family_metrics, discover, evaluate, format_report, read_families
 
     # the labelled clips are evidence too: never written over, their folder kept clean
     guard_output_files(args, [args.json_out], [args.data, *model_inputs(args)], [args.data])
@@ -50,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         rep = evaluate(items, backend, settings, progress=say)
     finally:
         backend.close()
+    if args.families:
+        add_family_metrics(rep, read_families(args.families))
     print(format_report(rep))
     if args.json_out:
         write_bytes_atomic(args.json_out, json.dumps(rep.to_json(), indent=1, default=str).encode())

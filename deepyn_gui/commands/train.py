@@ -15,6 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--data", required=False, help="folder of real-face clips (one identity per clip)")
     p.add_argument("--out", required=False, help="ONNX model to write")
+    p.add_argument("--arch", choices=("uynet", "lite0"), default="uynet",
+                   help="uynet: from-scratch U-YNet on self-blends (the old recipe); lite0: ImageNet "
+                   "EfficientNet-Lite0 encoder on self-blends + generated faces (the shipped default model)")
+    p.add_argument("--extra-real", nargs="*", default=[], help="lite0: more real-face folders (e.g. real-faces-2)")
+    p.add_argument("--fakes", default=None, help="lite0: folder of generated faces with manifest.json (fakes-train)")
+    p.add_argument("--yunet", default=None, help="lite0: YuNet .onnx used at training time for 5 landmarks per crop")
+    p.add_argument("--holdout", nargs="*", default=None, help="lite0: generator folders held out for validation")
     p.add_argument("--width", type=int, default=8, help="U-YNet base width (default 8; 64 = original)")
     p.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -64,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise InputError("deepyn train needs --out MODEL.onnx.")
+    if args.arch == "lite0":
+        return _run_lite(args)
     from ..core.training.train import TrainConfig, train_from_clips
 
     cfg = TrainConfig(width=args.width, epochs=args.epochs, pairs=args.pairs, lr=args.lr, seed=args.seed,
@@ -78,4 +87,28 @@ def run(args: argparse.Namespace) -> int:
           f"threshold {cal.get('threshold', 'n/a')}, real_below {cal.get('real_below', 'n/a')}")
     if run_.history:
         print("last epoch: " + ", ".join(f"{k} {v:.4g}" for k, v in run_.history[-1].items()))
+    return 0
+
+
+def _run_lite(args: argparse.Namespace) -> int:
+    from ..core.errors import InputError
+    from ..core.training.train_lite import DEFAULT_HOLDOUT_GENERATORS, LiteConfig, train_lite_from_folders
+
+    if not args.fakes or not args.yunet:
+        raise InputError("deepyn train --arch lite0 needs --fakes FOLDER (generated faces) and --yunet MODEL.onnx.")
+    cfg = LiteConfig(epochs=args.epochs, seed=args.seed, threads=args.threads)
+    if args.steps_per_epoch:
+        cfg.steps_per_epoch = args.steps_per_epoch
+    summary = train_lite_from_folders(
+        [args.data, *args.extra_real], args.fakes, args.out, cfg, args.work_dir, args.yunet,
+        holdout=tuple(args.holdout) if args.holdout is not None else DEFAULT_HOLDOUT_GENERATORS,
+        resume=args.resume, int8_out=args.int8, name=args.name,
+    )
+    cal, figures = summary["calibration"], summary["figures"]
+    secs, train_secs = summary["seconds"], summary["train_seconds"]
+    assert isinstance(cal, dict) and isinstance(figures, dict)
+    assert isinstance(secs, float) and isinstance(train_secs, float)
+    print(f"wrote {args.out} in {secs / 60:.1f} min (training {train_secs / 60:.1f} min); "
+          f"threshold {cal['threshold']:.3f}")
+    print("held-out figures: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
     return 0

@@ -14,11 +14,14 @@ Three steps (README.md has the exact docker commands):
 
 The model given to the quantiser is :class:`UYNetForDPU`: U-YNet whose outputs are the raw mask
 logits [N,2,224,224] and the class logit [N,1] (before the sigmoid; the class head predicts P(real)).
+Both architectures are covered: the original U-YNet (``uynet.py``, any width) and the shipped
+pretrained-encoder model ``lite0`` (``uynet_lite.py``: EfficientNet-Lite0, ReLU6/depthwise/1x1 only,
+whose ``forward_logits`` keeps the same two-output contract), told apart by their weight names.
 The softmax and sigmoid run on the CPU in DeepYN's VART backend. The input is RGB in [0, 1] (pixel /
 255, no mean/std) exactly as in training; on the DPU it becomes NHWC int8 with the input fix point.
 
 This file must run under the docker's Python 3.7 / torch 1.12: it loads only
-``deepyn_gui/core/model/uynet.py`` (by path; no package imports) and keeps to 3.7 syntax.
+``deepyn_gui/core/model/uynet.py`` / ``uynet_lite.py`` (by path; no package imports) and keeps to 3.7 syntax.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 UYNET_PY = REPO / "deepyn_gui" / "core" / "model" / "uynet.py"
+LITE_PY = REPO / "deepyn_gui" / "core" / "model" / "uynet_lite.py"
 WIDTH_KEY = "inc.double_conv.0.weight"
+LITE_KEY = "_conv_stem.weight"
 NNDCT_MISSING = (
     "pytorch_nndct is not importable: run this step inside the Vitis AI 3.0 PyTorch docker "
     "(xilinx/vitis-ai-pytorch-cpu:ubuntu2004-3.0.0.106, then `conda activate vitis-ai-pytorch`)"
@@ -42,11 +47,11 @@ class RecipeError(Exception):
     """A problem the user can fix; printed as one line."""
 
 
-def load_uynet_module():  # type: ignore[no-untyped-def]
+def load_uynet_module(path=UYNET_PY):  # type: ignore[no-untyped-def]
     """DeepYN's U-YNet definition, imported by file path (no deepyn_gui package, no Python 3.8+ code)."""
-    spec = importlib.util.spec_from_file_location("deepyn_uynet", str(UYNET_PY))
+    spec = importlib.util.spec_from_file_location("deepyn_" + Path(path).stem, str(path))
     if spec is None or spec.loader is None:
-        raise RecipeError(f"cannot find {UYNET_PY} (run from a DeepYN checkout)")
+        raise RecipeError(f"cannot find {path} (run from a DeepYN checkout)")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)  # type: ignore[union-attr]
     return mod
@@ -58,11 +63,12 @@ def build_dpu_model(weights):  # type: ignore[no-untyped-def]
     import torch
     from torch import nn
 
-    uynet = load_uynet_module()
-    if WIDTH_KEY not in weights:
-        raise RecipeError(f"the weights have no {WIDTH_KEY}: not a U-YNet")
-    width = int(weights[WIDTH_KEY].shape[0])
-    model = uynet.UYNet(width)
+    if LITE_KEY in weights:
+        model = load_uynet_module(LITE_PY).LiteUYNet()
+    elif WIDTH_KEY in weights:
+        model = load_uynet_module().UYNet(int(weights[WIDTH_KEY].shape[0]))
+    else:
+        raise RecipeError(f"the weights have neither {WIDTH_KEY} nor {LITE_KEY}: not a U-YNet")
     state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
     model.load_state_dict(state, strict=True)
 
@@ -113,9 +119,16 @@ def prepare(checkpoint, out, onnx=None):  # type: ignore[no-untyped-def]
     import numpy as np
 
     sys.path.insert(0, str(REPO))
-    from deepyn_gui.core.model.checkpoint import load_checkpoint
+    from deepyn_gui.core.model.checkpoint import load_checkpoint, load_lite_checkpoint
 
-    state, width = load_checkpoint(checkpoint)
+    try:
+        state, width = load_checkpoint(checkpoint)
+        arch = "uynet"
+    except Exception as exc:  # not the original layout: the lite0 model's training checkpoint?
+        if type(exc).__name__ != "ModelError":
+            raise
+        state, arch = load_lite_checkpoint(checkpoint), "lite0"
+        width = 0
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     arrays = {k: v.detach().cpu().numpy() for k, v in state.items()}
@@ -123,7 +136,7 @@ def prepare(checkpoint, out, onnx=None):  # type: ignore[no-untyped-def]
     with open(str(tmp), "wb") as fh:
         np.savez(fh, **arrays)
     tmp.replace(out / "weights.npz")
-    meta = {"deepyn.name": Path(checkpoint).stem, "deepyn.width": str(width)}
+    meta = {"deepyn.name": Path(checkpoint).stem, "deepyn.width": str(width), "deepyn.arch": arch}
     if onnx:
         from deepyn_gui.core.model.metadata import read_metadata_props
 

@@ -238,3 +238,120 @@ def test_deepyn_train_end_to_end_and_resume(tmp_path: Path) -> None:
     assert main(["evaluate", "--model", str(out2), "--data", str(val), "--threads", "1", "--json", str(rep), "-q"]) == 0
     metrics = json.loads(rep.read_text())["metrics"]
     assert metrics["crop_n"] == 2 * metrics["crop_n_fake"] and metrics["mask_iou_n"] == metrics["crop_n_fake"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Landmark-hull blend masks (the lite0 model's self-blends)
+# --------------------------------------------------------------------------------------------------
+
+
+def _five_points(dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    """YuNet-order landmarks (right eye, left eye, nose, right/left mouth corner) of a frontal face."""
+    return np.array([[85, 95], [139, 95], [112, 125], [90, 152], [134, 152]], np.float32) + [dx, dy]
+
+
+def test_landmark_hull_covers_the_inner_face_and_mouth_region_spares_the_eyes() -> None:
+    from deepyn_gui.core.training.sbi import landmark_mask
+
+    lm = _five_points()
+    face = landmark_mask(lm, 224, np.random.default_rng(0), "face")
+    mouth = landmark_mask(lm, 224, np.random.default_rng(0), "mouth")
+    for x, y in lm.astype(int):
+        assert face[y, x] > 0.5, f"the face hull must cover landmark {(x, y)}"
+    for x, y in lm[2:].astype(int):
+        assert mouth[y, x] > 0.3, "the mouth hull covers nose tip and mouth corners"
+    for x, y in lm[:2].astype(int):
+        assert mouth[y, x] < 0.2, "the mouth hull must not reach the eyes"
+    assert mouth.sum() < 0.7 * face.sum()
+    assert face[0, :].max() == 0 and face[:, -1].max() == 0, "a frontal face hull stays off the crop border"
+
+
+def test_landmark_hull_follows_the_face() -> None:
+    from deepyn_gui.core.training.sbi import hull_points, landmark_mask
+
+    base = landmark_mask(_five_points(), 224, np.random.default_rng(3))
+    moved = landmark_mask(_five_points(dx=30, dy=-10), 224, np.random.default_rng(3))
+
+    def centroid(m: np.ndarray) -> np.ndarray:
+        ys, xs = np.nonzero(m)
+        return np.array([xs.mean(), ys.mean()])
+
+    np.testing.assert_allclose(centroid(moved) - centroid(base), [30, -10], atol=4.0)  # warp field is per-pixel
+    # without jitter the outline is mirror-symmetric for a mirror-symmetric face
+    pts = hull_points(_five_points())
+    np.testing.assert_allclose(np.sort(224 - pts[:, 0]), np.sort(pts[:, 0]), atol=1e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_sbi_with_landmarks_changes_only_inside_the_hull_mask(seed: int) -> None:
+    img = _astronaut_crop()
+    sb = self_blend(img, default_box(), np.random.default_rng(seed), _five_points(), mouth_prob=0.5)
+    changed = np.any(sb.image != img, axis=2)
+    assert changed.any()
+    assert not (changed & (sb.alpha == 0)).any()
+    assert sb.alpha[152, 112] > 0, "the mouth is inside every hull (face or mouth region)"
+
+
+def test_sbi_without_usable_landmarks_falls_back_to_the_box_mask() -> None:
+    img = _astronaut_crop()
+    nan = np.full((5, 2), np.nan, np.float32)
+    a = self_blend(img, default_box(), np.random.default_rng(7), nan)
+    b = self_blend(img, default_box(), np.random.default_rng(7))
+    assert np.array_equal(a.alpha, b.alpha) and np.array_equal(a.image, b.image)
+
+
+def test_fakes_layout_keeps_only_the_generated_panel() -> None:
+    from deepyn_gui.core.training.pool import layout_regions
+
+    assert layout_regions("single output (full frame)") == [(0.0, 1.0)]
+    assert layout_regions("side-by-side 2 panels: LEFT = static reference image (input), RIGHT = X output") == [
+        (0.5, 1.0)
+    ]
+    assert layout_regions("3 panels: LEFT = static reference image, MIDDLE = X output, RIGHT = real driving video") \
+        == [(1 / 3, 2 / 3)]
+    assert layout_regions("screen recording: LEFT = app UI, RIGHT = swapped output video window") == [(0.5, 1.0)]
+    # grids that interleave real source/target faces with results are never used as fakes
+    assert layout_regions("grid 2x2 triplets: Source | Target | Result") is None
+    assert layout_regions("grid of many faces; includes real source/target rows") is None
+    prev = layout_regions("training-preview grid: columns src | src-pred | dst | dst-pred | swap")
+    assert prev is not None and all(not (lo <= 0.1 <= hi) and not (lo <= 0.5 <= hi) for lo, hi in prev)
+
+
+def test_lite_batch_is_balanced_and_generated_faces_carry_no_mask() -> None:
+    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, sample_batch
+
+    crop = _astronaut_crop()
+    real = Pool(np.stack([crop, crop[:, ::-1].copy()]), np.stack([default_box()] * 2),
+                np.stack([_five_points()] * 2), ["a", "b"], ["real", "real"])
+    fake = Pool(np.stack([crop] * 3), np.stack([default_box()] * 3), np.stack([_five_points()] * 3),
+                ["g1", "g1", "g2"], ["swap"] * 3)
+    cfg = LiteConfig(pairs=3, gen=2)
+    imgs, masks, labels, has_mask = sample_batch(real, fake, cfg, np.random.default_rng(0))
+    assert imgs.shape == (10, 224, 224, 3) and labels.tolist().count(0) == labels.tolist().count(1) == 5
+    assert has_mask.sum() == 8 and not has_mask[labels == 1].all(), "generated fakes have no mask target"
+    assert all(masks[i].sum() == 0 for i in range(10) if labels[i] == 0)
+    assert all(masks[i].sum() > 0 for i in range(10) if labels[i] == 1 and has_mask[i])
+
+
+def test_family_metrics_report_each_family_against_the_same_reals(tmp_path: Path) -> None:
+    from deepyn_gui.core.training.evaluate import EvalReport, ItemResult, add_family_metrics, read_families
+
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"files": [
+        {"path": "fake/swap.mp4", "label": "fake", "method": "face swap (DeepFaceLive)"},
+        {"path": "fake/lips.mp4", "label": "fake", "method": "lip-sync (Wav2Lip)"},
+        {"path": "fake/head.mp4", "label": "fake", "method": "fully generated talking head (EMO)"},
+        {"path": "real/a.mp4", "label": "real", "method": "none (source footage)"},
+    ]}))
+    fams = read_families(manifest)
+    assert fams == {"swap.mp4": "face swap", "lips.mp4": "lip-sync", "head.mp4": "generated talking head"}
+    items = [ItemResult("real/a.mp4", 0, 0.2), ItemResult("real/b.mp4", 0, 0.7),
+             ItemResult("fake/swap.mp4", 1, 0.9), ItemResult("fake/lips.mp4", 1, 0.5),
+             ItemResult("fake/head.mp4", 1, 0.1)]
+    rep = EvalReport("m", "0" * 64, "onnx", 0.6, items, {}, [])
+    add_family_metrics(rep, fams)
+    assert rep.metrics["real_n"] == 2 and rep.metrics["real_at_or_above_threshold"] == 1
+    assert rep.metrics["family[face swap]_auc"] == 1.0  # above both reals
+    assert rep.metrics["family[lip-sync]_auc"] == 0.5  # between them
+    assert rep.metrics["family[generated talking head]_auc"] == 0.0  # below both: reported, not hidden
+    assert rep.metrics["family[face swap]_called_fake"] == 1 and rep.metrics["family[lip-sync]_called_fake"] == 0

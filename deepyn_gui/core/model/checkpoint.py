@@ -162,3 +162,22 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], int]:
 def load_model(path: str | Path) -> UYNet:
     """A U-YNet in eval mode with the checkpoint's weights."""
     return _load(path)[1]
+
+
+def load_lite_checkpoint(path: str | Path) -> dict[str, Tensor]:
+    """The state_dict of a lite0 (EfficientNet-Lite0 encoder) U-YNet checkpoint, verified by a strict load.
+
+    Accepts the training loop's ``{"model": state, ...}`` or a bare state_dict; ``weights_only`` as everywhere.
+    """
+    from .uynet_lite import LiteUYNet
+
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"checkpoint not found: {p}")
+    state = _unwrap(_torch_load(p), p.name)
+    model = LiteUYNet()
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{p.name} is not a lite0 U-YNet checkpoint: {str(exc).splitlines()[0]}") from exc
+    return dict(model.state_dict())

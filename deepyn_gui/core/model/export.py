@@ -58,14 +58,15 @@ def _meta_text(value: MetaValue) -> str:
     return str(value)
 
 
-def _complete_metadata(model: UYNet, metadata: Mapping[str, MetaValue]) -> dict[str, str]:
-    """Normalise values to strings, fill name/version/trained/width, and validate calibration."""
+def _complete_metadata(model: torch.nn.Module, metadata: Mapping[str, MetaValue]) -> dict[str, str]:
+    """Normalise values to strings, fill name/version/trained/width/arch, and validate calibration."""
     meta = {str(k): _meta_text(v) for k, v in metadata.items()}
-    width = str(model.width)
+    width = str(getattr(model, "width", 0))
+    meta.setdefault("deepyn.arch", str(getattr(model, "arch", "uynet")))
     if meta.get(KEY_WIDTH, width) != width:
         raise ModelError(f"metadata says width {meta[KEY_WIDTH]} but the model has width {width}")
     meta[KEY_WIDTH] = width
-    meta.setdefault(KEY_NAME, f"uynet-w{model.width}")
+    meta.setdefault(KEY_NAME, f"uynet-w{width}")
     meta.setdefault(KEY_VERSION, "")
     # Unknown training state is recorded as untrained: claiming "trained" must be deliberate.
     meta[KEY_TRAINED] = meta.get(KEY_TRAINED, "false").strip().lower()
@@ -88,8 +89,19 @@ def _set_props(proto: Any, meta: Mapping[str, str]) -> None:
         entry.key, entry.value = key, meta[key]
 
 
+def _wrapper_for(model: torch.nn.Module) -> torch.nn.Module:
+    """The export wrapper of either architecture (same ONNX interface for both)."""
+    if isinstance(model, UYNet):
+        return UYNetForExport(model).eval()
+    from .uynet_lite import LiteUYNet, LiteUYNetForExport
+
+    if isinstance(model, LiteUYNet):
+        return LiteUYNetForExport(model).eval()
+    raise ModelError(f"cannot export a {type(model).__name__}: not a U-YNet")
+
+
 def export_onnx(
-    model: UYNet,
+    model: torch.nn.Module,
     out_path: str | Path,
     metadata: Mapping[str, MetaValue] | None = None,
     *,
@@ -108,7 +120,7 @@ def export_onnx(
     meta = _complete_metadata(model, metadata or {})
     if not out.parent.is_dir():
         raise ExportError(f"cannot write the model: folder {out.parent} does not exist")
-    wrapper = UYNetForExport(model).eval()
+    wrapper = _wrapper_for(model)
     was_training = model.training
     model.eval()
     try:

@@ -231,6 +231,50 @@ def evaluate(
     return EvalReport(info.name, info.sha256, getattr(backend, "name", "?"), t, results, metrics, table)
 
 
+def family_of(method: str) -> str:
+    """Manipulation family from a manifest's ``method`` text (deepfakes-dev/manifest.json wording)."""
+    m = method.lower()
+    if "face swap" in m:
+        return "face swap"
+    if "lip-sync" in m or "lip sync" in m:
+        return "lip-sync"
+    if "talking head" in m:
+        return "generated talking head"
+    return m or "unknown"
+
+
+def read_families(manifest: str | Path) -> dict[str, str]:
+    """File name -> family for the fakes of a ``manifest.json`` (``files``: [{path, label, method}])."""
+    try:
+        data = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"The families manifest {manifest} could not be read ({exc}).") from exc
+    files = data.get("files", []) if isinstance(data, dict) else data
+    return {Path(str(f["path"])).name: family_of(str(f.get("method", ""))) for f in files
+            if str(f.get("label", "")).lower() == "fake"}
+
+
+def add_family_metrics(rep: EvalReport, families: dict[str, str]) -> None:
+    """Per-family AUC (that family's fakes against every real item), and real items at/above the threshold.
+
+    Why: a pooled AUC hides a family the model cannot see (fully generated talking heads); each family
+    is reported on its own, with the same real items as the negatives.
+    """
+    lab = [r for r in rep.items if r.label is not None and r.score is not None]
+    reals = [float(r.score) for r in lab if r.label == 0]  # type: ignore[arg-type]
+    rep.metrics["real_n"] = len(reals)
+    rep.metrics["real_at_or_above_threshold"] = sum(1 for v in reals if v >= rep.threshold)
+    groups: dict[str, list[float]] = {}
+    for r in lab:
+        if r.label == 1:
+            groups.setdefault(families.get(Path(r.path).name, "unknown"), []).append(float(r.score))  # type: ignore[arg-type]
+    for fam, fakes in sorted(groups.items()):
+        y = [0] * len(reals) + [1] * len(fakes)
+        rep.metrics[f"family[{fam}]_n"] = len(fakes)
+        rep.metrics[f"family[{fam}]_auc"] = auc(reals + fakes, y) if reals else None
+        rep.metrics[f"family[{fam}]_called_fake"] = sum(1 for v in fakes if v >= rep.threshold)
+
+
 def format_report(rep: EvalReport) -> str:
     """Human-readable summary for the terminal."""
     lines = [f"model {rep.model} ({rep.model_sha256[:12]}), backend {rep.backend}, threshold {rep.threshold:.4f}"]

@@ -45,22 +45,9 @@ def _elastic(img: np.ndarray, rng: np.random.Generator, amp: float, grid: int = 
     return cv2.remap(img, xs + dx, ys + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def face_mask(box: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A soft, randomly deformed face-region mask in [0, 1] (float32 [size, size]).
-
-    An ellipse fitted to the detector's face box (random centre, axes and tilt) is warped by a smooth
-    random field, optionally eroded or dilated, and its edge blurred by a random Gaussian; the
-    maximum is rescaled to 1. Box-based rather than landmark-based because the app's default detector
-    (res10) gives no landmarks; the random deformation supplies the shape variety that hulls would.
-    """
-    x, y, w, h = (float(v) for v in box)
-    cx = x + w * (0.5 + rng.uniform(-0.06, 0.06))
-    cy = y + h * (0.55 + rng.uniform(-0.06, 0.06))
-    ax = w * rng.uniform(0.30, 0.50)
-    ay = h * rng.uniform(0.38, 0.58)
-    angle = rng.uniform(-15, 15)
-    m: np.ndarray = np.zeros((size, size), np.float32)
-    cv2.ellipse(m, ((cx, cy), (2 * ax, 2 * ay), angle), 1.0, thickness=-1, lineType=cv2.LINE_AA)
+def _deform(m: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """The SBI mask deformations: smooth elastic warp, random erosion/dilation, one or two Gaussian
+    blurs of random width (hard or soft seams); the maximum is rescaled to 1."""
     m = _elastic(m, rng, amp=rng.uniform(2.0, 0.08 * size), grid=int(rng.integers(3, 7)))
     r = int(rng.integers(0, 4))
     if r:  # random erosion or dilation: masks of different extents
@@ -76,6 +63,76 @@ def face_mask(box: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
     m = np.clip(m / peak, 0.0, 1.0)
     m[m < ALPHA_EPS] = 0.0
     return m.astype(np.float32)
+
+
+def face_mask(box: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A soft, randomly deformed face-region mask in [0, 1] (float32 [size, size]) from the face box.
+
+    An ellipse fitted to the detector's face box (random centre, axes and tilt), then :func:`_deform`.
+    The fallback when no landmarks were found: :func:`landmark_mask` follows the face's real shape.
+    """
+    x, y, w, h = (float(v) for v in box)
+    cx = x + w * (0.5 + rng.uniform(-0.06, 0.06))
+    cy = y + h * (0.55 + rng.uniform(-0.06, 0.06))
+    ax = w * rng.uniform(0.30, 0.50)
+    ay = h * rng.uniform(0.38, 0.58)
+    angle = rng.uniform(-15, 15)
+    m: np.ndarray = np.zeros((size, size), np.float32)
+    cv2.ellipse(m, ((cx, cy), (2 * ax, 2 * ay), angle), 1.0, thickness=-1, lineType=cv2.LINE_AA)
+    return _deform(m, rng, size)
+
+
+#: Regions a landmark hull can cover: the whole inner face (face swap) or the lower face (lip-sync).
+REGIONS = ("face", "mouth")
+
+
+def hull_points(landmarks: np.ndarray, region: str = "face", rng: np.random.Generator | None = None) -> np.ndarray:
+    """Outline points [K,2] of the face (or mouth) region from five landmarks, before the convex hull.
+
+    Landmarks are YuNet's order: right eye, left eye, nose tip, right and left mouth corner (image
+    coordinates). A dense landmarker would give the outline directly; five points give it through the
+    face's own axes: ``u`` (eye to eye) and ``v`` (eyes to mouth), so the hull turns, scales and leans
+    with the face. ``rng`` jitters each point by up to ~8 % of the eye-mouth distance.
+    """
+    lm = np.asarray(landmarks, np.float64).reshape(5, 2)
+    if region not in REGIONS:
+        raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
+    re, le, nose, rm, lmo = lm
+    u = le - re
+    v = (rm + lmo) / 2.0 - (re + le) / 2.0
+    mc = (rm + lmo) / 2.0
+    if region == "face":
+        pts = [
+            re - 0.25 * u - 0.55 * v, le + 0.25 * u - 0.55 * v,  # brows / lower forehead
+            re - 0.45 * u + 0.1 * v, le + 0.45 * u + 0.1 * v,  # temples / outer cheeks
+            rm - 0.35 * u + 0.55 * v, lmo + 0.35 * u + 0.55 * v,  # jaw
+            mc + 0.85 * v,  # chin
+        ]
+    else:
+        pts = [
+            nose - 0.45 * u - 0.1 * v, nose + 0.45 * u - 0.1 * v,
+            rm - 0.3 * u + 0.4 * v, lmo + 0.3 * u + 0.4 * v,
+            mc + 0.75 * v,
+        ]
+    out = np.asarray(pts, np.float64)
+    if rng is not None:
+        scale = 0.08 * float(np.hypot(*v))
+        out = out + rng.uniform(-scale, scale, size=out.shape)
+    return out.astype(np.float32)
+
+
+def landmark_mask(
+    landmarks: np.ndarray, size: int, rng: np.random.Generator, region: str = "face"
+) -> np.ndarray:
+    """Soft blend mask in [0, 1]: convex hull of :func:`hull_points`, then the SBI deformations
+    (Shiohara & Yamasaki, CVPR 2022 use a dense landmark hull; see :func:`hull_points`)."""
+    pts = hull_points(landmarks, region, rng)
+    m: np.ndarray = np.zeros((size, size), np.float32)
+    hull = cv2.convexHull(np.round(pts * 16).astype(np.int32))
+    cv2.fillConvexPoly(m, hull, 1.0, lineType=cv2.LINE_AA, shift=4)
+    if not m.any():
+        return m
+    return _deform(m, rng, size)
 
 
 def _colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -126,11 +183,19 @@ def _geometry(img: np.ndarray, rng: np.random.Generator, centre: tuple[float, fl
     return out
 
 
-def self_blend(img: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> SelfBlend:
+def self_blend(
+    img: np.ndarray,
+    box: np.ndarray,
+    rng: np.random.Generator,
+    landmarks: np.ndarray | None = None,
+    mouth_prob: float = 0.0,
+) -> SelfBlend:
     """Blend ``img`` (uint8 RGB crop) with an altered copy of itself inside a soft face mask.
 
-    ``box`` is the face box (x, y, w, h) in crop pixels. Pixels where the returned ``alpha`` is 0 are
-    bit-identical to ``img``.
+    ``box`` is the face box (x, y, w, h) in crop pixels. With ``landmarks`` ([5,2], finite) the mask is
+    the landmark hull (:func:`landmark_mask`), of the mouth region with probability ``mouth_prob``
+    (lip-sync edits only the lower face); otherwise the box ellipse (:func:`face_mask`). Pixels where
+    the returned ``alpha`` is 0 are bit-identical to ``img``.
     """
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"self_blend needs an HxWx3 uint8 image, got {img.shape} {img.dtype}")
@@ -144,7 +209,14 @@ def self_blend(img: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> Se
         altered = _geometry(altered, rng, centre)
         if np.abs(altered.astype(np.int16) - img.astype(np.int16)).mean() > 1.0:
             break
-    mask = face_mask(box, w, rng) if h == w else cv2.resize(face_mask(box, max(h, w), rng), (w, h))
+    use_lm = landmarks is not None and bool(np.all(np.isfinite(landmarks)))
+    if use_lm and h == w:
+        region = "mouth" if rng.random() < mouth_prob else "face"
+        mask = landmark_mask(np.asarray(landmarks), w, rng, region)
+        if not mask.any():  # degenerate landmarks (all on one point): fall back to the box
+            mask = face_mask(box, w, rng)
+    else:
+        mask = face_mask(box, w, rng) if h == w else cv2.resize(face_mask(box, max(h, w), rng), (w, h))
     ratio = float(rng.choice(_BLEND_RATIOS))
     alpha = (mask * ratio).astype(np.float32)
     alpha[alpha < ALPHA_EPS] = 0.0

@@ -1,0 +1,458 @@
+"""Training of the pretrained-encoder U-YNet ("lite0"): self-blends AND generated faces.
+
+Why two kinds of fake: self-blends teach the blending seam (face swap, lip-sync), but a face generated
+whole has no seam; a feasibility run trained on self-blends alone called fully generated talking heads
+confidently real (AUC 0.29). So every batch holds ``pairs`` real crops with their landmark-hull
+self-blends, plus ``gen`` generated faces (generator drawn uniformly first, so no generator dominates)
+and as many further real crops (classes stay balanced). The mask head learns from reals and
+self-blends only: a generated face has no ground-truth mask, and none is invented.
+
+Splits: real identities (one clip or one photo file = one group) and whole generators are held out;
+the held-out split gives the self-blend AUC on unseen identities, the cross-generator AUC and the
+calibration (threshold and bands). ``deepfakes-dev`` is never read here.
+Every random draw is seeded by (seed, epoch, step), so a resumed run continues as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError, ModelError
+from .augment import nuisance
+from .calibrate import auc, calibrate
+from .data import DEFAULT_VAL_IDS
+from .sbi import mask_target, self_blend
+from .train import _atomic_torch_save, load_checkpoint_state, to_tensor
+
+#: Generators held out of training (whole folders of fakes-train): one per family, so the reported
+#: figure is cross-generator. EDTalk (talking head), SimSwap and E4S (face swap), StyleGAN (synthetic).
+DEFAULT_HOLDOUT_GENERATORS: tuple[str, ...] = ("edtalk", "simswap", "e4s", "stylegan")
+#: Share of real-faces-2 files (by a hash of the name, so the split is stable) held out as unseen people.
+REAL2_VAL_SHARE = 0.15
+
+
+@dataclass
+class LiteConfig:
+    epochs: int = 8
+    steps_per_epoch: int = 150
+    pairs: int = 5  # real crops with their self-blends per batch
+    gen: int = 3  # generated faces per batch (and as many extra real crops)
+    lr: float = 1e-3  # decoder and heads
+    encoder_lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 60
+    freeze_blocks: int = 3  # stem + this many MBConv blocks stay frozen (stride <= 4: generic edges)
+    mouth_prob: float = 0.25  # share of self-blends that cover only the mouth region (lip-sync)
+    mask_weight: float = 0.5
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass
+class Pool:
+    """Crops with their group (identity or generator), box and landmarks; ``family`` for fakes."""
+
+    crops: np.ndarray
+    boxes: np.ndarray
+    landmarks: np.ndarray
+    groups: list[str]
+    families: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.crops.shape[0])
+
+    def subset(self, keep: Sequence[bool]) -> Pool:
+        k = np.asarray(keep, bool)
+        idx = np.flatnonzero(k)
+        return Pool(self.crops[idx], self.boxes[idx], self.landmarks[idx], [self.groups[i] for i in idx],
+                     [self.families[i] for i in idx] if self.families else [])
+
+
+def _concat(parts: Sequence[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]]) -> Pool:
+    parts = [p for p in parts if len(p[2])]
+    if not parts:
+        raise InputError("No face crops were found for this pool.")
+    return Pool(
+        np.concatenate([p[2] for p in parts]),
+        np.concatenate([p[3] for p in parts]).astype(np.float32),
+        np.concatenate([p[4] for p in parts]).astype(np.float32),
+        [p[0] for p in parts for _ in range(len(p[2]))],
+        [p[1] for p in parts for _ in range(len(p[2]))],
+    )
+
+
+def is_real2_val(group: str) -> bool:
+    """Stable held-out choice for a real-faces-2 file (hash of its stem)."""
+    h = int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return h < REAL2_VAL_SHARE
+
+
+def build_pools(
+    real_dirs: Sequence[str | Path],
+    fakes_dir: str | Path,
+    work_dir: str | Path,
+    yunet: str | Path,
+    holdout: Sequence[str] = DEFAULT_HOLDOUT_GENERATORS,
+    real_frames: int = 40,
+    fake_frames: int = 24,
+    log: Callable[[str], None] = print,
+) -> dict[str, object]:
+    """Extract (or read cached) crops and split them: real train/val by identity, fakes by generator."""
+    import cv2
+
+    from .pool import CropLandmarker, collect, fake_sources, real_sources
+
+    cv2.setNumThreads(1)
+    cache = Path(work_dir) / "pool"
+    lm = CropLandmarker(yunet)
+    fsrc, skipped = fake_sources(fakes_dir)
+    from .data import flagged_in_manifest
+
+    flagged = set().union(*(flagged_in_manifest(d) for d in real_dirs))  # super-resolved "real" clips
+    rsrc = [s for s in real_sources(real_dirs) if s.group not in flagged]
+    log(f"sources: {len(rsrc)} real files, {len(fsrc)} fake files ({len(skipped)} mixed grids skipped)")
+    reals = collect(rsrc, cache, lm, real_frames, log)
+    fakes = collect(fsrc, cache, lm, fake_frames, log)
+    real = _concat([(s.group, "real", p.crops, p.boxes, p.landmarks) for s, p in reals])
+    fake = _concat([(s.group, s.family, p.crops, p.boxes, p.landmarks) for s, p in fakes])
+    first = {s.group for s, _ in reals if s.all_faces is False}  # clips of the first folder: one identity each
+    val_real = [g in DEFAULT_VAL_IDS if g in first else is_real2_val(g) for g in real.groups]
+    ho = set(holdout)
+    val_fake = [g in ho for g in fake.groups]
+    return {
+        "real_train": real.subset([not v for v in val_real]),
+        "real_val": real.subset(val_real),
+        "fake_train": fake.subset([not v for v in val_fake]),
+        "fake_val": fake.subset(val_fake),
+        "skipped": skipped,
+    }
+
+
+def _rng(*keys: int) -> np.random.Generator:
+    return np.random.default_rng(list(keys))
+
+
+def _flip(img: np.ndarray, box: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    w = img.shape[1]
+    b = box.copy()
+    b[0] = w - b[0] - b[2]
+    m = lm.copy()
+    m[:, 0] = w - 1 - m[:, 0]
+    m = m[[1, 0, 2, 4, 3]]  # right and left swap under a mirror
+    return np.ascontiguousarray(img[:, ::-1]), b, m
+
+
+def sample_batch(
+    real: Pool, fake: Pool, cfg: LiteConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(images uint8 [B,224,224,3], mask targets [B,224,224], fake labels [B], has-mask [B])."""
+    imgs: list[np.ndarray] = []
+    masks: list[np.ndarray] = []
+    labels: list[int] = []
+    has_mask: list[bool] = []
+    zero = np.zeros(real.crops.shape[1:3], np.int64)
+    for _ in range(cfg.pairs):
+        k = int(rng.integers(len(real)))
+        img, box, lm = real.crops[k], real.boxes[k], real.landmarks[k]
+        if rng.random() < 0.5:
+            img, box, lm = _flip(img, box, lm)
+        sb = self_blend(img, box, rng, lm, cfg.mouth_prob)
+        imgs += [nuisance(img, rng), nuisance(sb.image, rng)]
+        masks += [zero, mask_target(sb.alpha)]
+        labels += [0, 1]
+        has_mask += [True, True]
+    gens = sorted(set(fake.groups))
+    by_gen = {g: np.flatnonzero(np.asarray(fake.groups) == g) for g in gens}
+    for _ in range(cfg.gen):
+        g = gens[int(rng.integers(len(gens)))]
+        k = int(rng.choice(by_gen[g]))
+        img = fake.crops[k] if rng.random() < 0.5 else np.ascontiguousarray(fake.crops[k][:, ::-1])
+        imgs.append(nuisance(img, rng))
+        masks.append(zero)
+        labels.append(1)
+        has_mask.append(False)
+        k = int(rng.integers(len(real)))
+        img = real.crops[k] if rng.random() < 0.5 else np.ascontiguousarray(real.crops[k][:, ::-1])
+        imgs.append(nuisance(img, rng))
+        masks.append(zero)
+        labels.append(0)
+        has_mask.append(True)
+    return np.stack(imgs), np.stack(masks), np.asarray(labels, np.int64), np.asarray(has_mask, bool)
+
+
+def lite_loss(
+    mask_logits: torch.Tensor, real_logit: torch.Tensor, mask_t: torch.Tensor, fake_t: torch.Tensor,
+    has_mask: torch.Tensor, cfg: LiteConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """mask_weight x pixel CE (reals and self-blends only) + class BCE (every sample)."""
+    bce = F.binary_cross_entropy_with_logits(real_logit[:, 0], 1.0 - fake_t)
+    if bool(has_mask.any()):
+        ce = F.cross_entropy(mask_logits[has_mask], mask_t[has_mask])
+    else:
+        ce = mask_logits.sum() * 0.0
+    return cfg.mask_weight * ce + bce, ce, bce
+
+
+def make_val(real: Pool, fake: Pool, seed: int = 1234, per_group: int = 6) -> dict[str, np.ndarray]:
+    """Fixed held-out sets: reals, their self-blends, generated faces (with nuisances, as in training)."""
+    imgs_r, imgs_s, alphas, imgs_g, gen_names = [], [], [], [], []
+    for gi, g in enumerate(sorted(set(real.groups))):
+        idx = np.flatnonzero(np.asarray(real.groups) == g)
+        for k in idx[np.unique(np.linspace(0, len(idx) - 1, min(per_group, len(idx))).round().astype(int))]:
+            rng = _rng(seed, gi, int(k))
+            sb = self_blend(real.crops[k], real.boxes[k], rng, real.landmarks[k], 0.25)
+            imgs_r.append(nuisance(real.crops[k], rng))
+            imgs_s.append(nuisance(sb.image, rng))
+            alphas.append(sb.alpha)
+    for gi, g in enumerate(sorted(set(fake.groups))):
+        idx = np.flatnonzero(np.asarray(fake.groups) == g)
+        for k in idx[np.unique(np.linspace(0, len(idx) - 1, min(40, len(idx))).round().astype(int))]:
+            imgs_g.append(nuisance(fake.crops[k], _rng(seed, 99, gi, int(k))))
+            gen_names.append(g)
+    return {
+        "real": np.stack(imgs_r), "sbi": np.stack(imgs_s), "sbi_alpha": np.stack(alphas),
+        "gen": np.stack(imgs_g) if imgs_g else np.zeros((0, *real.crops.shape[1:]), np.uint8),
+        "gen_names": np.asarray(gen_names),
+    }
+
+
+@torch.no_grad()
+def scores_of(model: torch.nn.Module, images: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """(fake scores [N], mask probabilities [N,H,W]) in eval mode."""
+    was = model.training
+    model.eval()
+    s, m = [], []
+    for i in range(0, len(images), batch):
+        ml, rl = model.forward_logits(to_tensor(images[i : i + batch]))  # type: ignore[operator]
+        s.append(torch.sigmoid(-rl[:, 0]).numpy())
+        m.append(torch.softmax(ml, dim=1)[:, 1].numpy())
+    model.train(was)
+    return np.concatenate(s), np.concatenate(m)
+
+
+def val_figures(model: torch.nn.Module, val: dict[str, np.ndarray]) -> dict[str, float]:
+    """Self-blend AUC on unseen identities, held-out-generator AUC (vs the same unseen reals), mask IoU."""
+    sr, mr = scores_of(model, val["real"])
+    ss, ms = scores_of(model, val["sbi"])
+    out: dict[str, float] = {
+        "sbi_auc": auc(np.r_[sr, ss], np.r_[np.zeros(len(sr)), np.ones(len(ss))]),
+        "mean_real": float(sr.mean()),
+        "mean_sbi": float(ss.mean()),
+    }
+    t = mask_target(val["sbi_alpha"]) > 0
+    p = ms > 0.5
+    inter = np.logical_and(p, t).sum(axis=(1, 2))
+    union = np.logical_or(p, t).sum(axis=(1, 2))
+    out["mask_iou_sbi"] = float(np.mean(inter[union > 0] / union[union > 0]))
+    out["mask_area_real"] = float((mr > 0.5).mean())
+    if len(val["gen"]):
+        sg, _ = scores_of(model, val["gen"])
+        out["heldout_gen_auc"] = auc(np.r_[sr, sg], np.r_[np.zeros(len(sr)), np.ones(len(sg))])
+        out["mean_gen"] = float(sg.mean())
+        for g in sorted(set(val["gen_names"].tolist())):
+            sel = val["gen_names"] == g
+            out[f"heldout_gen_auc[{g}]"] = auc(np.r_[sr, sg[sel]], np.r_[np.zeros(len(sr)), np.ones(int(sel.sum()))])
+    return out
+
+
+def _set_frozen(model: torch.nn.Module, n_blocks: int) -> list[torch.nn.Module]:
+    """Freeze stem and the first ``n_blocks`` MBConv blocks (weights and BatchNorm statistics)."""
+    frozen: list[torch.nn.Module] = [model._conv_stem, model._bn0]  # type: ignore[list-item]
+    frozen += list(model._blocks[:n_blocks])  # type: ignore[index]
+    for mod in frozen:
+        for p in mod.parameters():
+            p.requires_grad_(False)
+    return frozen
+
+
+@dataclass
+class LiteResult:
+    model: torch.nn.Module
+    history: list[dict[str, float]]
+    seconds: float
+
+
+def train_lite(
+    real: Pool,
+    fake: Pool,
+    cfg: LiteConfig,
+    ckpt_dir: str | Path,
+    val: dict[str, np.ndarray] | None = None,
+    resume: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> LiteResult:
+    """Fine-tune a LiteUYNet from the ImageNet encoder; ``epoch_NNN.pt`` and ``last.pt`` after each epoch."""
+    from ..model.uynet_lite import LiteUYNet, load_imagenet_weights
+
+    torch.set_num_threads(max(1, cfg.threads))
+    torch.manual_seed(cfg.seed)
+    ckpt = Path(ckpt_dir)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    model = LiteUYNet()
+    load_imagenet_weights(model)
+    frozen = _set_frozen(model, cfg.freeze_blocks)
+    enc_names = ("_conv_stem", "_bn0", "_blocks", "_conv_head", "_bn1")
+    enc = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(enc_names)]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith(enc_names)]
+    opt = torch.optim.AdamW(
+        [{"params": enc, "lr": cfg.encoder_lr}, {"params": rest, "lr": cfg.lr}], weight_decay=cfg.weight_decay
+    )
+    total = cfg.steps_per_epoch * cfg.epochs
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        p = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+        return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, p)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    start = 0
+    history: list[dict[str, float]] = []
+    if resume is not None:
+        state = load_checkpoint_state(resume)
+        model.load_state_dict(state["model"])  # type: ignore[arg-type]
+        opt.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
+        sched.load_state_dict(state["scheduler"])  # type: ignore[arg-type]
+        start = int(state["epoch"])  # type: ignore[call-overload]
+        history = json.loads(str(state.get("history", "[]")))
+        log(f"resumed from {resume} after epoch {start}")
+    t0 = time.perf_counter()
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        for mod in frozen:
+            mod.eval()
+        sums = {"loss": 0.0, "ce": 0.0, "bce": 0.0}
+        te = time.perf_counter()
+        for step in range(cfg.steps_per_epoch):
+            imgs, mt, ft, hm = sample_batch(real, fake, cfg, _rng(cfg.seed, epoch, step))
+            ml, rl = model.forward_logits(to_tensor(imgs))
+            loss, ce, bce = lite_loss(ml, rl, torch.from_numpy(mt), torch.from_numpy(ft).float(),
+                                      torch.from_numpy(hm), cfg)
+            if not torch.isfinite(loss):
+                raise ModelError(f"Training diverged (loss {loss.item()}) at epoch {epoch + 1}, step {step}.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            sched.step()
+            sums["loss"] += loss.item()
+            sums["ce"] += ce.item()
+            sums["bce"] += bce.item()
+            if (step + 1) % 25 == 0:
+                log(f"epoch {epoch + 1} step {step + 1}/{cfg.steps_per_epoch} loss {sums['loss'] / (step + 1):.4f} "
+                    f"({(time.perf_counter() - te) / (step + 1):.2f} s/step)")
+        rec: dict[str, float] = {"epoch": float(epoch + 1), "seconds": time.perf_counter() - t0}
+        rec.update({k: v / cfg.steps_per_epoch for k, v in sums.items()})
+        if val is not None:
+            rec.update({f"val_{k}": v for k, v in val_figures(model, val).items()})
+        history.append(rec)
+        log(json.dumps(rec))
+        state = {
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "epoch": epoch + 1, "arch": "lite0", "seed": cfg.seed, "config": json.dumps(asdict(cfg)),
+            "history": json.dumps(history),
+        }
+        _atomic_torch_save(state, ckpt / f"epoch_{epoch + 1:03d}.pt")
+        _atomic_torch_save(state, ckpt / "last.pt")
+    model.eval()
+    return LiteResult(model, history, time.perf_counter() - t0)
+
+
+def calibrate_lite(model: torch.nn.Module, val: dict[str, np.ndarray]) -> dict[str, object]:
+    """Threshold and bands from the held-out split: unseen reals vs their self-blends and held-out generators."""
+    sr, _ = scores_of(model, val["real"])
+    ss, _ = scores_of(model, val["sbi"])
+    sg, _ = scores_of(model, val["gen"]) if len(val["gen"]) else (np.zeros(0), None)
+    scores = np.r_[sr, ss, sg]
+    labels = np.r_[np.zeros(len(sr)), np.ones(len(ss) + len(sg))].astype(np.int64)
+    res = calibrate(scores, labels)
+    return {
+        "threshold": res.threshold,
+        "real_below": res.real_below,
+        "bands": [[b.lo, b.hi, b.name, b.meaning] for b in res.bands],
+        "table": res.table,
+    }
+
+
+LITE_MODEL_NAME = "uynet-lite0-sbi-gen"
+LITE_MODEL_VERSION = "2.0"
+
+
+def train_lite_from_folders(
+    real_dirs: Sequence[str | Path],
+    fakes_dir: str | Path,
+    out: str | Path,
+    cfg: LiteConfig,
+    work_dir: str | Path,
+    yunet: str | Path,
+    *,
+    holdout: Sequence[str] = DEFAULT_HOLDOUT_GENERATORS,
+    resume: str | Path | None = None,
+    int8_out: str | Path | None = None,
+    int8_crops: int = 128,
+    name: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, object]:
+    """The one command behind ``deepyn train --arch lite0``: pool, split, train, calibrate, export (+ int8).
+
+    Resumable: ``resume`` a ``last.pt`` whose epoch count is already reached just calibrates and exports.
+    """
+    from ..model.export import export_onnx
+    from ..model.metadata import calibration_json
+
+    t0 = time.perf_counter()
+    work = Path(work_dir)
+    pools = build_pools(real_dirs, fakes_dir, work, yunet, holdout, log=log)
+    rt, rv = pools["real_train"], pools["real_val"]
+    ft, fv = pools["fake_train"], pools["fake_val"]
+    assert isinstance(rt, Pool) and isinstance(rv, Pool) and isinstance(ft, Pool) and isinstance(fv, Pool)
+    log(f"real: {len(rt)} train crops ({len(set(rt.groups))} groups), {len(rv)} held-out ({len(set(rv.groups))}); "
+        f"generated: {len(ft)} train ({len(set(ft.groups))} generators), {len(fv)} held-out ({sorted(set(fv.groups))})")
+    val = make_val(rv, fv)
+    res = train_lite(rt, ft, cfg, work / f"ckpt-lite0-s{cfg.seed}", val=val, resume=resume, log=log)
+    figures = val_figures(res.model, val)
+    cal = calibrate_lite(res.model, val)
+    log("held-out figures: " + json.dumps(figures))
+    meta: dict[str, object] = {
+        "deepyn.name": name or LITE_MODEL_NAME,
+        "deepyn.version": LITE_MODEL_VERSION,
+        "deepyn.trained": "true",
+        "deepyn.seed": str(cfg.seed),
+        "deepyn.training": json.dumps({
+            "method": "ImageNet EfficientNet-Lite0 encoder + UNet decoder; landmark-hull self-blends (SBI) and "
+                      "generated faces; mask head on self-blends only",
+            "config": asdict(cfg),
+            "holdout_generators": list(holdout),
+            "train_generators": sorted(set(ft.groups)),
+            "real_train_groups": len(set(rt.groups)),
+            "real_val_groups": sorted(set(rv.groups)),
+            "train_crops": {"real": len(rt), "generated": len(ft)},
+            "heldout_figures": figures,
+        }),
+        "deepyn.calibration": calibration_json(
+            float(cal["threshold"]), cal["bands"], float(cal["real_below"])  # type: ignore[arg-type]
+        ),
+    }
+    export_onnx(res.model, out, meta)  # type: ignore[arg-type]
+    if int8_out is not None:
+        from .quantize import quantize_int8
+
+        pick = np.unique(np.linspace(0, len(rt) - 1, min(int8_crops, len(rt))).round().astype(int))
+        quantize_int8(out, int8_out, rt.crops[pick])
+        log(f"wrote the int8 model {int8_out} (calibrated on {len(pick)} real training crops)")
+    summary: dict[str, object] = {
+        "out": str(out), "history": res.history, "figures": figures, "calibration": cal,
+        "real_val_groups": sorted(set(rv.groups)), "holdout_generators": list(holdout),
+        "skipped_fakes": pools["skipped"], "train_seconds": res.seconds, "seconds": time.perf_counter() - t0,
+    }
+    (work / f"train-lite0-s{cfg.seed}.json").write_text(json.dumps(summary, indent=1, default=str))
+    return summary

