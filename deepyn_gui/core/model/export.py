@@ -148,6 +148,7 @@ def export_onnx(
                     do_constant_folding=True,
                 )
             proto = onnx.load(str(tmp))
+            _declare_output_shapes(proto)
             _set_props(proto, meta)
             proto.producer_name = "deepyn_gui"
             proto.producer_version = APP_VERSION
@@ -157,6 +158,23 @@ def export_onnx(
     finally:
         model.train(was_training)
     return out
+
+
+def _declare_output_shapes(proto: Any) -> None:
+    """Write the outputs' fixed sizes into the graph: ``mask_prob`` [batch, 224, 224], ``fake_score``
+    [batch]. The tracer leaves some as symbolic names; servers (Triton's config, the remote backend's
+    contract check) read the declared shapes."""
+    fixed = {OUTPUT_NAMES[0]: ["batch", INPUT_SIZE, INPUT_SIZE], OUTPUT_NAMES[1]: ["batch"]}
+    for vi in proto.graph.output:
+        want = fixed.get(vi.name)
+        dims = vi.type.tensor_type.shape.dim
+        if want is None or len(dims) != len(want):
+            continue
+        for d, w in zip(dims, want):
+            if isinstance(w, int):
+                d.dim_value = w
+            else:
+                d.dim_param = w
 
 
 def update_metadata(model_path: str | Path, updates: Mapping[str, MetaValue | None]) -> Path:
@@ -183,6 +201,7 @@ def update_metadata(model_path: str | Path, updates: Mapping[str, MetaValue | No
     if KEY_CALIBRATION in meta:
         parse_calibration(meta[KEY_CALIBRATION])
     _set_props(proto, meta)
+    _declare_output_shapes(proto)
     with atomic_path(path) as tmp:
         onnx.save(proto, str(tmp))
         os.chmod(tmp, _MODEL_MODE)
