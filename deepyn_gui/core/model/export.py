@@ -164,7 +164,7 @@ def _declare_output_shapes(proto: Any) -> None:
     """Write the outputs' fixed sizes into the graph: ``mask_prob`` [batch, 224, 224], ``fake_score``
     [batch]. The tracer leaves some as symbolic names; servers (Triton's config, the remote backend's
     contract check) read the declared shapes."""
-    fixed = {OUTPUT_NAMES[0]: ["batch", INPUT_SIZE, INPUT_SIZE], OUTPUT_NAMES[1]: ["batch"]}
+    fixed: dict[str, list[str | int]] = {OUTPUT_NAMES[0]: ["batch", INPUT_SIZE, INPUT_SIZE], OUTPUT_NAMES[1]: ["batch"]}
     for vi in proto.graph.output:
         want = fixed.get(vi.name)
         dims = vi.type.tensor_type.shape.dim
