@@ -156,7 +156,9 @@ def find_span(
     s = np.asarray(scores, np.float64)[order]
     idx = np.asarray(indices, np.int64)[order]
     best: Span | None = None
-    cuts = np.flatnonzero(np.diff(t) > rule.max_gap_s) + 1  # a lost face splits the timeline
+    # a lost face splits the timeline; the analysis stride's own step never does
+    gap = max(rule.max_gap_s, 1.5 * float(np.median(np.diff(t)))) if len(t) > 1 else rule.max_gap_s
+    cuts = np.flatnonzero(np.diff(t) > gap) + 1
     for seg in np.split(np.arange(len(t)), cuts):
         ts, ss = t[seg], s[seg]
         step = float(np.median(np.diff(ts))) if len(ts) > 1 else 0.0
@@ -289,8 +291,8 @@ def track_verdict(track: int, st: _TrackStats, model: ModelInfo, aggregator: str
         if span is not None:
             score = max(score, span.level)
             span_text = (
-                f" Decided by a sustained span: frames {span.first_frame}–{span.last_frame} "
-                f"({span.start_s:.1f}–{span.stop_s:.1f} s, {span.duration_s:.1f} s, {span.frames} scored frames) "
+                f" A sustained span decided: frames {span.first_frame}–{span.last_frame} "
+                f"({span.start_s:.1f}–{span.stop_s:.1f} s, {span.duration_s:.1f} s; {span.frames} scored frames) "
                 f"held a score of at least {level:.3f} (median over {SPAN_RULE.smooth_s:g} s)."
             )
         else:

@@ -130,7 +130,7 @@ def test_minority_span_decides_and_is_named():
     assert v.label == "fake" and v.aggregator == "span"
     assert v.fake_score == pytest.approx(0.95)
     assert "frames 75–149" in v.explanation and "3.0–6.0 s" in v.explanation
-    assert "sustained span" in v.explanation
+    assert "A sustained span decided" in v.explanation
 
 
 def test_span_is_the_default_and_selectable_with_the_others():
@@ -180,6 +180,9 @@ def test_span_works_at_a_stride():
     sp = find_span(idx, times, scores, 0.9)
     assert sp is not None and (sp.first_frame, sp.last_frame) == (75, 145)
     assert (sp.start_s, sp.stop_s) == pytest.approx((3.0, 6.0))
+    coarse = list(range(0, 225, 30))  # 1.2 s between analysed frames: the stride is not a lost face
+    sp = find_span(coarse, [i / 25 for i in coarse], [0.95 if 60 <= i < 180 else 0.3 for i in coarse], 0.9)
+    assert sp is not None and (sp.first_frame, sp.last_frame) == (60, 150)
 
 
 def test_span_level_is_the_top_band_never_below_the_threshold():
