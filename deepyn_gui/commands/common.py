@@ -37,7 +37,12 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
                         "with the most frames / largest picture; the choice is always reported)")
     p.add_argument("--margin", type=float, default=1.3, help="crop margin around the face box (default 1.3)")
     p.add_argument("--min-face", type=int, default=40, help="faces smaller than this (px) are 'too small'")
-    p.add_argument("--aggregator", default="confident", choices=["confident", "mean"], help="video-level aggregator")
+    from ..core.verdict import AGGREGATORS, DEFAULT_AGGREGATOR
+
+    p.add_argument("--aggregator", default=DEFAULT_AGGREGATOR, choices=list(AGGREGATORS),
+                   help=f"video-level aggregator (default {DEFAULT_AGGREGATOR}: a sustained span of high-scoring "
+                        "frames decides, even when it is a minority of the clip; confident: the DFDC confident "
+                        "strategy; mean: plain mean)")
     p.add_argument("--on-error", default="continue", choices=["continue", "stop"],
                    help="after a backend error: carry on with the next batch, or stop")
 

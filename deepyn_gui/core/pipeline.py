@@ -65,7 +65,7 @@ class AnalysisSettings:
     margin: float = 1.3
     min_face_side: int = 40
     batch_size: int = 8
-    aggregator: str = "confident"
+    aggregator: str = "span"  # = verdict.DEFAULT_AGGREGATOR
     on_error: Literal["continue", "stop"] = "continue"
     detector_threads: int = 1
     # The face detector runs on every Nth analysed frame (and whenever nothing is tracked or the shot

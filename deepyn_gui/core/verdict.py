@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -79,10 +79,120 @@ def confident_aggregator(scores: Sequence[float]) -> float:
     return float(s.mean())
 
 
+@dataclass(frozen=True)
+class SpanRule:
+    """What counts as a *sustained* manipulated span (the ``span`` aggregator).
+
+    A forensic user cares about a manipulated stretch even when it is a minority of the clip, but
+    a few stray high frames must not decide. Scores are first smoothed by a rolling median over
+    ``smooth_s`` seconds (so an isolated frame or two cannot open or break a run); a run is a stretch
+    of consecutive scored frames, no gap over ``max_gap_s`` (face lost), whose smoothed score is at
+    or above a level, and it must last at least ``min_span_s`` seconds. The level is the start of
+    the model's top score band (``level="top_band"``: calibrated on held-out real faces so that
+    few score there) or the decision threshold itself (``level="threshold"``). The stricter top band
+    is the default because a span overrules the whole-clip figure: it needs strong evidence.
+    Measured on our held-out clips and on deepfakes-dev, 1-3 s and either level gave the same
+    verdicts (model card, *Verdict*).
+    """
+
+    min_span_s: float = 2.0
+    smooth_s: float = 1.0
+    max_gap_s: float = 1.0
+    level: str = "top_band"
+
+
+#: The rule the ``span`` aggregator uses (chosen on our own held-out clips; see the model card).
+SPAN_RULE = SpanRule()
+
+
+def span_level(model: ModelInfo, rule: SpanRule = SPAN_RULE) -> float:
+    """The smoothed score a sustained span must hold: the top band's lower edge, never below the threshold."""
+    if rule.level == "threshold":
+        return float(model.threshold)
+    if rule.level != "top_band":
+        raise ValueError(f"unknown span level {rule.level!r}; use 'top_band' or 'threshold'")
+    top = max(model.bands or DEFAULT_BANDS, key=lambda b: b.lo)
+    return max(float(top.lo), float(model.threshold))
+
+
+@dataclass(frozen=True)
+class Span:
+    """A sustained run of frames at or above the threshold, as the explanation reports it."""
+
+    first_frame: int
+    last_frame: int
+    start_s: float
+    stop_s: float
+    frames: int  # scored frames in the run
+    level: float  # mean of the smoothed scores in the run (each is >= threshold, so this is too)
+
+    @property
+    def duration_s(self) -> float:
+        return self.stop_s - self.start_s
+
+
+def rolling_median(
+    times: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray, window_s: float,
+) -> np.ndarray:
+    """Median of the scores within +-window_s/2 of each frame (times sorted ascending)."""
+    t = np.asarray(times, np.float64)
+    s = np.asarray(scores, np.float64)
+    lo = np.searchsorted(t, t - window_s / 2, side="left")
+    hi = np.searchsorted(t, t + window_s / 2, side="right")
+    return np.array([np.median(s[a:b]) for a, b in zip(lo, hi)], np.float64)
+
+
+def find_span(
+    indices: Sequence[int], times: Sequence[float], scores: Sequence[float], threshold: float,
+    rule: SpanRule = SPAN_RULE,
+) -> Span | None:
+    """The longest sustained run at or above ``threshold`` lasting ``rule.min_span_s``, or None.
+
+    A run's duration counts its last frame as lasting one typical frame step, so 75 frames at 25 fps
+    last 3.0 s whatever the stride.
+    """
+    if not scores:
+        return None
+    order = np.argsort(np.asarray(times, np.float64), kind="stable")
+    t = np.asarray(times, np.float64)[order]
+    s = np.asarray(scores, np.float64)[order]
+    idx = np.asarray(indices, np.int64)[order]
+    best: Span | None = None
+    # a lost face splits the timeline; the analysis stride's own step never does
+    gap = max(rule.max_gap_s, 1.5 * float(np.median(np.diff(t)))) if len(t) > 1 else rule.max_gap_s
+    cuts = np.flatnonzero(np.diff(t) > gap) + 1
+    for seg in np.split(np.arange(len(t)), cuts):
+        ts, ss = t[seg], s[seg]
+        step = float(np.median(np.diff(ts))) if len(ts) > 1 else 0.0
+        smooth = rolling_median(ts, ss, rule.smooth_s)
+        above = smooth >= threshold
+        k = 0
+        while k < len(seg):
+            if not above[k]:
+                k += 1
+                continue
+            j = k
+            while j + 1 < len(seg) and above[j + 1]:
+                j += 1
+            start, stop = float(ts[k]), float(ts[j]) + step
+            if stop - start >= rule.min_span_s - 1e-9 and (best is None or stop - start > best.duration_s):
+                best = Span(int(idx[seg[k]]), int(idx[seg[j]]), start, stop, j - k + 1,
+                            float(smooth[k : j + 1].mean()))
+            k = j + 1
+    return best
+
+
 AGGREGATORS: dict[str, tuple[Aggregator, str]] = {
+    # "span" = the confident strategy, except that a sustained span at or above the threshold decides
+    # on its own (handled in track_verdict, which knows the frames' times and the model's threshold)
+    "span": (confident_aggregator, ("span rule (a sustained run of high-scoring frames decides; "
+                                    "otherwise the DFDC confident strategy)")),
     "confident": (confident_aggregator, "DFDC confident strategy (confident frames dominate)"),
     "mean": (mean_aggregator, "mean of all scored frames"),
 }
+
+#: The aggregator every shell uses unless told otherwise.
+DEFAULT_AGGREGATOR = "span"
 
 DEFAULT_BANDS: tuple[ScoreBand, ...] = (
     ScoreBand(0.0, 0.2, "low", "little sign of manipulation in the faces the model saw"),
@@ -112,6 +222,8 @@ def label_for(score: float, model: ModelInfo) -> VerdictLabel:
 @dataclass
 class _TrackStats:
     scores: list[float]
+    times: list[float] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
     seen: int = 0
     too_small: int = 0
     errors: int = 0
@@ -134,6 +246,8 @@ def _collect(frames: Iterable[FrameResult]) -> tuple[dict[int, _TrackStats], int
             st.seen += 1
             if face.state == "ok" and face.fake_score is not None:
                 st.scores.append(face.fake_score)
+                st.times.append(float(fr.pts_s))
+                st.indices.append(fr.index)
             elif face.state == "too_small":
                 st.too_small += 1
             elif face.state == "error":
@@ -172,6 +286,20 @@ def track_verdict(track: int, st: _TrackStats, model: ModelInfo, aggregator: str
             f"Face too small to judge on all {st.seen} frames (needs a larger face).", 0, st.seen,
         )
     score = agg(st.scores)
+    span_text = ""
+    if aggregator == "span":
+        level = span_level(model)
+        span = find_span(st.indices, st.times, st.scores, level)
+        if span is not None:
+            score = max(score, span.level)
+            span_text = (
+                f" A sustained span decided: frames {span.first_frame}–{span.last_frame} "
+                f"({span.start_s:.1f}–{span.stop_s:.1f} s, {span.duration_s:.1f} s; {span.frames} scored frames) "
+                f"held a score of at least {level:.3f} (median over {SPAN_RULE.smooth_s:g} s)."
+            )
+        else:
+            span_text = (f" No sustained span ({SPAN_RULE.min_span_s:g} s or more holding a score of at "
+                         f"least {level:.3f}).")
     band = band_for(score, model.bands)
     label = label_for(score, model)
     extra = []
@@ -181,7 +309,7 @@ def track_verdict(track: int, st: _TrackStats, model: ModelInfo, aggregator: str
         extra.append(f"{st.errors} frames failed")
     tail = f" ({', '.join(extra)})" if extra else ""
     text = (
-        f"Person {track}: {score:.2f} — {band.name}: {band.meaning.rstrip('.')}. "
+        f"Person {track}: {score:.2f} — {band.name}: {band.meaning.rstrip('.')}.{span_text} "
         f"{len(st.scores)} of {st.seen} frames scored{tail}; {agg_text}.{_untrained_note(model)}"
     )
     return TrackVerdict(track, label, score, band.name, text, len(st.scores), st.seen)
@@ -190,7 +318,7 @@ def track_verdict(track: int, st: _TrackStats, model: ModelInfo, aggregator: str
 def video_verdict(
     frames: Iterable[FrameResult],
     model: ModelInfo,
-    aggregator: str = "confident",
+    aggregator: str = DEFAULT_AGGREGATOR,
     min_track_frames: int = 3,
 ) -> Verdict:
     """The video verdict: the fakest person decides.

@@ -2,8 +2,19 @@
 
 import pytest
 
-from deepyn_gui.core.results import FaceResult, FrameResult, ModelInfo
-from deepyn_gui.core.verdict import confident_aggregator, failure_sentence, mean_aggregator, video_verdict
+from deepyn_gui.core.results import FaceResult, FrameResult, ModelInfo, ScoreBand
+from deepyn_gui.core.verdict import (
+    AGGREGATORS,
+    DEFAULT_AGGREGATOR,
+    SpanRule,
+    confident_aggregator,
+    failure_sentence,
+    find_span,
+    mean_aggregator,
+    rolling_median,
+    span_level,
+    video_verdict,
+)
 
 MODEL = ModelInfo("m", "0" * 64, threshold=0.5, real_below=0.3)
 
@@ -97,3 +108,102 @@ def test_failures_name_the_stage_that_failed():
     assert v.explanation == "Backend error: boom"
     assert failure_sentence("  ") == "Analysis failed (no reason was recorded)."
     assert failure_sentence("disk vanished") == "Analysis failed: disk vanished"
+
+
+# --- the span rule: a sustained manipulated stretch decides even when it is a minority of the clip ---
+
+BANDED = ModelInfo("m", "0" * 64, threshold=0.6, real_below=0.2, bands=(
+    ScoreBand(0.0, 0.2, "low", "l"), ScoreBand(0.2, 0.6, "inconclusive", "i"),
+    ScoreBand(0.6, 0.9, "elevated", "e"), ScoreBand(0.9, 1.01, "high", "h"),
+))
+
+
+def demo_like(span=(75, 150), n=225, inside=0.95, outside=0.3):
+    """9 s at 25 fps, frames 75-149 (3.0-6.0 s) manipulated: the demo clip's layout."""
+    return [inside if span[0] <= i < span[1] else outside for i in range(n)]
+
+
+def test_minority_span_decides_and_is_named():
+    scores = demo_like()
+    assert video_verdict(frames_for({1: scores}), BANDED, aggregator="confident").label != "fake"
+    v = video_verdict(frames_for({1: scores}), BANDED, aggregator="span")
+    assert v.label == "fake" and v.aggregator == "span"
+    assert v.fake_score == pytest.approx(0.95)
+    assert "frames 75–149" in v.explanation and "3.0–6.0 s" in v.explanation
+    assert "A sustained span decided" in v.explanation
+
+
+def test_span_is_the_default_and_selectable_with_the_others():
+    assert DEFAULT_AGGREGATOR == "span" and {"span", "confident", "mean"} <= set(AGGREGATORS)
+    from deepyn_gui.core.pipeline import AnalysisSettings
+
+    assert AnalysisSettings().aggregator == DEFAULT_AGGREGATOR
+    v = video_verdict(frames_for({1: demo_like()}), BANDED)
+    assert v.aggregator == "span" and v.label == "fake"
+
+
+def test_isolated_high_frames_do_not_make_a_span():
+    scores = [0.99 if i % 4 == 0 else 0.3 for i in range(225)]  # 1 frame in 4 high, everywhere
+    assert find_span(range(225), [i / 25 for i in range(225)], scores, 0.9) is None
+    v = video_verdict(frames_for({1: scores}), BANDED, aggregator="span")
+    assert v.label != "fake" and "No sustained span" in v.explanation
+
+
+def test_a_few_low_frames_do_not_break_a_span():
+    scores = demo_like()
+    for i in range(80, 150, 10):
+        scores[i] = 0.05  # single-frame dropouts inside the manipulated stretch
+    sp = find_span(range(225), [i / 25 for i in range(225)], scores, 0.9)
+    assert sp is not None and sp.first_frame <= 76 and sp.last_frame >= 148
+    assert sp.duration_s == pytest.approx(3.0, abs=0.1)
+
+
+def test_a_short_run_does_not_decide():
+    scores = demo_like(span=(100, 125))  # 1 s: below the 2 s minimum
+    v = video_verdict(frames_for({1: scores}), BANDED, aggregator="span")
+    assert v.label != "fake"
+    assert find_span(range(225), [i / 25 for i in range(225)], scores, 0.9, SpanRule(min_span_s=0.8)) is not None
+
+
+def test_a_lost_face_splits_a_run():
+    idx = list(range(25)) + list(range(100, 125))  # 1 s, a 3 s gap, 1 s: not 2 s sustained
+    times = [i / 25 for i in idx]
+    assert find_span(idx, times, [0.95] * 50, 0.9) is None
+    sp = find_span(idx, times, [0.95] * 50, 0.9, SpanRule(max_gap_s=5.0))
+    assert sp is not None and (sp.first_frame, sp.last_frame) == (0, 124)
+
+
+def test_span_works_at_a_stride():
+    idx = list(range(0, 225, 5))
+    times = [i / 25 for i in idx]
+    scores = [0.95 if 75 <= i < 150 else 0.3 for i in idx]
+    sp = find_span(idx, times, scores, 0.9)
+    assert sp is not None and (sp.first_frame, sp.last_frame) == (75, 145)
+    assert (sp.start_s, sp.stop_s) == pytest.approx((3.0, 6.0))
+    coarse = list(range(0, 225, 30))  # 1.2 s between analysed frames: the stride is not a lost face
+    sp = find_span(coarse, [i / 25 for i in coarse], [0.95 if 60 <= i < 180 else 0.3 for i in coarse], 0.9)
+    assert sp is not None and (sp.first_frame, sp.last_frame) == (60, 150)
+
+
+def test_span_level_is_the_top_band_never_below_the_threshold():
+    assert span_level(BANDED) == pytest.approx(0.9)
+    assert span_level(BANDED, SpanRule(level="threshold")) == pytest.approx(0.6)
+    low_bands = ModelInfo("m", "0" * 64, threshold=0.7, bands=(ScoreBand(0.0, 0.5, "a", "a"), ScoreBand(0.5, 1.01, "b", "b")))
+    assert span_level(low_bands) == pytest.approx(0.7)
+    with pytest.raises(ValueError):
+        span_level(BANDED, SpanRule(level="median"))
+
+
+def test_elevated_but_not_high_span_does_not_override():
+    """3 s at 0.8 (over the threshold, under the top band): the span rule leaves it to the confident strategy."""
+    scores = demo_like(inside=0.8)
+    span = video_verdict(frames_for({1: scores}), BANDED, aggregator="span")
+    conf = video_verdict(frames_for({1: scores}), BANDED, aggregator="confident")
+    assert span.fake_score == pytest.approx(conf.fake_score) and span.label == conf.label
+
+
+def test_rolling_median_is_centred_in_time():
+    m = rolling_median([0, 1, 2, 3, 4], [0, 0, 9, 0, 0], 2.0)
+    assert list(m) == [0, 0, 0, 0, 0]
+    m = rolling_median([0, 1, 2, 3, 4], [9, 9, 9, 0, 0], 2.0)
+    assert list(m) == [9, 9, 9, 0, 0]
