@@ -42,6 +42,15 @@ def default_model_path(int8: bool = False) -> Path:
     return resource_path("models", DEFAULT_MODEL_INT8 if int8 else DEFAULT_MODEL)
 
 
+
+def model_file_for(backend: str, model_path: str | None) -> Path | None:
+    """The model file backend ``backend`` would load (None when it cannot be known without loading it)."""
+    if model_path:
+        return Path(model_path)
+    if backend in ("onnx", "onnx-int8"):
+        return default_model_path(int8=backend == "onnx-int8")
+    return None  # e.g. vart, remote: no default model file here
+
 # --- ONNX Runtime -------------------------------------------------------------------------------
 
 

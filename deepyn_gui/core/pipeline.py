@@ -30,6 +30,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError as FutureCancelled
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +46,7 @@ from .results import (
     FaceResult,
     FrameResult,
     SourceInfo,
+    Verdict,
     compress_mask,
 )
 
@@ -767,64 +771,115 @@ def build_result(
     )
 
 
-def analyze(
+@dataclass(frozen=True)
+class RunStopped:
+    """The run ended early because a stage or the backend failed; the final result follows, incomplete."""
+
+    reason: str
+
+
+def _await_hash(pending: Future[str], cancel: threading.Event) -> tuple[str, str]:
+    """The caller's evidence hash as ``(sha, error)``; not waited for once the run is cancelled."""
+    while True:
+        try:
+            return pending.result(timeout=_POLL_S), ""
+        except FutureTimeout:
+            if cancel.is_set():
+                return "", ""
+        except (Cancelled, FutureCancelled):
+            return "", ""
+        except Exception as exc:  # noqa: BLE001 - recorded; the result then carries no hash
+            return "", f"{type(exc).__name__}: {exc}"
+
+
+def run_analysis(
     path: str,
     backend: InferenceBackend,
     settings: AnalysisSettings | None = None,
     cancel: threading.Event | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    on_frame: Callable[[FrameResult], None] | None = None,
-) -> AnalysisResult:
-    """Run a whole analysis and return the result (the CLI's path; the GUI streams iter_analysis).
+    *,
+    evidence_sha256: str | Future[str] | None = None,
+    total_frames: int | None = None,
+    verdict_every_s: float | None = None,
+    on_cancel: Literal["raise", "result"] = "raise",
+) -> Iterator[FrameResult | Progress | Verdict | RunStopped | AnalysisResult]:
+    """THE analysis engine every shell drives: yields frames, progress, provisional verdicts, then the result.
 
-    The SHA-256 of the evidence is computed on its own thread while the pipeline runs. An error
-    part-way (decode, a stage, a backend stop) keeps the valid frames and marks the result incomplete
-    with the reason; an error before the first frame is raised. Cancelling raises :class:`Cancelled`.
+    The CLI (:func:`analyze`) and the viewer's worker iterate this same generator, so warnings, error
+    states, completeness and the evidence hash are decided once, here. The last item is always the
+    :class:`AnalysisResult`; a stage failing part-way yields :class:`RunStopped` just before it. An
+    error before the first frame is raised (a backend stop is not: its result says why). Cancelling
+    raises :class:`Cancelled`, or with ``on_cancel="result"`` ends with the frames so far, incomplete.
+
+    ``evidence_sha256``: the hash if known, a Future of it (waited for unless cancelled), or None:
+    hashed here on its own thread while the pipeline runs.
     """
     from .evidence import sha256_file
+    from .verdict import video_verdict
 
     settings = settings or AnalysisSettings()
+    cancel = cancel or threading.Event()
     src_probe = source_info(path, "", settings.video_stream)  # raises InputError early for files that are not videos
-    digest: dict[str, Any] = {}
+    digest: dict[str, str] = {}
     stop_hashing = threading.Event()
+    hasher: threading.Thread | None = None
+    if isinstance(evidence_sha256, str):
+        digest["sha"] = evidence_sha256
+    elif evidence_sha256 is None:
 
-    def hash_evidence() -> None:
-        try:
-            digest["sha"] = sha256_file(path, cancel=stop_hashing)
-        except Exception as exc:  # noqa: BLE001 - reported as a warning below, never a silent ""
-            digest["error"] = str(exc) if isinstance(exc, DeepYNError) else f"{type(exc).__name__}: {exc}"
+        def hash_evidence() -> None:
+            try:
+                digest["sha"] = sha256_file(path, cancel=stop_hashing)
+            except Cancelled:
+                pass
+            except Exception as exc:  # noqa: BLE001 - reported as a warning below, never a silent ""
+                digest["error"] = str(exc) if isinstance(exc, DeepYNError) else f"{type(exc).__name__}: {exc}"
 
-    hasher = threading.Thread(target=hash_evidence, name="deepyn-sha256", daemon=True)
-    hasher.start()
+        hasher = threading.Thread(target=hash_evidence, name="deepyn-sha256", daemon=True)
+        hasher.start()
     frames: list[FrameResult] = []
     warnings: list[str] = []
     missing: list[int] = []
     complete, reason = True, ""
     finished = False
+    last_verdict = time.perf_counter()
     try:
-        for item in iter_analysis(path, backend, settings, cancel, total_frames=src_probe.frames):
-            if isinstance(item, Progress):
-                warnings.extend(item.warnings)
-                missing.extend(item.missing_frames)
-                if on_progress:
-                    on_progress(item)
-            else:
-                frames.append(item)
-                if on_frame:
-                    on_frame(item)
+        try:
+            total = total_frames if total_frames is not None else src_probe.frames
+            for item in iter_analysis(path, backend, settings, cancel, total_frames=total):
+                if isinstance(item, Progress):
+                    warnings.extend(item.warnings)
+                    missing.extend(item.missing_frames)
+                    yield item
+                    now = time.perf_counter()
+                    if verdict_every_s is not None and frames and now - last_verdict >= verdict_every_s:
+                        last_verdict = now
+                        yield video_verdict(frames, backend.model_info, settings.aggregator)
+                else:
+                    frames.append(item)
+                    yield item
+        except Cancelled:
+            if on_cancel == "raise":
+                raise
+            complete, reason = False, "cancelled by the user"
+        except BackendError as exc:
+            complete, reason = False, str(exc)
+        except DeepYNError as exc:  # a stage failed part-way: keep the frames analysed so far, say why
+            if not frames:
+                raise
+            complete, reason = False, str(exc)
         finished = True
-    except BackendError as exc:
-        complete, reason, finished = False, str(exc), True
-    except Cancelled:
-        raise
-    except DeepYNError as exc:  # a stage failed part-way: keep the frames analysed so far, say why
-        if not frames:
-            raise
-        complete, reason, finished = False, str(exc), True
     finally:
-        if not finished:  # leaving with an error or cancelled: do not keep hashing a large file
+        if not finished or cancel.is_set():  # leaving with an error or cancelled: do not keep hashing
             stop_hashing.set()
-        hasher.join()
+        if hasher is not None:
+            hasher.join()
+    if isinstance(evidence_sha256, Future):
+        digest["sha"], error = _await_hash(evidence_sha256, cancel)
+        if error:
+            digest["error"] = error
+    if not complete:
+        yield RunStopped(reason)
     if "error" in digest:
         warnings.append(f"The SHA-256 of the evidence file could not be computed: {digest['error']}")
     source = SourceInfo(**{**src_probe.to_json(), "sha256": digest.get("sha", "")})
@@ -833,4 +888,33 @@ def analyze(
     result = build_result(source, backend, settings, frames, complete, reason)
     result.warnings = warnings
     result.undecodable_frames = sorted(set(missing))
+    yield result
+
+
+def analyze(
+    path: str,
+    backend: InferenceBackend,
+    settings: AnalysisSettings | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_frame: Callable[[FrameResult], None] | None = None,
+    evidence_sha256: str | Future[str] | None = None,
+) -> AnalysisResult:
+    """Run a whole analysis and return the result: :func:`run_analysis`, consumed (the CLI's path).
+
+    An error part-way (decode, a stage, a backend stop) keeps the valid frames and marks the result
+    incomplete with the reason; an error before the first frame is raised. Cancelling raises
+    :class:`Cancelled`.
+    """
+    result: AnalysisResult | None = None
+    for item in run_analysis(path, backend, settings, cancel, evidence_sha256=evidence_sha256):
+        if isinstance(item, Progress):
+            if on_progress:
+                on_progress(item)
+        elif isinstance(item, FrameResult):
+            if on_frame:
+                on_frame(item)
+        elif isinstance(item, AnalysisResult):
+            result = item
+    assert result is not None  # run_analysis always ends with the result or raises
     return result
