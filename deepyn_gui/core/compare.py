@@ -1,6 +1,7 @@
 """Side-by-side comparison of inference backends on the *identical* crops, measured like for like.
 
-One decode → detect → track → crop pass feeds every backend the same read-only uint8 crop batch
+One decode → detect → track → crop pass (the analysis pipeline's own :class:`DetectStage`, with its
+detect-every schedule, and its face/frame result builders) feeds every backend the same read-only uint8 crop batch
 (e.g. ONNX CPU fp32 and the VCK5000, or fp32 and int8 when no card is present). The original
 U-YNet comparison timed the GPUs with file loading at batch 1 and the card without preprocessing;
 here the shared work (decode, detection, cropping, stacking) is measured once and charged equally
@@ -44,8 +45,8 @@ import numpy as np
 
 from .errors import BackendError, Cancelled, DeepYNError, InputError
 from .inference import InferenceBackend, check_backend_output
-from .pipeline import AnalysisSettings, app_info, planned_frames
-from .results import CropTransform, FaceResult, FrameResult, SourceInfo, Verdict, compress_mask
+from .pipeline import AnalysisSettings, _Prepared, app_info, face_result, frame_result, planned_frames
+from .results import FaceResult, FrameResult, SourceInfo, Verdict
 from .verdict import video_verdict
 
 SCHEMA = "deepyn.compare/1"
@@ -181,22 +182,6 @@ class Agreement:
 # ---------------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Face:
-    track: int
-    box: tuple[float, float, float, float]
-    det_score: float
-    transform: CropTransform
-    crop: np.ndarray | None  # None: too small to judge
-
-
-@dataclass
-class _Frame:
-    index: int
-    pts_s: float
-    faces: list[_Face]
 
 
 @dataclass(frozen=True)
@@ -343,26 +328,20 @@ class Comparison:
 
     # -- the generator -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[CompareBatch]:
-        from .faces import FaceTracker, crop_transform_for_box, extract_crop, is_too_small, make_detector
+        """Decode and run the pipeline's own detect stage (its detect-every schedule included) once,
+        then every backend on the same crop batches."""
+        from .pipeline import DetectStage, source_info
         from .video import VideoSource
 
         s = self.settings
-        detector = make_detector(
-            s.detector, model_path=s.detector_model, min_score=s.detector_min_score, threads=s.detector_threads
-        )
-        tracker = FaceTracker()
+        stage = DetectStage(s)
         t_start = time.perf_counter()
-        with VideoSource(self.path) as src:
-            info = src.info
-            self._source = SourceInfo(
-                path=self.path, sha256="", frames=info.frames, fps=float(info.fps), width=info.width,
-                height=info.height, duration_s=float(info.duration_s), rotation=int(info.rotation),
-                codec=str(info.codec), container=str(info.container), size_bytes=int(info.size_bytes),
-            )
-            total = planned_frames(info.frames, s)
+        self._source = source_info(self.path, "", s.video_stream)
+        with VideoSource(self.path, stream=s.video_stream) as src:
+            total = planned_frames(src.info.frames, s)
             stop = None if s.max_frames is None else s.start_frame + s.max_frames * s.stride
             it = src.frames(start=s.start_frame, stop=stop, step=s.stride)
-            pending: list[_Frame] = []
+            pending: list[_Prepared] = []
             n_crops = 0
             last_rgb: np.ndarray | None = None
             last_index = -1
@@ -378,15 +357,9 @@ class Comparison:
                 batch_shared += dt
                 if frame is not None:
                     t0 = time.perf_counter()
-                    faces: list[_Face] = []
-                    for track, det in tracker.update(detector.detect(frame.rgb)):
-                        tr = crop_transform_for_box(det.box, margin=s.margin)
-                        small = is_too_small(det.box, s.min_face_side)
-                        box = tuple(float(v) for v in det.box)
-                        faces.append(_Face(track, box, float(det.score), tr,  # type: ignore[arg-type]
-                                           None if small else extract_crop(frame.rgb, tr)))
-                    pending.append(_Frame(frame.index, frame.pts_s, faces))
-                    n_crops += sum(1 for f in faces if f.crop is not None)
+                    prepared = stage.prepare(frame)
+                    pending.append(prepared)
+                    n_crops += prepared.pending
                     last_rgb, last_index = frame.rgb, frame.index
                     dt = time.perf_counter() - t0
                     self.detect_s += dt
@@ -417,10 +390,10 @@ class Comparison:
                 self.complete = False
                 self.stop_reason = f"the video could not be decoded to the end: {src.decode_errors[0]}"
 
-    def _run_batch(self, pending: list[_Frame], shared_s: float) -> tuple[BackendOutcome, ...]:
+    def _run_batch(self, pending: list[_Prepared], shared_s: float) -> tuple[BackendOutcome, ...]:
         self.shared_s += shared_s
-        slots = [(fi, k) for fi, fr in enumerate(pending) for k, f in enumerate(fr.faces) if f.crop is not None]
-        crops = np.stack([pending[fi].faces[k].crop for fi, k in slots]) if slots else None  # type: ignore[misc]
+        slots = [(fi, k) for fi, fr in enumerate(pending) for k, f in enumerate(fr.faces) if f[3] is not None]
+        crops = np.stack([pending[fi].faces[k][3] for fi, k in slots]) if slots else None  # type: ignore[misc]
         if crops is not None:
             crops.setflags(write=False)  # every backend must see exactly these pixels
             if self.warmup and not self._warmed:
@@ -488,35 +461,26 @@ class Comparison:
 
     @staticmethod
     def _frame_results(
-        pending: list[_Frame],
+        pending: list[_Prepared],
         slots: list[tuple[int, int]],
         mask: np.ndarray | None,
         score: np.ndarray | None,
         error: str | None,
     ) -> list[FrameResult]:
+        """One backend's frame results, built by the pipeline's own face/frame result builders."""
         slot_of = {key: k for k, key in enumerate(slots)}
         out: list[FrameResult] = []
         for fi, fr in enumerate(pending):
             faces: list[FaceResult] = []
-            for k, f in enumerate(fr.faces):
-                common: dict[str, Any] = {
-                    "track": f.track, "box": f.box, "detector_score": f.det_score, "crop": f.transform
-                }
+            for k, face in enumerate(fr.faces):
                 j = slot_of.get((fi, k))
                 if j is None:
-                    faces.append(FaceResult(state="too_small", **common))
+                    faces.append(face_result(face))
                 elif error is not None or mask is None or score is None:
-                    faces.append(FaceResult(state="error", error=f"backend error: {error}", **common))
+                    faces.append(face_result(face, error=error or "no output"))
                 else:
-                    faces.append(FaceResult(state="ok", fake_score=float(score[j]),
-                                            mask_blob=compress_mask(mask[j]), **common))
-            if not faces:
-                out.append(FrameResult(fr.index, fr.pts_s, "no_face"))
-            elif any(x.state == "ok" for x in faces) or all(x.state == "too_small" for x in faces):
-                out.append(FrameResult(fr.index, fr.pts_s, "ok", tuple(faces)))
-            else:
-                msg = next((x.error for x in faces if x.error), "error")
-                out.append(FrameResult(fr.index, fr.pts_s, "error", tuple(faces), error=msg))
+                    faces.append(face_result(face, float(score[j]), mask[j]))
+            out.append(frame_result(fr.index, fr.pts_s, faces, fr.error))
         return out
 
     # -- the end -------------------------------------------------------------------------------

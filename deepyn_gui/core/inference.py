@@ -52,7 +52,7 @@ class InferenceBackend(Protocol):
 
 
 def check_backend_output(mask_prob: np.ndarray, fake_score: np.ndarray, n: int) -> None:
-    """Raise BackendError if a backend returned the wrong shape or non-finite values."""
+    """Raise BackendError if a backend returned the wrong shape, non-finite or out-of-range values."""
     from .errors import BackendError
 
     if mask_prob.shape != (n, 224, 224):
@@ -63,3 +63,7 @@ def check_backend_output(mask_prob: np.ndarray, fake_score: np.ndarray, n: int) 
         raise BackendError("backend returned NaN or infinite fake scores")
     if not np.all(np.isfinite(mask_prob)):
         raise BackendError("backend returned NaN or infinite mask values")
+    if np.any((fake_score < 0.0) | (fake_score > 1.0)):
+        raise BackendError("backend returned fake scores outside [0, 1]")
+    if np.any((mask_prob < -1e-3) | (mask_prob > 1.0 + 1e-3)):
+        raise BackendError("backend returned mask probabilities outside [0, 1]")

@@ -540,7 +540,7 @@ class _Stages:
         def finish_ready() -> bool:
             while waiting and waiting[0].pending == 0:
                 p = waiting.popleft()
-                if not self.put(self.out_q, _frame_result(p, s.min_face_side)):
+                if not self.put(self.out_q, _frame_result(p)):
                     return False
             return True
 
@@ -559,10 +559,6 @@ class _Stages:
                 mask_prob = np.asarray(mask_prob, dtype=np.float32)
                 fake_score = np.asarray(fake_score, dtype=np.float32)
                 check_backend_output(mask_prob, fake_score, len(batch))
-                if np.any((fake_score < 0.0) | (fake_score > 1.0)):
-                    raise BackendError("backend returned fake scores outside [0, 1]")
-                if np.any((mask_prob < -1e-3) | (mask_prob > 1.0 + 1e-3)):
-                    raise BackendError("backend returned mask probabilities outside [0, 1]")
             except _Abandon:
                 return False
             except _BackendTimeout:
@@ -574,19 +570,11 @@ class _Stages:
             del crops
             self.busy["infer"] += time.perf_counter() - t0
             for k, (p, slot) in enumerate(batch):
-                track, det, transform, _crop = p.faces[slot]
                 if error is None:
-                    p.results[slot] = FaceResult(
-                        track=track, box=tuple(float(v) for v in det.box),  # type: ignore[arg-type]
-                        state="ok", fake_score=float(fake_score[k]), detector_score=float(det.score),
-                        crop=transform, mask_blob=compress_mask(mask_prob[k]),
-                    )
+                    p.results[slot] = face_result(p.faces[slot], float(fake_score[k]), mask_prob[k])
                 else:
-                    p.results[slot] = FaceResult(
-                        track=track, box=tuple(float(v) for v in det.box),  # type: ignore[arg-type]
-                        state="error", detector_score=float(det.score), crop=transform,
-                        error=f"backend error: {error}",
-                    )
+                    p.results[slot] = face_result(p.faces[slot], error=error)
+                track, det, transform, _crop = p.faces[slot]
                 p.faces[slot] = (track, det, transform, None)  # free the crop
                 p.pending -= 1
             batch.clear()
@@ -614,25 +602,44 @@ class _Stages:
                 return
 
 
-def _frame_result(p: _Prepared, min_face_side: int) -> FrameResult:
-    """Turn a fully inferred frame into its validated result."""
-    faces: list[FaceResult] = []
-    for slot, (track, det, transform, _crop) in enumerate(p.faces):
-        done = p.results[slot]
-        if done is None:  # never sent to the backend: too small to judge
-            done = FaceResult(
-                track=track, box=tuple(float(v) for v in det.box),  # type: ignore[arg-type]
-                state="too_small", detector_score=float(det.score), crop=transform,
-            )
-        faces.append(done)
-    if p.error is not None:
-        return FrameResult(p.index, p.pts_s, "error", error=p.error)
+def face_result(
+    face: tuple[int, Any, CropTransform, np.ndarray | None],
+    score: float | None = None,
+    mask: np.ndarray | None = None,
+    error: str | None = None,
+) -> FaceResult:
+    """One face's result (the builder analyze and compare share): scored, a backend error, or too small.
+
+    ``face`` is a detect-stage face ``(track, detection, transform, crop)``; with neither a score nor
+    an error it was never sent to the backend: too small to judge.
+    """
+    track, det, transform, _crop = face
+    common: dict[str, Any] = {
+        "track": track, "box": tuple(float(v) for v in det.box), "detector_score": float(det.score), "crop": transform,
+    }
+    if error is not None:
+        return FaceResult(state="error", error=f"backend error: {error}", **common)
+    if score is None or mask is None:
+        return FaceResult(state="too_small", **common)
+    return FaceResult(state="ok", fake_score=float(score), mask_blob=compress_mask(mask), **common)
+
+
+def frame_result(index: int, pts_s: float, faces: list[FaceResult], error: str | None = None) -> FrameResult:
+    """A frame's validated result from its faces' results (or the detect stage's error on it)."""
+    if error is not None:
+        return FrameResult(index, pts_s, "error", error=error)
     if not faces:
-        return FrameResult(p.index, p.pts_s, "no_face")
+        return FrameResult(index, pts_s, "no_face")
     if any(f.state == "ok" for f in faces) or all(f.state == "too_small" for f in faces):
-        return FrameResult(p.index, p.pts_s, "ok", tuple(faces))
+        return FrameResult(index, pts_s, "ok", tuple(faces))
     errors = [f.error for f in faces if f.error]
-    return FrameResult(p.index, p.pts_s, "error", tuple(faces), error=errors[0] if errors else "error")
+    return FrameResult(index, pts_s, "error", tuple(faces), error=errors[0] if errors else "error")
+
+
+def _frame_result(p: _Prepared) -> FrameResult:
+    """Turn a fully inferred frame into its validated result."""
+    faces = [done if done is not None else face_result(face) for face, done in zip(p.faces, p.results)]
+    return frame_result(p.index, p.pts_s, faces, p.error)
 
 
 def planned_frames(total: int, settings: AnalysisSettings) -> int:
