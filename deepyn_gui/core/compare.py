@@ -43,9 +43,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .detect_stage import DetectStage, PreparedFrame, face_result, frame_result
 from .errors import BackendError, Cancelled, DeepYNError, InputError
 from .inference import InferenceBackend, check_backend_output
-from .pipeline import AnalysisSettings, _Prepared, app_info, face_result, frame_result, planned_frames
+from .pipeline import AnalysisSettings, app_info, planned_frames
 from .results import FaceResult, FrameResult, SourceInfo, Verdict
 from .verdict import video_verdict
 
@@ -330,7 +331,7 @@ class Comparison:
     def __iter__(self) -> Iterator[CompareBatch]:
         """Decode and run the pipeline's own detect stage (its detect-every schedule included) once,
         then every backend on the same crop batches."""
-        from .pipeline import DetectStage, source_info
+        from .pipeline import source_info
         from .video import VideoSource
 
         s = self.settings
@@ -341,7 +342,7 @@ class Comparison:
             total = planned_frames(src.info.frames, s)
             stop = None if s.max_frames is None else s.start_frame + s.max_frames * s.stride
             it = src.frames(start=s.start_frame, stop=stop, step=s.stride)
-            pending: list[_Prepared] = []
+            pending: list[PreparedFrame] = []
             n_crops = 0
             last_rgb: np.ndarray | None = None
             last_index = -1
@@ -390,7 +391,7 @@ class Comparison:
                 self.complete = False
                 self.stop_reason = f"the video could not be decoded to the end: {src.decode_errors[0]}"
 
-    def _run_batch(self, pending: list[_Prepared], shared_s: float) -> tuple[BackendOutcome, ...]:
+    def _run_batch(self, pending: list[PreparedFrame], shared_s: float) -> tuple[BackendOutcome, ...]:
         self.shared_s += shared_s
         slots = [(fi, k) for fi, fr in enumerate(pending) for k, f in enumerate(fr.faces) if f[3] is not None]
         crops = np.stack([pending[fi].faces[k][3] for fi, k in slots]) if slots else None  # type: ignore[misc]
@@ -461,7 +462,7 @@ class Comparison:
 
     @staticmethod
     def _frame_results(
-        pending: list[_Prepared],
+        pending: list[PreparedFrame],
         slots: list[tuple[int, int]],
         mask: np.ndarray | None,
         score: np.ndarray | None,
