@@ -25,6 +25,9 @@ result is discarded, and the next batch runs on a fresh caller thread.
 Memory stays bounded by the queues: the decoded-frame queue is sized by bytes (a few 8K frames at
 most, eight smaller ones), prepared frames keep only their 224 px crops, and finished frames keep only
 compressed masks.
+
+Size (~620 lines): the engine's stages, their threads and queues share one stop/cancel protocol;
+the detect stage and the abandonable backend call are already in their own modules.
 """
 
 from __future__ import annotations

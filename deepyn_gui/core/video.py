@@ -9,6 +9,10 @@ to a keyframe at or before the target and decodes forward to the frame whose PTS
 
 PyAV is the decoder (it bundles FFmpeg and exposes PTS and the display matrix). Nothing here writes to
 the input: the file is opened through FFmpeg's read-only ``file:`` protocol.
+
+Size (~800 lines): one class, :class:`VideoSource`, whose frame table, decoder state, seek
+logic and damage accounting share invariants (index <-> PTS, what was recorded as missing); split
+across modules they would have to be kept in step by hand. :class:`FrameReader` is its small cache.
 """
 
 from __future__ import annotations

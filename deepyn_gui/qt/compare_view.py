@@ -7,6 +7,9 @@ with that backend's mask overlay and score; both score curves; live charts of th
 batch latency p50/p95 and end-to-end fps (shared decode + detection time charged equally to both);
 and the agreement figures. A backend that cannot run here is greyed out with the reason and never
 given a number. Results export as JSON, CSV and a PNG chart (the same pure functions as the CLI).
+
+Size (~730 lines): the worker, the two side panes and the live charts of one window that only
+make sense together; the comparison itself (and its exports) is core's.
 """
 
 from __future__ import annotations

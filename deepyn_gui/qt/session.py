@@ -10,6 +10,9 @@ one recorded when that path was last analysed (a mismatch is announced loudly an
 shown); the hash is written into every analysis result and keys the session cache
 (:mod:`deepyn_gui.core.cache`: its look-up and its one caching rule), from which an analysis made before
 with the same model and settings is shown at once.
+
+Size (~730 lines): the session is the one state object every widget observes; splitting it would
+split that state. The rules it relays live in core (pipeline, cache, evidence_index).
 """
 
 from __future__ import annotations
