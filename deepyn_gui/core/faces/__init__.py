@@ -14,6 +14,7 @@ The pipeline looks up ``make_detector`` here at call time, so tests may patch it
 
 from __future__ import annotations
 
+from ..results import CROP_SIZE, Box, CropTransform  # noqa: F401 - importable from here, as before the split
 from .crops import crop_transform_for_box, detect_and_crop, extract_crop, is_too_small, mask_to_frame
 from .detection import (
     DETECTOR_NAMES,
