@@ -58,6 +58,14 @@ def write_clip(
     opts: dict[str, str] = {}
     if codec in ("libx264", "mpeg4"):
         opts.update({"bf": str(bframes), "g": str(gop)})
+    if codec == "libx264":
+        # Test media must be the same bytes on every run. With its defaults (CRF + macroblock-tree
+        # ratecontrol) this libx264 is not reproducible, even single-threaded: 60 frames of 64x48 came
+        # out 9711..9746 bytes from run to run (more variants under load), so "the first half of the
+        # file" cut a different frame each time (the flaky truncation test) and the shared export clip
+        # decoded to different pixels in different test processes (frame 6 sometimes "no face").
+        # Without mb-tree and lookahead it is byte-identical run after run (tested 20x under load).
+        opts.update({"threads": "1", "x264-params": "mbtree=0:rc-lookahead=0:sync-lookahead=0"})
     if options:
         opts.update(options)
     container_options = {"movflags": "+faststart"} if faststart else {}

@@ -216,3 +216,35 @@ def test_bundled_model_backend_runs() -> None:
     mask, score = b.infer(_crops(1))
     assert mask.shape == (1, 224, 224) and 0.0 <= float(score[0]) <= 1.0
     assert b.model_info.sha256 and b.describe()["model_path"].endswith("uynet_default.onnx")
+
+
+def test_unavailable_backend_carries_its_reason_and_one_set_up_serves_both_shells(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """BackendUnavailable.reason is the reason alone (no shell strips message text); labels follow one scheme."""
+    import sys
+
+    from deepyn_gui.backends import BackendRequest, backend_label, create_backend, set_up_backends
+    from deepyn_gui.core.errors import BackendUnavailable
+
+    monkeypatch.setitem(sys.modules, "xir", None)
+    monkeypatch.setitem(sys.modules, "vart", None)
+    with pytest.raises(BackendUnavailable) as info:
+        create_backend("vart", model_path="YNET.xmodel")
+    assert info.value.name == "vart" and info.value.reason.startswith("xir/vart not importable")
+    assert str(info.value) == f"backend vart is unavailable: {info.value.reason}"
+    assert [backend_label("onnx", 2), backend_label("onnx", 1), backend_label("onnx", 1, "cpu")] == [
+        "onnx", "onnx@1t", "cpu"]
+
+    class Fake:
+        def close(self) -> None:
+            pass
+
+    def factory(name, model_path=None, **_options):  # type: ignore[no-untyped-def]
+        if name == "vart":
+            return create_backend(name, model_path=model_path)
+        return Fake()
+
+    setups = set_up_backends([BackendRequest("onnx", threads=1), BackendRequest("onnx", threads=1),
+                              BackendRequest("vart", "YNET.xmodel")], factory)
+    assert [s.label for s in setups] == ["onnx@1t", "onnx@1t#2", "vart"]
+    assert [s.backend is None for s in setups] == [False, False, True]
+    assert setups[2].reason == info.value.reason

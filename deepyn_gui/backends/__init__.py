@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import BackendError, InputError
+from ..core.errors import BackendError, BackendUnavailable, InputError
 from ..core.inference import Availability, InferenceBackend
 from ..resources import resource_path
 
@@ -41,6 +41,15 @@ def default_model_path(int8: bool = False) -> Path:
     """The bundled model (``resources/models/uynet_default[_int8].onnx``); it may not exist."""
     return resource_path("models", DEFAULT_MODEL_INT8 if int8 else DEFAULT_MODEL)
 
+
+
+def model_file_for(backend: str, model_path: str | None) -> Path | None:
+    """The model file backend ``backend`` would load (None when it cannot be known without loading it)."""
+    if model_path:
+        return Path(model_path)
+    if backend in ("onnx", "onnx-int8"):
+        return default_model_path(int8=backend == "onnx-int8")
+    return None  # e.g. vart, remote: no default model file here
 
 # --- ONNX Runtime -------------------------------------------------------------------------------
 
@@ -246,18 +255,100 @@ def create_backend(name: str, model_path: str | Path | None = None, **options: A
     else:
         avail = _safe(spec.availability)
     if not avail.available:
-        raise BackendError(f"backend {name} is unavailable: {avail.reason}")
+        raise BackendUnavailable(name, avail.reason)
     return spec.factory(model_path, **options)
 
 
+#: Inference threads when none are named (the CLI's --threads default, the viewer's default).
+DEFAULT_THREADS = 2
+
+
+def backend_label(name: str, threads: int | None = None, label: str = "") -> str:
+    """THE label scheme of every shell: a given label, else the name, with ``@Nt`` when the backend
+    runs with other than the default thread count (``onnx``, ``onnx@1t``)."""
+    if label:
+        return label
+    return name if threads is None or threads == DEFAULT_THREADS else f"{name}@{threads}t"
+
+
+@dataclass(frozen=True)
+class BackendRequest:
+    """One backend a shell asks for: registry name, model file, threads, batch, label, extra options."""
+
+    name: str
+    model_path: str | None = None
+    threads: int = DEFAULT_THREADS
+    label: str = ""
+    batch_size: int | None = None
+    options: tuple[tuple[str, tuple[str, ...]], ...] = ()  # remote: url=..., timeout=..., token_env=...
+
+    def display_label(self) -> str:
+        return backend_label(self.name, self.threads, self.label)
+
+
+@dataclass(frozen=True)
+class BackendSetup:
+    """What :func:`set_up_backends` made of one request: a ready backend, or the reason it cannot run."""
+
+    label: str
+    backend: InferenceBackend | None
+    reason: str = ""
+
+
+def set_up_backends(
+    requests: Sequence[BackendRequest],
+    factory: Callable[..., InferenceBackend] | None = None,
+    batch_size: int | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> list[BackendSetup]:
+    """Build every requested backend (the one set-up the CLI and the viewer's comparison share).
+
+    Labels follow :func:`backend_label`, made distinct. A backend that cannot run here (or whose
+    model is refused) comes back with the reason and no backend, never a stand-in; an unknown
+    name is an InputError. ``cancelled`` is asked between backends (loading a model takes seconds).
+    """
+    from ..core.compare import unique_labels
+    from ..core.errors import Cancelled, DeepYNError
+
+    make = factory or create_backend
+    labels = unique_labels([r.display_label() for r in requests])
+    out: list[BackendSetup] = []
+    try:
+        for req, label in zip(requests, labels):
+            if cancelled is not None and cancelled():
+                raise Cancelled("cancelled while loading the backends")
+            if factory is None and req.name not in REGISTRY:
+                raise InputError(f"unknown backend {req.name!r}; known backends: {', '.join(REGISTRY)}")
+            try:
+                b = make(req.name, model_path=req.model_path, threads=req.threads,
+                         batch_size=req.batch_size or batch_size, **{k: list(v) for k, v in req.options})
+            except Cancelled:
+                raise
+            except DeepYNError as exc:
+                out.append(BackendSetup(label, None, exc.reason if isinstance(exc, BackendUnavailable) else str(exc)))
+            else:
+                out.append(BackendSetup(label, b))
+    except BaseException:
+        for done in out:
+            if done.backend is not None:
+                done.backend.close()
+        raise
+    return out
+
+
 __all__ = [
+    "DEFAULT_THREADS",
     "REGISTRY",
     "Availability",
+    "BackendRequest",
+    "BackendSetup",
     "BackendSpec",
     "InferenceBackend",
+    "backend_label",
     "create_backend",
     "default_model_path",
     "list_backends",
     "parse_backend_spec",
+    "set_up_backends",
     "split_backend_list",
 ]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import BackendError, DeepYNError, ModelError
-from ..core.inference import Availability, check_backend_output
+from ..core.inference import Availability, check_backend_input, check_backend_output
 from ..core.model.metadata import (
     INPUT_NAME,
     OUTPUT_NAMES,
@@ -166,12 +166,7 @@ class OnnxBackend:
     def infer(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._session is None:
             raise BackendError(f"backend {self.name} is closed")
-        crops = np.asarray(crops)
-        if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3):
-            raise BackendError(
-                f"backend {self.name} expects uint8 crops [N,{CROP_SIZE},{CROP_SIZE},3], "
-                f"got {crops.dtype} {list(crops.shape)}"
-            )
+        crops = check_backend_input(crops, self.name)
         n = crops.shape[0]
         mask = np.empty((n, CROP_SIZE, CROP_SIZE), dtype=np.float32)
         score = np.empty((n,), dtype=np.float32)

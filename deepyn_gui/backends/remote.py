@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ..core.errors import BackendError, InputError
-from ..core.inference import Availability, check_backend_output
+from ..core.inference import Availability, check_backend_input, check_backend_output
 from ..core.results import CROP_SIZE, ModelInfo
 from ..serving import contract
 
@@ -322,12 +322,7 @@ class RemoteBackend:
     def infer(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._pool is None:
             raise BackendError(f"backend {self.name} is closed")
-        crops = np.asarray(crops)
-        if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3):
-            raise BackendError(
-                f"backend {self.name} expects uint8 crops [N,{CROP_SIZE},{CROP_SIZE},3], "
-                f"got {crops.dtype} {list(crops.shape)}"
-            )
+        crops = check_backend_input(crops, self.name)
         n = len(crops)
         if n == 0:
             return np.empty((0, CROP_SIZE, CROP_SIZE), np.float32), np.empty((0,), np.float32)

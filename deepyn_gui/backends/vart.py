@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.errors import BackendError, DeepYNError, ModelError
-from ..core.inference import Availability, check_backend_output
+from ..core.inference import Availability, check_backend_input, check_backend_output
 from ..core.model.metadata import model_info_from_metadata, sha256_file
 from ..core.results import CROP_SIZE, ModelInfo
 
@@ -411,12 +411,7 @@ class VartBackend:
             return futures
 
     def infer(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        crops = np.asarray(crops)
-        if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3):
-            raise BackendError(
-                f"backend {self.name} expects uint8 crops [N,{CROP_SIZE},{CROP_SIZE},3], "
-                f"got {crops.dtype} {list(crops.shape)}"
-            )
+        crops = check_backend_input(crops, self.name)
         n = crops.shape[0]
         if n == 0:
             return np.empty((0, CROP_SIZE, CROP_SIZE), np.float32), np.empty((0,), np.float32)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import InputError
 from .common import (
@@ -23,25 +23,18 @@ from .common import (
     settings_from_args,
 )
 
+if TYPE_CHECKING:
+    from ..backends import BackendRequest
+
 _KEYS = ("model", "threads", "batch", "label")
 _REMOTE_KEYS = ("url", "timeout", "token_env", "token_file", "ca", "insecure")
 
 
-@dataclass(frozen=True)
-class BackendRequest:
-    """One entry of ``--backends``: registry name plus its options."""
-
-    name: str
-    label: str
-    model: str | None = None
-    threads: int | None = None
-    batch: int | None = None
-    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()  # remote: url=..., timeout=..., token_env=...
-
-
-def parse_backend_spec(text: str) -> BackendRequest:
+def parse_backend_spec(text: str, threads: int = 2) -> BackendRequest:
     """``name[:key=value]...`` with keys model, threads, batch, label (and the remote keys for remote;
-    ``,`` also separates options, so URLs stay whole); InputError when malformed."""
+    ``,`` also separates options, so URLs stay whole); InputError when malformed. ``threads``: the
+    default (--threads) for a backend that names none."""
+    from ..backends import BackendRequest
     from ..backends import parse_backend_spec as split_spec
 
     name, raw = split_spec(text)
@@ -62,16 +55,15 @@ def parse_backend_spec(text: str) -> BackendRequest:
             raise InputError(f"{key} must be at least 1 in {text!r}")
         return v
 
-    threads, batch = _int("threads"), _int("batch")
-    label = opts.get("label") or (name if threads is None else f"{name}@{threads}t")
     extra = tuple((k, tuple(v)) for k, v in raw.items() if k in _REMOTE_KEYS)
-    return BackendRequest(name, label, opts.get("model"), threads, batch, extra)
+    return BackendRequest(name, opts.get("model"), _int("threads") or threads, opts.get("label", ""),
+                          _int("batch"), extra)
 
 
-def parse_backends(text: str) -> list[BackendRequest]:
+def parse_backends(text: str, threads: int = 2) -> list[BackendRequest]:
     from ..backends import split_backend_list
 
-    reqs = [parse_backend_spec(t) for t in split_backend_list(text)]
+    reqs = [parse_backend_spec(t, threads) for t in split_backend_list(text)]
     if len(reqs) < 2:
         raise InputError("--backends needs at least two backends separated by a comma, e.g. onnx,onnx-int8")
     return reqs
@@ -102,38 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def build_backends(reqs: list[BackendRequest], args: argparse.Namespace) -> tuple[list[Any], list[str], list[tuple[str, str]]]:
-    """Create what can run here; (backends, labels, [(label, reason)] for the rest)."""
-    from ..backends import REGISTRY, create_backend
-    from ..core.compare import unique_labels
-    from ..core.errors import DeepYNError
-
-    labels = unique_labels([r.label for r in reqs])
-    backends: list[Any] = []
-    ok_labels: list[str] = []
-    unavailable: list[tuple[str, str]] = []
-    for req, label in zip(reqs, labels):
-        if req.name not in REGISTRY:
-            raise InputError(f"unknown backend {req.name!r}; known backends: {', '.join(REGISTRY)}")
-        try:
-            b = create_backend(
-                req.name,
-                model_path=req.model,
-                threads=req.threads or args.threads,
-                batch_size=req.batch or args.batch,
-                **{k: list(v) for k, v in req.extra},
-            )
-        except DeepYNError as exc:
-            reason = str(exc)
-            prefix = f"backend {req.name} is unavailable: "
-            unavailable.append((label, reason.removeprefix(prefix)))
-            continue
-        backends.append(b)
-        ok_labels.append(label)
-    return backends, ok_labels, unavailable
-
-
 def run(args: argparse.Namespace) -> int:
+    from ..backends import set_up_backends
     from ..core.compare import (
         compare,
         format_summary,
@@ -146,10 +108,13 @@ def run(args: argparse.Namespace) -> int:
 
     clip = check_clip(args.clip)
     settings = settings_from_args(args)
-    reqs = parse_backends(args.backends)
+    reqs = parse_backends(args.backends, args.threads)
     guard_output_files(args, [args.json_out, args.csv_out, args.png_out],
-                       [clip, *model_inputs(args), *(r.model for r in reqs)], [clip])
-    backends, labels, unavailable = build_backends(reqs, args)
+                       [clip, *model_inputs(args), *(r.model_path for r in reqs)], [clip])
+    setups = set_up_backends(reqs, batch_size=args.batch)
+    backends = [s.backend for s in setups if s.backend is not None]
+    labels = [s.label for s in setups if s.backend is not None]
+    unavailable = [(s.label, s.reason) for s in setups if s.backend is None]
     for label, reason in unavailable:
         print(f"deepyn: backend {label} unavailable: {reason}", file=sys.stderr)
     if not backends:

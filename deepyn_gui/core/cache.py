@@ -257,9 +257,109 @@ class AnalysisCache:
 
 
 def has_errors(result: AnalysisResult) -> bool:
-    """Whether any frame or face ended in ``error`` (a backend or decode failure): such a result is
-    shown, but not cached, so that reopening it or re-running a batch analyses it again."""
+    """Whether any frame or face ended in ``error`` (a backend or decode failure)."""
     return any(fr.state == "error" or any(f.state == "error" for f in fr.faces) for fr in result.frames)
+
+
+def cacheable(result: AnalysisResult) -> bool:
+    """THE caching rule, for every shell: only complete analyses of known evidence and model bytes with
+    no error state are saved. Anything else is shown but analysed again next time (a transient backend
+    failure must not be served back from the cache)."""
+    return result.complete and bool(result.source.sha256) and bool(result.model.sha256) and not has_errors(result)
+
+
+def save_analysis(result: AnalysisResult, root: str | os.PathLike[str] | None = None) -> Path | None:
+    """Record the evidence's SHA-256 for its path and, when :func:`cacheable`, save the analysis.
+
+    Returns the cache file (None when only the fingerprint was recorded). Raises DeepYNError on a
+    write failure: the caller reports it, the analysis itself is unaffected.
+    """
+    from .evidence_index import EvidenceIndex
+
+    if not result.source.sha256:
+        return None
+    cache = AnalysisCache(root)
+    EvidenceIndex(cache.root).record(result.source.path, result.source.sha256, result.created_utc)
+    return cache.save(result) if cacheable(result) else None
+
+
+@dataclass(frozen=True)
+class CacheQuery:
+    """What a cached analysis must match: the evidence's bytes, the model file and the settings."""
+
+    evidence_path: str
+    evidence_sha256: str
+    backend: str
+    model_path: str | None
+    settings: dict[str, Any]
+    root: str | None = None  # cache folder; None: the app data dir ($DEEPYN_DATA_DIR)
+    model_sha256: str | None = None  # known from a backend this session loaded; else hashed from the file
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str]:
+        """What a shell compares to decide whether two queries ask for the same analysis."""
+        return (self.evidence_sha256, self.backend, self.model_path, settings_hash(self.settings))
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """A cached analysis found for a query, with when it was saved (ISO UTC)."""
+
+    query: CacheQuery
+    result: AnalysisResult
+    saved_utc: str
+
+
+_model_shas: dict[tuple[str, int, int], str] = {}
+_model_shas_lock = threading.Lock()
+
+
+def model_file_sha256(path: Path | None) -> str | None:
+    """SHA-256 of a model file as its backend's ModelInfo will report it; None if it cannot be read.
+
+    Lets the cache be asked before a (slow) model load. Memoised by path, size and mtime: a model is
+    often hundreds of MB.
+    """
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (os.path.realpath(path), int(st.st_size), int(st.st_mtime_ns))
+    with _model_shas_lock:
+        known = _model_shas.get(key)
+    if known is not None:
+        return known
+    from .model.metadata import sha256_file as model_sha256
+
+    try:
+        digest = model_sha256(path)
+    except OSError as exc:
+        log.warning("cannot hash the model %s: %s", path, exc)
+        return None
+    with _model_shas_lock:
+        _model_shas[key] = digest
+    return digest
+
+
+def lookup(query: CacheQuery, model_file: Path | None = None) -> CacheHit | None:
+    """The cached analysis of exactly this evidence, model and settings, or None (never raises for a miss).
+
+    ``model_file``: the file the query's backend would load, hashed when the query carries no model hash.
+    """
+    model_sha = query.model_sha256 or model_file_sha256(model_file)
+    if not model_sha or not query.evidence_sha256:
+        return None
+    cache = AnalysisCache(query.root)
+    path = cache.path_for(query.evidence_sha256, model_sha, query.settings)
+    if not path.is_file():
+        return None
+    result = cache.load_file(path, evidence_path=query.evidence_path)
+    if result is None or result.source.sha256 != query.evidence_sha256 or result.model.sha256 != model_sha:
+        return None
+    saved = next((e.saved_utc for e in cache.entries(query.evidence_sha256) if e.path == path), "")
+    return CacheHit(query, result, saved or result.created_utc)
 
 
 def analyse_cached(
@@ -296,7 +396,7 @@ def analyse_cached(
         raise DeepYNError(
             f"'{Path(path).name}' changed while it was being analysed (SHA-256 differs); analyse it again."
         )
-    if result.complete and model_sha and not has_errors(result):
+    if cacheable(result):
         try:
             cache.save(result)
         except DeepYNError as exc:  # a full disk must not lose the analysis itself

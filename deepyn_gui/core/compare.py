@@ -1,6 +1,7 @@
 """Side-by-side comparison of inference backends on the *identical* crops, measured like for like.
 
-One decode → detect → track → crop pass feeds every backend the same read-only uint8 crop batch
+One decode → detect → track → crop pass (the analysis pipeline's own :class:`DetectStage`, with its
+detect-every schedule, and its face/frame result builders) feeds every backend the same read-only uint8 crop batch
 (e.g. ONNX CPU fp32 and the VCK5000, or fp32 and int8 when no card is present). The original
 U-YNet comparison timed the GPUs with file loading at batch 1 and the card without preprocessing;
 here the shared work (decode, detection, cropping, stacking) is measured once and charged equally
@@ -27,25 +28,21 @@ OpenCV. Qt-free: the CLI and the GUI's comparison view consume the same generato
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as _dt
-import io
-import json
 import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
+from .detect_stage import DetectStage, PreparedFrame, face_result, frame_result
 from .errors import BackendError, Cancelled, DeepYNError, InputError
 from .inference import InferenceBackend, check_backend_output
 from .pipeline import AnalysisSettings, app_info, planned_frames
-from .results import CropTransform, FaceResult, FrameResult, SourceInfo, Verdict, compress_mask
+from .results import FaceResult, FrameResult, SourceInfo, Verdict
 from .verdict import video_verdict
 
 SCHEMA = "deepyn.compare/1"
@@ -181,22 +178,6 @@ class Agreement:
 # ---------------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Face:
-    track: int
-    box: tuple[float, float, float, float]
-    det_score: float
-    transform: CropTransform
-    crop: np.ndarray | None  # None: too small to judge
-
-
-@dataclass
-class _Frame:
-    index: int
-    pts_s: float
-    faces: list[_Face]
 
 
 @dataclass(frozen=True)
@@ -343,26 +324,20 @@ class Comparison:
 
     # -- the generator -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[CompareBatch]:
-        from .faces import FaceTracker, crop_transform_for_box, extract_crop, is_too_small, make_detector
+        """Decode and run the pipeline's own detect stage (its detect-every schedule included) once,
+        then every backend on the same crop batches."""
+        from .pipeline import source_info
         from .video import VideoSource
 
         s = self.settings
-        detector = make_detector(
-            s.detector, model_path=s.detector_model, min_score=s.detector_min_score, threads=s.detector_threads
-        )
-        tracker = FaceTracker()
+        stage = DetectStage(s)
         t_start = time.perf_counter()
-        with VideoSource(self.path) as src:
-            info = src.info
-            self._source = SourceInfo(
-                path=self.path, sha256="", frames=info.frames, fps=float(info.fps), width=info.width,
-                height=info.height, duration_s=float(info.duration_s), rotation=int(info.rotation),
-                codec=str(info.codec), container=str(info.container), size_bytes=int(info.size_bytes),
-            )
-            total = planned_frames(info.frames, s)
+        self._source = source_info(self.path, "", s.video_stream)
+        with VideoSource(self.path, stream=s.video_stream) as src:
+            total = planned_frames(src.info.frames, s)
             stop = None if s.max_frames is None else s.start_frame + s.max_frames * s.stride
             it = src.frames(start=s.start_frame, stop=stop, step=s.stride)
-            pending: list[_Frame] = []
+            pending: list[PreparedFrame] = []
             n_crops = 0
             last_rgb: np.ndarray | None = None
             last_index = -1
@@ -378,15 +353,9 @@ class Comparison:
                 batch_shared += dt
                 if frame is not None:
                     t0 = time.perf_counter()
-                    faces: list[_Face] = []
-                    for track, det in tracker.update(detector.detect(frame.rgb)):
-                        tr = crop_transform_for_box(det.box, margin=s.margin)
-                        small = is_too_small(det.box, s.min_face_side)
-                        box = tuple(float(v) for v in det.box)
-                        faces.append(_Face(track, box, float(det.score), tr,  # type: ignore[arg-type]
-                                           None if small else extract_crop(frame.rgb, tr)))
-                    pending.append(_Frame(frame.index, frame.pts_s, faces))
-                    n_crops += sum(1 for f in faces if f.crop is not None)
+                    prepared = stage.prepare(frame)
+                    pending.append(prepared)
+                    n_crops += prepared.pending
                     last_rgb, last_index = frame.rgb, frame.index
                     dt = time.perf_counter() - t0
                     self.detect_s += dt
@@ -417,10 +386,10 @@ class Comparison:
                 self.complete = False
                 self.stop_reason = f"the video could not be decoded to the end: {src.decode_errors[0]}"
 
-    def _run_batch(self, pending: list[_Frame], shared_s: float) -> tuple[BackendOutcome, ...]:
+    def _run_batch(self, pending: list[PreparedFrame], shared_s: float) -> tuple[BackendOutcome, ...]:
         self.shared_s += shared_s
-        slots = [(fi, k) for fi, fr in enumerate(pending) for k, f in enumerate(fr.faces) if f.crop is not None]
-        crops = np.stack([pending[fi].faces[k].crop for fi, k in slots]) if slots else None  # type: ignore[misc]
+        slots = [(fi, k) for fi, fr in enumerate(pending) for k, f in enumerate(fr.faces) if f[3] is not None]
+        crops = np.stack([pending[fi].faces[k][3] for fi, k in slots]) if slots else None  # type: ignore[misc]
         if crops is not None:
             crops.setflags(write=False)  # every backend must see exactly these pixels
             if self.warmup and not self._warmed:
@@ -488,35 +457,26 @@ class Comparison:
 
     @staticmethod
     def _frame_results(
-        pending: list[_Frame],
+        pending: list[PreparedFrame],
         slots: list[tuple[int, int]],
         mask: np.ndarray | None,
         score: np.ndarray | None,
         error: str | None,
     ) -> list[FrameResult]:
+        """One backend's frame results, built by the pipeline's own face/frame result builders."""
         slot_of = {key: k for k, key in enumerate(slots)}
         out: list[FrameResult] = []
         for fi, fr in enumerate(pending):
             faces: list[FaceResult] = []
-            for k, f in enumerate(fr.faces):
-                common: dict[str, Any] = {
-                    "track": f.track, "box": f.box, "detector_score": f.det_score, "crop": f.transform
-                }
+            for k, face in enumerate(fr.faces):
                 j = slot_of.get((fi, k))
                 if j is None:
-                    faces.append(FaceResult(state="too_small", **common))
+                    faces.append(face_result(face))
                 elif error is not None or mask is None or score is None:
-                    faces.append(FaceResult(state="error", error=f"backend error: {error}", **common))
+                    faces.append(face_result(face, error=error or "no output"))
                 else:
-                    faces.append(FaceResult(state="ok", fake_score=float(score[j]),
-                                            mask_blob=compress_mask(mask[j]), **common))
-            if not faces:
-                out.append(FrameResult(fr.index, fr.pts_s, "no_face"))
-            elif any(x.state == "ok" for x in faces) or all(x.state == "too_small" for x in faces):
-                out.append(FrameResult(fr.index, fr.pts_s, "ok", tuple(faces)))
-            else:
-                msg = next((x.error for x in faces if x.error), "error")
-                out.append(FrameResult(fr.index, fr.pts_s, "error", tuple(faces), error=msg))
+                    faces.append(face_result(face, float(score[j]), mask[j]))
+            out.append(frame_result(fr.index, fr.pts_s, faces, fr.error))
         return out
 
     # -- the end -------------------------------------------------------------------------------
@@ -584,223 +544,21 @@ def compare(
     return run.result(digest.get("sha", ""))
 
 
-# ---------------------------------------------------------------------------------------------------
-# Exports: JSON, CSV, PNG chart (pure functions, atomic writes)
-# ---------------------------------------------------------------------------------------------------
-
-CSV_COLUMNS_FIXED = ("frame", "pts_s", "track")
-
-
-def comparison_json_bytes(result: ComparisonResult) -> bytes:
-    return (json.dumps(result.to_json(), indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def comparison_csv_bytes(result: ComparisonResult) -> bytes:
-    """One row per (frame, face): each backend's state and score, and |Δ| to the reference."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    header = list(CSV_COLUMNS_FIXED)
-    for lab in result.labels:
-        header += [f"{lab}_state", f"{lab}_fake_score"]
-    for lab in result.labels[1:]:
-        header.append(f"abs_diff_{lab}")
-    w.writerow(header)
-    ref_frames = result.frames[0] if result.frames else []
-    for fi, fr in enumerate(ref_frames):
-        per = [frames[fi] for frames in result.frames]
-        tracks: list[int | None] = [f.track for f in fr.faces] or [None]
-        for k, track in enumerate(tracks):
-            row: list[Any] = [fr.index, f"{fr.pts_s:.6f}", "" if track is None else track]
-            scores: list[float | None] = []
-            for p in per:
-                face = p.faces[k] if track is not None and k < len(p.faces) else None
-                state = face.state if face is not None else p.state
-                sc = face.fake_score if face is not None else None
-                scores.append(sc)
-                row += [state, "" if sc is None else f"{sc:.6f}"]
-            for sc in scores[1:]:
-                row.append("" if sc is None or scores[0] is None else f"{abs(sc - scores[0]):.6f}")
-            w.writerow(row)
-    return buf.getvalue().encode("utf-8")
-
-
-SERIES_COLORS: tuple[tuple[int, int, int], ...] = ((0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167))
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-def _text(img: np.ndarray, s: str, xy: tuple[int, int], scale: float = 0.42, color: tuple[int, int, int] = (30, 30, 30),
-          thick: int = 1) -> None:
-    cv2.putText(img, s, xy, _FONT, scale, color, thick, cv2.LINE_AA)
-
-
-def _fmt(v: float | None, unit: str = "", nd: int = 1) -> str:
-    """Fixed decimals; a small non-zero value in scientific notation rather than a misleading 0."""
-    if v is None:
-        return "n/a"
-    if 0 < abs(v) < 10**-nd:
-        return f"{v:.1e}{unit}"
-    return f"{v:.{nd}f}{unit}"
-
-
-def comparison_chart(result: ComparisonResult, width: int = 1100, height: int = 560) -> np.ndarray:
-    """RGB chart: both score curves over time, then bars for throughput, latency p50/p95 and fps."""
-    img = np.full((height, width, 3), 255, np.uint8)
-    labels = result.labels
-    colors = [SERIES_COLORS[i % len(SERIES_COLORS)] for i in range(len(labels))]
-    s = result.source
-    title = f"{Path(s.path).name}: {result.summary.get('frames', 0)} frames, backends {', '.join(labels)}"
-    _text(img, title, (16, 24), 0.55, (20, 20, 20), 1)
-    # -- score curves ------------------------------------------------------------------------------
-    left, top, pw, ph = 60, 44, width - 80, 220
-    duration = max(s.duration_s, max((f.pts_s for fr in result.frames for f in fr), default=0.0), 1e-3)
-    cv2.rectangle(img, (left, top), (left + pw - 1, top + ph - 1), (120, 120, 120), 1)
-    for v in (0.0, 0.25, 0.5, 0.75, 1.0):
-        y = top + round((1 - v) * (ph - 1))
-        cv2.line(img, (left, y), (left + pw - 1, y), (225, 225, 225), 1)
-        _text(img, f"{v:.2f}", (16, y + 4), 0.38, (80, 80, 80))
-    _text(img, "fake score (max over faces) per frame", (left + 4, top + 14), 0.4, (60, 60, 60))
-    for i, frames in enumerate(result.frames):
-        pts = [(f.pts_s, f.max_score) for f in frames if f.max_score is not None]
-        if len(pts) == 1:
-            x = left + int(pts[0][0] / duration * (pw - 1))
-            cv2.circle(img, (x, top + int((1 - pts[0][1]) * (ph - 1))), 3, colors[i], -1, cv2.LINE_AA)
-        elif pts:
-            poly = np.array([[left + int(t / duration * (pw - 1)), top + round((1 - v) * (ph - 1))] for t, v in pts],
-                            np.int32)
-            cv2.polylines(img, [poly.reshape(-1, 1, 2)], False, colors[i], 2 if i == 0 else 1, cv2.LINE_AA)
-        errs = [f.pts_s for f in frames if f.state == "error"]
-        for t in errs:
-            x = left + int(t / duration * (pw - 1))
-            cv2.line(img, (x, top + ph - 8 - 6 * i), (x, top + ph - 2 - 6 * i), colors[i], 2)
-    lx = left + 8
-    for i, lab in enumerate(labels):
-        cv2.line(img, (lx, top + ph + 18), (lx + 18, top + ph + 18), colors[i], 3)
-        _text(img, lab, (lx + 24, top + ph + 23))
-        lx += 40 + cv2.getTextSize(lab, _FONT, 0.42, 1)[0][0]
-    _text(img, f"time (s), 0 - {duration:.1f}", (left + pw - 140, top + ph + 23), 0.4, (80, 80, 80))
-    # -- bars ---------------------------------------------------------------------------------------
-    stats = result.summary.get("backends", [])
-    metrics = [
-        ("throughput (crops/s)", "crops_per_s", 1),
-        ("batch latency p50 (ms)", "latency_p50_ms", 1),
-        ("batch latency p95 (ms)", "latency_p95_ms", 1),
-        ("end-to-end fps", "fps_e2e", 2),
-    ]
-    by = top + ph + 50
-    bh = height - by - 70
-    cw = (width - 40) // len(metrics)
-    for m, (name, key, nd) in enumerate(metrics):
-        x0 = 20 + m * cw
-        _text(img, name, (x0 + 8, by + 14), 0.45, (30, 30, 30))
-        values = [st.get(key) for st in stats]
-        vmax = max([v for v in values if v is not None] or [1.0]) or 1.0
-        n = max(1, len(values) + len(result.unavailable))
-        bw = min(70, (cw - 40) // n)
-        base = by + bh
-        cv2.line(img, (x0 + 8, base), (x0 + cw - 16, base), (120, 120, 120), 1)
-        for i, v in enumerate(values):
-            bx = x0 + 16 + i * (bw + 12)
-            if v is not None:
-                hpx = round((bh - 40) * v / vmax)
-                cv2.rectangle(img, (bx, base - hpx), (bx + bw, base), colors[i], -1)
-                _text(img, _fmt(v, nd=nd), (bx, base - hpx - 6), 0.42)
-            else:
-                _text(img, "n/a", (bx + 4, base - 6), 0.42, (120, 120, 120))
-            _text(img, labels[i][:12], (bx, base + 16), 0.38)
-        for j, un in enumerate(result.unavailable):
-            bx = x0 + 16 + (len(values) + j) * (bw + 12)
-            cv2.rectangle(img, (bx, base - 24), (bx + bw, base), (215, 215, 215), -1)
-            _text(img, "unavail.", (bx + 2, base - 8), 0.34, (110, 110, 110))
-            _text(img, un["label"][:12], (bx, base + 16), 0.38, (140, 140, 140))
-    # -- agreement line -----------------------------------------------------------------------------
-    y = height - 30
-    agreement = result.summary.get("agreement") or {}
-    parts = []
-    for lab, ag in agreement.items():
-        iou = ag.get("mask_iou")
-        parts.append(
-            f"{lab} vs {labels[0]}: mean |d score| {_fmt(ag.get('mean_abs_score_diff'), nd=4)}, "
-            f"mask IoU@0.5 {_fmt(iou, nd=3)}, decisions agree {_fmt(_pct(ag.get('decision_agreement')), '%', 1)}"
-        )
-    if len(result.verdicts) >= 2:
-        same = all(v.label == result.verdicts[0].label for v in result.verdicts[1:])
-        parts.append(f"verdicts {'agree' if same else 'DISAGREE'} ({', '.join(v.label for v in result.verdicts)})")
-    _text(img, "; ".join(parts) or "agreement: needs two backends", (16, y), 0.42, (20, 20, 20))
-    _text(img, "like for like: decode + detection + cropping timed once and charged to every backend",
-          (16, height - 10), 0.38, (100, 100, 100))
-    return img
-
-
-def _pct(v: float | None) -> float | None:
-    return None if v is None else 100.0 * v
-
-
-def comparison_png(result: ComparisonResult, width: int = 1100, height: int = 560) -> bytes:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(comparison_chart(result, width, height), cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_PNG_COMPRESSION, 6])
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return bytes(buf.tobytes())
-
-
-def write_comparison_json(result: ComparisonResult, path: str | os.PathLike[str]) -> Path:
-    from .export.atomic import write_bytes_atomic
-
-    return write_bytes_atomic(path, comparison_json_bytes(result))
-
-
-def write_comparison_csv(result: ComparisonResult, path: str | os.PathLike[str]) -> Path:
-    from .export.atomic import write_bytes_atomic
-
-    return write_bytes_atomic(path, comparison_csv_bytes(result))
-
-
-def write_comparison_png(result: ComparisonResult, path: str | os.PathLike[str]) -> Path:
-    from .export.atomic import write_bytes_atomic
-
-    return write_bytes_atomic(path, comparison_png(result))
-
-
-def format_summary(result: ComparisonResult) -> str:
-    """The figures as a small text table for the terminal."""
-    lines = []
-    sh = result.summary.get("shared", {})
-    lines.append(
-        f"{result.summary.get('frames', 0)} frames; shared decode {sh.get('decode_s', 0):.2f} s + "
-        f"detect/crop {sh.get('detect_crop_s', 0):.2f} s (charged to every backend)"
-    )
-    lines.append(f"{'backend':<16}{'crops':>7}{'crops/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'e2e fps':>10}  errors")
-    for st in result.summary.get("backends", []):
-        lines.append(
-            f"{st['label']:<16}{st['crops']:>7}{_fmt(st['crops_per_s']):>10}{_fmt(st['latency_p50_ms']):>10}"
-            f"{_fmt(st['latency_p95_ms']):>10}{_fmt(st['fps_e2e'], nd=2):>10}  "
-            f"{st['error_batches'] or '-'}{(' (' + st['last_error'] + ')') if st['last_error'] else ''}"
-        )
-    for st in result.summary.get("backends", []):
-        if st.get("server_infer_s") is not None:
-            lines.append(
-                f"{st['label']:<16}of {st['infer_s']:.2f} s in calls: server inference {st['server_infer_s']:.2f} s, "
-                f"network + queues {st['network_s']:.2f} s"
-            )
-    for un in result.unavailable:
-        lines.append(f"{un['label']:<16}unavailable: {un['reason']}")
-    for lab, ag in (result.summary.get("agreement") or {}).items():
-        lines.append(
-            f"agreement {lab} vs {result.labels[0]}: {ag['faces_compared']} faces, mean |d score| "
-            f"{_fmt(ag['mean_abs_score_diff'], nd=5)}, max {_fmt(ag['max_abs_score_diff'], nd=5)}, "
-            f"mask IoU@0.5 {_fmt(ag['mask_iou'], nd=4)}, decisions agree {_fmt(_pct(ag['decision_agreement']), '%')}"
-        )
-    for lab, v in zip(result.labels, result.verdicts):
-        sc = "-" if v.fake_score is None else f"{v.fake_score:.3f}"
-        lines.append(f"verdict {lab}: {v.label} ({sc})")
-    if len(result.verdicts) >= 2:
-        same = all(v.label == result.verdicts[0].label for v in result.verdicts[1:])
-        lines.append(f"verdicts {'agree' if same else 'DISAGREE'}")
-    return "\n".join(lines)
-
+from .compare_export import (
+    SERIES_COLORS,
+    comparison_chart,
+    comparison_csv_bytes,
+    comparison_json_bytes,
+    comparison_png,
+    format_summary,
+    write_comparison_csv,
+    write_comparison_json,
+    write_comparison_png,
+)
 
 __all__ = [
     "SCHEMA",
+    "SERIES_COLORS",
     "Agreement",
     "BackendOutcome",
     "BackendStats",

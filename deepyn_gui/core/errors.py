@@ -24,6 +24,15 @@ class BackendError(DeepYNError):
     """An inference backend failed or is unavailable."""
 
 
+class BackendUnavailable(BackendError):
+    """A backend cannot run here; ``reason`` says why, for shells that show it apart from the name."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"backend {name} is unavailable: {reason}")
+        self.name = name
+        self.reason = reason
+
+
 class ExportError(DeepYNError):
     """An export could not be written (unwritable folder, disk full...)."""
 

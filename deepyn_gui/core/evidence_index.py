@@ -88,3 +88,69 @@ class EvidenceIndex:
             doc = {"format": INDEX_FORMAT, "paths": paths}
             write_bytes_atomic(self.file, json.dumps(doc, indent=0, ensure_ascii=False).encode("utf-8"))
         return IndexRecord(key, sha256, analysed_utc)
+
+
+# --------------------------------------------------------------------------------------------------
+# Evidence status: the rules (shells only relay and show them)
+# --------------------------------------------------------------------------------------------------
+
+#: Evidence states, as shown next to its SHA-256.
+HASHING, HASHED, VERIFIED, CHANGED, HASH_FAILED = "hashing", "hashed", "verified", "changed", "failed"
+
+
+@dataclass(frozen=True)
+class EvidenceStatus:
+    """What is known about the open clip's bytes.
+
+    ``state``: "" (no clip), ``hashing`` (``done``/``total`` bytes), ``hashed`` (never analysed before),
+    ``verified`` (equals the SHA-256 recorded when it was last analysed), ``changed`` (differs from
+    it: ``recorded_sha256``) or ``failed`` (``message`` says why).
+    """
+
+    state: str = ""
+    path: str = ""
+    sha256: str = ""
+    done: int = 0
+    total: int = 0
+    recorded_sha256: str = ""
+    analysed_utc: str = ""
+    message: str = ""
+
+
+def judge_evidence(
+    path: str, sha256: str, remembered: tuple[str, str] | None = None, record: IndexRecord | None = None
+) -> EvidenceStatus:
+    """The status of freshly hashed evidence: verified, changed or never analysed.
+
+    ``remembered`` (sha, when) is what this session analysed at this path, which wins over the
+    on-disk index ``record`` (another session, or before a restart).
+    """
+    recorded, when = remembered if remembered and remembered[0] else ("", "")
+    if not recorded and record is not None:
+        recorded, when = record.sha256, record.analysed_utc
+    state = HASHED if not recorded else VERIFIED if recorded == sha256 else CHANGED
+    return EvidenceStatus(state, path, sha256, recorded_sha256=recorded, analysed_utc=when)
+
+
+def format_utc(iso: str) -> str:
+    """``2024-05-01T12:00:00+00:00`` -> ``2024-05-01 12:00 UTC`` (unchanged when not ISO)."""
+    import datetime as dt
+
+    try:
+        t = dt.datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def changed_notice(status: EvidenceStatus) -> str:
+    """The loud notice for ``changed`` evidence: the earlier results are not this file's."""
+    on = f" on {format_utc(status.analysed_utc)}" if status.analysed_utc else ""
+    return (
+        f"EVIDENCE CHANGED: '{Path(status.path).name}' is not the file that was analysed{on}. Its SHA-256 is "
+        f"now {status.sha256[:16]}… but was {status.recorded_sha256[:16]}… then. The earlier results are not "
+        "shown; analyse the file again."
+    )
+

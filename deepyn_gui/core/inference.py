@@ -51,8 +51,21 @@ class InferenceBackend(Protocol):
     def close(self) -> None: ...
 
 
+def check_backend_input(crops: np.ndarray, name: str) -> np.ndarray:
+    """The crops as an array, or BackendError unless they are uint8 ``[N, 224, 224, 3]`` (every backend)."""
+    from .errors import BackendError
+    from .results import CROP_SIZE
+
+    crops = np.asarray(crops)
+    if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3):
+        raise BackendError(
+            f"backend {name} expects uint8 crops [N,{CROP_SIZE},{CROP_SIZE},3], got {crops.dtype} {list(crops.shape)}"
+        )
+    return crops
+
+
 def check_backend_output(mask_prob: np.ndarray, fake_score: np.ndarray, n: int) -> None:
-    """Raise BackendError if a backend returned the wrong shape or non-finite values."""
+    """Raise BackendError if a backend returned the wrong shape, non-finite or out-of-range values."""
     from .errors import BackendError
 
     if mask_prob.shape != (n, 224, 224):
@@ -63,3 +76,7 @@ def check_backend_output(mask_prob: np.ndarray, fake_score: np.ndarray, n: int) 
         raise BackendError("backend returned NaN or infinite fake scores")
     if not np.all(np.isfinite(mask_prob)):
         raise BackendError("backend returned NaN or infinite mask values")
+    if np.any((fake_score < 0.0) | (fake_score > 1.0)):
+        raise BackendError("backend returned fake scores outside [0, 1]")
+    if np.any((mask_prob < -1e-3) | (mask_prob > 1.0 + 1e-3)):
+        raise BackendError("backend returned mask probabilities outside [0, 1]")

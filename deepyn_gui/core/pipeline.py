@@ -1,4 +1,10 @@
-"""Analysis as a cancellable generator: decode -> detect/track/crop -> batch -> infer -> results.
+"""THE analysis engine, a cancellable generator: decode -> detect/track/crop -> batch -> infer -> results.
+
+:func:`run_analysis` is what every shell drives (``deepyn analyze`` / ``report`` / ``batch`` through
+:func:`analyze`, the viewer's worker directly): it yields frames, progress, provisional verdicts and
+finally the :class:`AnalysisResult`, deciding warnings, error states and completeness once. The detect
+stage and the result builders live in :mod:`.detect_stage` (``compare`` drives them too), the
+abandonable backend call in :mod:`.infer_caller`.
 
 Each stage runs on its own thread and hands work on through a bounded queue, so decoding, detection
 and inference overlap while memory stays bounded. The generator yields :class:`FrameResult` objects in
@@ -19,6 +25,9 @@ result is discarded, and the next batch runs on a fresh caller thread.
 Memory stays bounded by the queues: the decoded-frame queue is sized by bytes (a few 8K frames at
 most, eight smaller ones), prepared frames keep only their 224 px crops, and finished frames keep only
 compressed masks.
+
+Size (~620 lines): the engine's stages, their threads and queues share one stop/cancel protocol;
+the detect stage and the abandonable backend call are already in their own modules.
 """
 
 from __future__ import annotations
@@ -30,24 +39,28 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError as FutureCancelled
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from .detect_stage import BoxCarrier, DetectStage, PreparedFrame, face_result, frame_result
 from .errors import BackendError, Cancelled, DeepYNError, InputError
+from .infer_caller import _Abandon, _BackendTimeout, _InferCaller
 from .inference import InferenceBackend, check_backend_output
 from .results import (
     AnalysisResult,
-    CropTransform,
-    FaceResult,
     FrameResult,
     SourceInfo,
-    compress_mask,
+    Verdict,
 )
 
-if TYPE_CHECKING:
-    from .video import VideoFrame
+# The detect stage lives in detect_stage.py; these names stay importable from here for bench/ and tests.
+_BoxCarrier = BoxCarrier
+_Prepared = PreparedFrame
 
 _POLL_S = 0.05  # how often blocked stages look at the stop flag: bounds cancel latency
 
@@ -128,286 +141,9 @@ class Progress:
 
 
 @dataclass
-class _Prepared:
-    """A frame after detection: faces with their crops, waiting for inference."""
-
-    index: int
-    pts_s: float
-    faces: list[tuple[int, Any, CropTransform, np.ndarray | None]]  # track, detection, transform, crop
-    results: list[FaceResult | None]
-    pending: int
-    error: str | None = None  # face detection failed on this frame
-
-
-@dataclass
 class _Failure:
     stage: str
     exc: BaseException
-
-
-class _BackendTimeout(Exception):
-    """A backend call ran past the inference timeout and was abandoned."""
-
-
-class _Abandon(Exception):
-    """The run is stopping while a backend call is still in flight."""
-
-
-class _CallJob:
-    __slots__ = ("crops", "done", "exc", "result")
-
-    def __init__(self, crops: np.ndarray) -> None:
-        self.crops = crops
-        self.done = threading.Event()
-        self.result: tuple[Any, Any] | None = None
-        self.exc: BaseException | None = None
-
-
-class _InferCaller:
-    """Runs ``backend.infer`` on a helper thread so that a hung call can be given up on.
-
-    One long-lived thread serves every call of a run (backends such as VART keep per-thread state,
-    and a thread per batch would cost more than it saves). When a call times out, its thread is
-    renamed ``deepyn-infer-abandoned``, told to exit once the call returns, and a new thread serves
-    the next call. A hung native call cannot be killed from Python; it is only left behind.
-    """
-
-    def __init__(self, backend: InferenceBackend) -> None:
-        self._backend = backend
-        self._jobs: queue.SimpleQueue[_CallJob | None] | None = None
-        self._thread: threading.Thread | None = None
-        self.abandoned: list[threading.Thread] = []
-
-    def _serve(self, jobs: queue.SimpleQueue[_CallJob | None]) -> None:
-        while True:
-            job = jobs.get()
-            if job is None:
-                return
-            try:
-                job.result = self._backend.infer(job.crops)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting stage
-                job.exc = exc
-            finally:
-                job.crops = None  # type: ignore[assignment]  # free the batch even if nobody waits
-                job.done.set()
-
-    def call(self, crops: np.ndarray, timeout: float, stopping: Callable[[], bool]) -> tuple[Any, Any]:
-        """The backend's answer; raises its exception, _BackendTimeout, or _Abandon when stopping."""
-        if self._thread is None or self._jobs is None:
-            self._jobs = queue.SimpleQueue()
-            self._thread = threading.Thread(
-                target=self._serve, args=(self._jobs,), name="deepyn-infer-call", daemon=True
-            )
-            self._thread.start()
-        job = _CallJob(crops)
-        self._jobs.put(job)
-        deadline = time.monotonic() + timeout
-        while not job.done.wait(min(_POLL_S, max(0.0, deadline - time.monotonic()))):
-            if stopping():
-                raise _Abandon()
-            if time.monotonic() >= deadline:
-                self._abandon()
-                raise _BackendTimeout()
-        if job.exc is not None:
-            raise job.exc
-        assert job.result is not None
-        return job.result
-
-    def _abandon(self) -> None:
-        if self._thread is not None and self._jobs is not None:
-            self._thread.name = "deepyn-infer-abandoned"
-            self._jobs.put(None)  # the thread exits as soon as the hung call returns
-            self.abandoned.append(self._thread)
-        self._thread, self._jobs = None, None
-
-    def close(self, timeout: float) -> None:
-        """Let the serving thread finish its current call and exit; abandon it after ``timeout`` s."""
-        thread, jobs = self._thread, self._jobs
-        self._thread, self._jobs = None, None
-        if thread is not None and jobs is not None:
-            jobs.put(None)
-            thread.join(max(0.0, timeout))
-            if thread.is_alive():
-                thread.name = "deepyn-infer-abandoned"
-                self.abandoned.append(thread)
-
-
-class _BoxCarrier:
-    """Runs the face detector on every ``every``-th analysed frame and places the faces in between.
-
-    The detector (res10 at 300x300) is the most expensive CPU stage (~45-65 ms a frame single-threaded);
-    faces move little within a few frames, so between detections each face's box moves on at the
-    velocity measured between its last two detections (constant velocity, size kept). The detector
-    still runs on every frame while nothing is tracked (a frame is only called "no face" when the
-    detector looked at it), when the frame size changes, and on a shot change: the frame's 32x18
-    thumbnail differs from the previous frame's by more than ``CUT_DIFF`` levels (of 255) on average
-    (motion changes it a few levels per frame, a cut by tens), so boxes never carry over a cut.
-
-    With ``full_every`` > 1 and a detector that can look near known faces (``detect_near``), only every
-    ``full_every``-th detection looks at the whole frame; the others look again only around the (at
-    most ``MAX_NEAR``) tracked faces, at a fraction of the cost. A new face is then found by the next
-    whole-frame pass (within ``every * full_every`` frames); a tracked face not found again near its
-    place makes the next detection a whole-frame one.
-    """
-
-    CUT_DIFF = 24.0
-    PREDICT = True  # False: boxes stay where they were last detected (bench/accuracy_detect_every.py)
-    MAX_NEAR = 2  # more faces than this: one whole-frame pass is cheaper than a pass per face
-
-    def __init__(self, every: int, full_every: int = 1) -> None:
-        self.every = max(1, int(every))
-        self.full_every = max(1, int(full_every))
-        self.reset()
-
-    def reset(self) -> None:
-        self._since = 0  # analysed frames since the last detection (0 on the detection frame)
-        self._thumb: np.ndarray | None = None
-        self._shape: tuple[int, ...] | None = None
-        self._last: list[tuple[int, Any]] = []
-        self._velocity: dict[int, tuple[float, float]] = {}
-        self._centres: dict[int, tuple[float, float]] = {}
-        self._cut = False
-        self._near_since_full = 0  # near-only detections since the last whole-frame one
-        self._near_missed = False  # the last near pass lost a tracked face
-
-    @staticmethod
-    def _thumbnail(rgb: np.ndarray) -> np.ndarray:
-        import cv2
-
-        step = max(1, min(rgb.shape[:2]) // 90)  # a strided look first (cheap at 720p+), then area-average
-        sub = np.ascontiguousarray(rgb[::step, ::step])
-        return cv2.resize(sub, (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
-
-    def must_detect(self, rgb: np.ndarray) -> bool:
-        """True when the detector must look at this frame; else the frame counts as carried."""
-        if self.every == 1:
-            return True
-        thumb = self._thumbnail(rgb) if rgb.shape == self._shape else None
-        cut = thumb is None or self._thumb is None or float(np.abs(thumb - self._thumb).mean()) > self.CUT_DIFF
-        self._thumb = thumb
-        self._cut = cut
-        if cut or not self._last or self._since + 1 >= self.every:
-            return True
-        self._since += 1
-        return False
-
-    def near_boxes(self) -> list[Any] | None:
-        """Where to look on a detection frame instead of the whole frame, or None for a whole-frame pass.
-
-        Call right after :meth:`must_detect` returned True; the boxes are the tracked faces moved on
-        to this frame.
-        """
-        if (
-            self.full_every <= 1
-            or self._cut
-            or self._near_missed
-            or not 0 < len(self._last) <= self.MAX_NEAR
-            or self._near_since_full + 1 >= self.full_every
-        ):
-            return None
-        return [det.box for _, det in self._moved(self._since + 1)]
-
-    def detected(self, rgb: np.ndarray, tracked: list[tuple[int, Any]], near: bool = False) -> None:
-        """Record the detector's faces on this frame (``FaceTracker.update`` output).
-
-        ``near``: they come from a pass around the tracked faces only (see :meth:`near_boxes`).
-        """
-        if near:
-            self._near_since_full += 1
-            self._near_missed = len(tracked) < len(self._last)
-        else:
-            self._near_since_full = 0
-            self._near_missed = False
-        gap = self._since + 1  # frames from the previous detection to this one
-        if self._cut:  # motion across a shot change means nothing
-            self._centres = {}
-        centres = {t: (d.box[0] + d.box[2] / 2.0, d.box[1] + d.box[3] / 2.0) for t, d in tracked}
-        self._velocity = {
-            t: ((c[0] - self._centres[t][0]) / gap, (c[1] - self._centres[t][1]) / gap)
-            for t, c in centres.items()
-            if t in self._centres
-        }
-        self._centres = centres
-        self._last = tracked
-        self._since = 0
-        if rgb.shape != self._shape:
-            self._shape = rgb.shape
-            self._thumb = self._thumbnail(rgb) if self.every > 1 else None
-
-    def faces(self) -> list[tuple[int, Any]]:
-        """The faces on the current frame: as detected, or moved on by their velocity."""
-        if self._since == 0:
-            return self._last
-        return self._moved(self._since)
-
-    def _moved(self, frames: int) -> list[tuple[int, Any]]:
-        """The last detected faces moved on by ``frames`` frames at their velocity."""
-        from .faces import Detection
-
-        if self._shape is None or not self.PREDICT:
-            return self._last
-        h, w = self._shape[:2]
-        out: list[tuple[int, Any]] = []
-        for track, det in self._last:
-            vx, vy = self._velocity.get(track, (0.0, 0.0))
-            if vx == 0.0 and vy == 0.0:
-                out.append((track, det))
-                continue
-            x, y, bw, bh = det.box
-            cx = min(max(x + bw / 2.0 + vx * frames, 0.0), float(w))
-            cy = min(max(y + bh / 2.0 + vy * frames, 0.0), float(h))
-            out.append((track, Detection(box=(cx - bw / 2.0, cy - bh / 2.0, bw, bh), score=det.score)))
-        return out
-
-
-class DetectStage:
-    """The detect stage's work on one frame: detection cadence, tracking, crops (no threads, no queues).
-
-    The pipeline runs it on its detect thread; ``bench/run_all.py`` times it alone, so the stage it
-    measures is exactly the one that runs.
-    """
-
-    def __init__(self, settings: AnalysisSettings) -> None:
-        from .faces import FaceTracker, make_detector
-
-        s = self.settings = settings
-        self.detector = make_detector(
-            s.detector, model_path=s.detector_model, min_score=s.detector_min_score, threads=s.detector_threads
-        )
-        self.tracker = FaceTracker()
-        self._near_pass = getattr(self.detector, "detect_near", None)
-        self.carry = _BoxCarrier(s.detect_every, s.full_detect_every if self._near_pass is not None else 1)
-
-    def reset(self) -> None:
-        """Forget tracks and detection cadence (a new clip); the loaded detector stays."""
-        self.tracker.reset()
-        self.carry.reset()
-
-    def prepare(self, frame: VideoFrame) -> _Prepared:
-        """Faces and crops of ``frame``; a detector failure is recorded on the frame, not raised."""
-        from .faces import crop_transform_for_box, extract_crop, is_too_small
-
-        s, carry = self.settings, self.carry
-        faces: list[tuple[int, Any, CropTransform, np.ndarray | None]] = []
-        try:
-            if carry.must_detect(frame.rgb):
-                near = carry.near_boxes()
-                if near is not None and self._near_pass is not None:
-                    carry.detected(frame.rgb, self.tracker.update(self._near_pass(frame.rgb, near)), near=True)
-                else:
-                    carry.detected(frame.rgb, self.tracker.update(self.detector.detect(frame.rgb)))
-            for track, det in carry.faces():
-                transform = crop_transform_for_box(det.box, margin=s.margin)
-                crop = None if is_too_small(det.box, s.min_face_side) else extract_crop(frame.rgb, transform)
-                faces.append((track, det, transform, crop))
-            error = None
-        except Exception as exc:  # noqa: BLE001 - one odd frame must not end the run; said on that frame
-            faces = []
-            carry.reset()
-            detail = str(exc) if isinstance(exc, DeepYNError) else f"{type(exc).__name__}: {exc}"
-            error = f"face detection failed: {detail}".splitlines()[0]
-        pending = sum(1 for f in faces if f[3] is not None)
-        return _Prepared(frame.index, frame.pts_s, faces, [None] * len(faces), pending, error)
 
 
 _END = object()
@@ -529,14 +265,14 @@ class _Stages:
 
     def _infer(self) -> None:
         s = self.settings
-        waiting: deque[_Prepared] = deque()  # frames in order, some still waiting for inference
-        batch: list[tuple[_Prepared, int]] = []  # (frame, face slot)
+        waiting: deque[PreparedFrame] = deque()  # frames in order, some still waiting for inference
+        batch: list[tuple[PreparedFrame, int]] = []  # (frame, face slot)
         stop_after_flush = False
 
         def finish_ready() -> bool:
             while waiting and waiting[0].pending == 0:
                 p = waiting.popleft()
-                if not self.put(self.out_q, _frame_result(p, s.min_face_side)):
+                if not self.put(self.out_q, _frame_result(p)):
                     return False
             return True
 
@@ -555,10 +291,6 @@ class _Stages:
                 mask_prob = np.asarray(mask_prob, dtype=np.float32)
                 fake_score = np.asarray(fake_score, dtype=np.float32)
                 check_backend_output(mask_prob, fake_score, len(batch))
-                if np.any((fake_score < 0.0) | (fake_score > 1.0)):
-                    raise BackendError("backend returned fake scores outside [0, 1]")
-                if np.any((mask_prob < -1e-3) | (mask_prob > 1.0 + 1e-3)):
-                    raise BackendError("backend returned mask probabilities outside [0, 1]")
             except _Abandon:
                 return False
             except _BackendTimeout:
@@ -570,20 +302,11 @@ class _Stages:
             del crops
             self.busy["infer"] += time.perf_counter() - t0
             for k, (p, slot) in enumerate(batch):
-                track, det, transform, _crop = p.faces[slot]
                 if error is None:
-                    p.results[slot] = FaceResult(
-                        track=track, box=tuple(float(v) for v in det.box),  # type: ignore[arg-type]
-                        state="ok", fake_score=float(fake_score[k]), detector_score=float(det.score),
-                        crop=transform, mask_blob=compress_mask(mask_prob[k]),
-                    )
+                    p.results[slot] = face_result(p.faces[slot], float(fake_score[k]), mask_prob[k])
                 else:
-                    p.results[slot] = FaceResult(
-                        track=track, box=tuple(float(v) for v in det.box),  # type: ignore[arg-type]
-                        state="error", detector_score=float(det.score), crop=transform,
-                        error=f"backend error: {error}",
-                    )
-                p.faces[slot] = (track, det, transform, None)  # free the crop
+                    p.results[slot] = face_result(p.faces[slot], error=error)
+                p.faces[slot] = p.faces[slot]._replace(crop=None)  # free the crop
                 p.pending -= 1
             batch.clear()
             if error is not None and s.on_error == "stop":
@@ -596,7 +319,7 @@ class _Stages:
                 if run_batch() and finish_ready():
                     self.put(self.out_q, item)
                 return
-            p: _Prepared = item
+            p: PreparedFrame = item
             waiting.append(p)
             for slot, face in enumerate(p.faces):
                 if face[3] is not None:
@@ -610,25 +333,10 @@ class _Stages:
                 return
 
 
-def _frame_result(p: _Prepared, min_face_side: int) -> FrameResult:
+def _frame_result(p: PreparedFrame) -> FrameResult:
     """Turn a fully inferred frame into its validated result."""
-    faces: list[FaceResult] = []
-    for slot, (track, det, transform, _crop) in enumerate(p.faces):
-        done = p.results[slot]
-        if done is None:  # never sent to the backend: too small to judge
-            done = FaceResult(
-                track=track, box=tuple(float(v) for v in det.box),  # type: ignore[arg-type]
-                state="too_small", detector_score=float(det.score), crop=transform,
-            )
-        faces.append(done)
-    if p.error is not None:
-        return FrameResult(p.index, p.pts_s, "error", error=p.error)
-    if not faces:
-        return FrameResult(p.index, p.pts_s, "no_face")
-    if any(f.state == "ok" for f in faces) or all(f.state == "too_small" for f in faces):
-        return FrameResult(p.index, p.pts_s, "ok", tuple(faces))
-    errors = [f.error for f in faces if f.error]
-    return FrameResult(p.index, p.pts_s, "error", tuple(faces), error=errors[0] if errors else "error")
+    faces = [done if done is not None else face_result(face) for face, done in zip(p.faces, p.results)]
+    return frame_result(p.index, p.pts_s, faces, p.error)
 
 
 def planned_frames(total: int, settings: AnalysisSettings) -> int:
@@ -767,64 +475,115 @@ def build_result(
     )
 
 
-def analyze(
+@dataclass(frozen=True)
+class RunStopped:
+    """The run ended early because a stage or the backend failed; the final result follows, incomplete."""
+
+    reason: str
+
+
+def _await_hash(pending: Future[str], cancel: threading.Event) -> tuple[str, str]:
+    """The caller's evidence hash as ``(sha, error)``; not waited for once the run is cancelled."""
+    while True:
+        try:
+            return pending.result(timeout=_POLL_S), ""
+        except FutureTimeout:
+            if cancel.is_set():
+                return "", ""
+        except (Cancelled, FutureCancelled):
+            return "", ""
+        except Exception as exc:  # noqa: BLE001 - recorded; the result then carries no hash
+            return "", f"{type(exc).__name__}: {exc}"
+
+
+def run_analysis(
     path: str,
     backend: InferenceBackend,
     settings: AnalysisSettings | None = None,
     cancel: threading.Event | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    on_frame: Callable[[FrameResult], None] | None = None,
-) -> AnalysisResult:
-    """Run a whole analysis and return the result (the CLI's path; the GUI streams iter_analysis).
+    *,
+    evidence_sha256: str | Future[str] | None = None,
+    total_frames: int | None = None,
+    verdict_every_s: float | None = None,
+    on_cancel: Literal["raise", "result"] = "raise",
+) -> Iterator[FrameResult | Progress | Verdict | RunStopped | AnalysisResult]:
+    """THE analysis engine every shell drives: yields frames, progress, provisional verdicts, then the result.
 
-    The SHA-256 of the evidence is computed on its own thread while the pipeline runs. An error
-    part-way (decode, a stage, a backend stop) keeps the valid frames and marks the result incomplete
-    with the reason; an error before the first frame is raised. Cancelling raises :class:`Cancelled`.
+    The CLI (:func:`analyze`) and the viewer's worker iterate this same generator, so warnings, error
+    states, completeness and the evidence hash are decided once, here. The last item is always the
+    :class:`AnalysisResult`; a stage failing part-way yields :class:`RunStopped` just before it. An
+    error before the first frame is raised (a backend stop is not: its result says why). Cancelling
+    raises :class:`Cancelled`, or with ``on_cancel="result"`` ends with the frames so far, incomplete.
+
+    ``evidence_sha256``: the hash if known, a Future of it (waited for unless cancelled), or None:
+    hashed here on its own thread while the pipeline runs.
     """
     from .evidence import sha256_file
+    from .verdict import video_verdict
 
     settings = settings or AnalysisSettings()
+    cancel = cancel or threading.Event()
     src_probe = source_info(path, "", settings.video_stream)  # raises InputError early for files that are not videos
-    digest: dict[str, Any] = {}
+    digest: dict[str, str] = {}
     stop_hashing = threading.Event()
+    hasher: threading.Thread | None = None
+    if isinstance(evidence_sha256, str):
+        digest["sha"] = evidence_sha256
+    elif evidence_sha256 is None:
 
-    def hash_evidence() -> None:
-        try:
-            digest["sha"] = sha256_file(path, cancel=stop_hashing)
-        except Exception as exc:  # noqa: BLE001 - reported as a warning below, never a silent ""
-            digest["error"] = str(exc) if isinstance(exc, DeepYNError) else f"{type(exc).__name__}: {exc}"
+        def hash_evidence() -> None:
+            try:
+                digest["sha"] = sha256_file(path, cancel=stop_hashing)
+            except Cancelled:
+                pass
+            except Exception as exc:  # noqa: BLE001 - reported as a warning below, never a silent ""
+                digest["error"] = str(exc) if isinstance(exc, DeepYNError) else f"{type(exc).__name__}: {exc}"
 
-    hasher = threading.Thread(target=hash_evidence, name="deepyn-sha256", daemon=True)
-    hasher.start()
+        hasher = threading.Thread(target=hash_evidence, name="deepyn-sha256", daemon=True)
+        hasher.start()
     frames: list[FrameResult] = []
     warnings: list[str] = []
     missing: list[int] = []
     complete, reason = True, ""
     finished = False
+    last_verdict = time.perf_counter()
     try:
-        for item in iter_analysis(path, backend, settings, cancel, total_frames=src_probe.frames):
-            if isinstance(item, Progress):
-                warnings.extend(item.warnings)
-                missing.extend(item.missing_frames)
-                if on_progress:
-                    on_progress(item)
-            else:
-                frames.append(item)
-                if on_frame:
-                    on_frame(item)
+        try:
+            total = total_frames if total_frames is not None else src_probe.frames
+            for item in iter_analysis(path, backend, settings, cancel, total_frames=total):
+                if isinstance(item, Progress):
+                    warnings.extend(item.warnings)
+                    missing.extend(item.missing_frames)
+                    yield item
+                    now = time.perf_counter()
+                    if verdict_every_s is not None and frames and now - last_verdict >= verdict_every_s:
+                        last_verdict = now
+                        yield video_verdict(frames, backend.model_info, settings.aggregator)
+                else:
+                    frames.append(item)
+                    yield item
+        except Cancelled:
+            if on_cancel == "raise":
+                raise
+            complete, reason = False, "cancelled by the user"
+        except BackendError as exc:
+            complete, reason = False, str(exc)
+        except DeepYNError as exc:  # a stage failed part-way: keep the frames analysed so far, say why
+            if not frames:
+                raise
+            complete, reason = False, str(exc)
         finished = True
-    except BackendError as exc:
-        complete, reason, finished = False, str(exc), True
-    except Cancelled:
-        raise
-    except DeepYNError as exc:  # a stage failed part-way: keep the frames analysed so far, say why
-        if not frames:
-            raise
-        complete, reason, finished = False, str(exc), True
     finally:
-        if not finished:  # leaving with an error or cancelled: do not keep hashing a large file
+        if not finished or cancel.is_set():  # leaving with an error or cancelled: do not keep hashing
             stop_hashing.set()
-        hasher.join()
+        if hasher is not None:
+            hasher.join()
+    if isinstance(evidence_sha256, Future):
+        digest["sha"], error = _await_hash(evidence_sha256, cancel)
+        if error:
+            digest["error"] = error
+    if not complete:
+        yield RunStopped(reason)
     if "error" in digest:
         warnings.append(f"The SHA-256 of the evidence file could not be computed: {digest['error']}")
     source = SourceInfo(**{**src_probe.to_json(), "sha256": digest.get("sha", "")})
@@ -833,4 +592,33 @@ def analyze(
     result = build_result(source, backend, settings, frames, complete, reason)
     result.warnings = warnings
     result.undecodable_frames = sorted(set(missing))
+    yield result
+
+
+def analyze(
+    path: str,
+    backend: InferenceBackend,
+    settings: AnalysisSettings | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_frame: Callable[[FrameResult], None] | None = None,
+    evidence_sha256: str | Future[str] | None = None,
+) -> AnalysisResult:
+    """Run a whole analysis and return the result: :func:`run_analysis`, consumed (the CLI's path).
+
+    An error part-way (decode, a stage, a backend stop) keeps the valid frames and marks the result
+    incomplete with the reason; an error before the first frame is raised. Cancelling raises
+    :class:`Cancelled`.
+    """
+    result: AnalysisResult | None = None
+    for item in run_analysis(path, backend, settings, cancel, evidence_sha256=evidence_sha256):
+        if isinstance(item, Progress):
+            if on_progress:
+                on_progress(item)
+        elif isinstance(item, FrameResult):
+            if on_frame:
+                on_frame(item)
+        elif isinstance(item, AnalysisResult):
+            result = item
+    assert result is not None  # run_analysis always ends with the result or raises
     return result

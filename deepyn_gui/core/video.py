@@ -9,6 +9,10 @@ to a keyframe at or before the target and decodes forward to the frame whose PTS
 
 PyAV is the decoder (it bundles FFmpeg and exposes PTS and the display matrix). Nothing here writes to
 the input: the file is opened through FFmpeg's read-only ``file:`` protocol.
+
+Size (~800 lines): one class, :class:`VideoSource`, whose frame table, decoder state, seek
+logic and damage accounting share invariants (index <-> PTS, what was recorded as missing); split
+across modules they would have to be kept in step by hand. :class:`FrameReader` is its small cache.
 """
 
 from __future__ import annotations
@@ -612,6 +616,18 @@ class VideoSource:
                     if skip != skipping:
                         codec.skip_frame = "NONREF" if skip else "DEFAULT"
                         skipping = skip
+                if packet.is_corrupt and packet.size > 0:
+                    # The demuxer read less than the packet's size (a file cut off mid-frame). Decoding
+                    # it gives a half-concealed picture -- or not, depending on how the decoder's frame
+                    # threads happen to run (the cause of a once-flaky test) -- so it is never decoded:
+                    # the frame is reported as undecodable, the same way on every run.
+                    where = (
+                        f" at {float(packet.pts * self._time_base):.3f} s" if packet.pts is not None else ""
+                    )
+                    self._record(f"The data of the frame{where} is incomplete (file truncated or damaged); "
+                                 "that frame was not decoded.")
+                    self.damaged_packets += 1
+                    continue
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError as exc:

@@ -7,6 +7,9 @@ with that backend's mask overlay and score; both score curves; live charts of th
 batch latency p50/p95 and end-to-end fps (shared decode + detection time charged equally to both);
 and the agreement figures. A backend that cannot run here is greyed out with the reason and never
 given a number. Results export as JSON, CSV and a PNG chart (the same pure functions as the CLI).
+
+Size (~730 lines): the worker, the two side panes and the live charts of one window that only
+make sense together; the comparison itself (and its exports) is core's.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..backends import BackendRequest, BackendSetup, set_up_backends
 from ..core.compare import (
     SERIES_COLORS,
     CompareBatch,
@@ -64,17 +67,8 @@ log = logging.getLogger(__name__)
 SIDES = ("A", "B")
 
 
-@dataclass(frozen=True)
-class BackendChoice:
-    """One side of the comparison: a registry backend, its model file and thread count."""
-
-    name: str
-    model_path: str | None = None
-    threads: int = 2
-    label: str = ""
-
-    def display_label(self) -> str:
-        return self.label or (self.name if self.threads == 2 else f"{self.name}@{self.threads}t")
+#: One side of the comparison: the backends' own request type (name, model file, threads, label).
+BackendChoice = BackendRequest
 
 
 BackendFactory = Callable[..., Any]
@@ -138,36 +132,23 @@ class CompareWorker(ThreadedJob, QObject):
         self._init_thread("deepyn-gui-compare")
 
     def _run(self) -> None:
-        labels = unique_labels([c.display_label() for c in self.choices])
-        backends: list[Any] = []
-        side_labels: list[str | None] = []
-        reasons: list[str] = []
-        notes: list[str] = []
+        setups: list[BackendSetup] = []
         result: ComparisonResult | None = None
         try:
-            for choice, label in zip(self.choices, labels):
-                if self._cancel.is_set():
-                    raise Cancelled("comparison cancelled")
-                try:
-                    b = self._factory(choice.name, model_path=choice.model_path, threads=choice.threads,
-                                      batch_size=self.settings.batch_size)
-                except DeepYNError as exc:
-                    msg = str(exc)
-                    prefix = f"backend {choice.name} is unavailable: "
-                    reasons.append(msg.removeprefix(prefix))
-                    side_labels.append(None)
-                    notes.append("")
-                    continue
-                backends.append(b)
-                side_labels.append(label)
-                reasons.append("")
-                mi = b.model_info
-                notes.append(f"{mi.name}" + ("" if mi.trained else " — UNTRAINED model: its scores mean nothing"))
+            setups = set_up_backends(self.choices, self._factory, self.settings.batch_size, self._cancel.is_set)
+            backends = [st.backend for st in setups if st.backend is not None]
+            side_labels = [st.label if st.backend is not None else None for st in setups]
+            reasons = [st.reason for st in setups]
+            notes = [
+                "" if st.backend is None else st.backend.model_info.name
+                + ("" if st.backend.model_info.trained else " — UNTRAINED model: its scores mean nothing")
+                for st in setups
+            ]
             self.ready.emit(side_labels, reasons, notes)
             if not backends:
                 self.failed.emit("No backend of the comparison can run here: " + "; ".join(r for r in reasons if r))
                 return
-            unavailable = [(lab, r) for lab, r in zip(labels, reasons) if r]
+            unavailable = [(st.label, st.reason) for st in setups if st.backend is None]
             digest: dict[str, str] = {}
             hasher = threading.Thread(target=self._hash, args=(digest,), name="deepyn-gui-compare-sha256", daemon=True)
             hasher.start()
@@ -194,7 +175,7 @@ class CompareWorker(ThreadedJob, QObject):
             log.exception("comparison of %s failed", self.path)
             self.failed.emit(f"Comparison failed: {type(exc).__name__}: {exc}")
         finally:
-            for b in backends:
+            for b in (st.backend for st in setups if st.backend is not None):
                 try:
                     b.close()
                 except Exception:
@@ -608,7 +589,7 @@ class CompareWindow(QWidget):
         if self.running or not self.clip_path:
             return False
         choices = self.choices()
-        labels = unique_labels([c.display_label() for c in choices])
+        labels = unique_labels([c.display_label() for c in choices])  # as set_up_backends will name them
         self.result = None
         self._batches = 0
         self._side_labels = []

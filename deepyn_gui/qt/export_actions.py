@@ -7,6 +7,9 @@ export) run on a QThread behind a progress dialog with Cancel; the GUI thread ne
 
 Qt's own job is the PDF: :func:`html_to_pdf` prints the report's HTML with QTextDocument + QPdfWriter
 (the CLI imports it lazily, only for ``--pdf``).
+
+Size (~670 lines): one thin wrapper per export kind plus the shared progress/cancel dialog; the
+exports themselves are core's pure functions.
 """
 
 from __future__ import annotations

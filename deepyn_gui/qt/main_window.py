@@ -11,6 +11,9 @@ Extension points for features that other modules add:
   its own page and switches with ``view_stack.setCurrentWidget``.
 Menus with no actions are hidden until something adds one (checked each time the window is shown and
 when :meth:`refresh_extension_menus` is called).
+
+Size (~720 lines): menus, toolbar and layout wiring only -- one method per action; the behaviour
+behind each is a session or core call.
 """
 
 from __future__ import annotations

@@ -4,11 +4,15 @@ Widgets never talk to each other or to the workers; they call the session's meth
 redraw from its signals (state). The session owns the two workers and filters their answers by clip
 generation and run id, so a late answer for a clip or run the user has left is dropped here.
 
-Evidence integrity and the session cache live here too: every opened clip is hashed (SHA-256) on a
-worker; the hash is compared with the one recorded when that path was last analysed (a mismatch is
-announced loudly and no earlier result is shown), is written into every analysis result, and keys
-the session cache, from which an analysis made before with the same model and settings is shown at
-once. Complete analyses are saved to the cache when they finish.
+Evidence integrity and the session cache are relayed here: every opened clip is hashed (SHA-256) on a
+worker; core's rule (:func:`~deepyn_gui.core.evidence_index.judge_evidence`) compares the hash with the
+one recorded when that path was last analysed (a mismatch is announced loudly and no earlier result is
+shown); the hash is written into every analysis result and keys the session cache
+(:mod:`deepyn_gui.core.cache`: its look-up and its one caching rule), from which an analysis made before
+with the same model and settings is shown at once.
+
+Size (~730 lines): the session is the one state object every widget observes; splitting it would
+split that state. The rules it relays live in core (pipeline, cache, evidence_index).
 """
 
 from __future__ import annotations
@@ -27,6 +31,17 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from ..core.errors import Cancelled
+from ..core.evidence_index import (  # noqa: F401 - the status names are re-exported for the widgets
+    CHANGED,
+    HASH_FAILED,
+    HASHED,
+    HASHING,
+    VERIFIED,
+    EvidenceStatus,
+    changed_notice,
+    format_utc,
+    judge_evidence,
+)
 from ..core.pipeline import AnalysisSettings, Progress
 from ..core.results import AnalysisResult, FrameResult, ModelInfo, Verdict
 from .workers import (
@@ -48,42 +63,6 @@ log = logging.getLogger(__name__)
 IDLE, STARTING, RUNNING, CANCELLING, DONE, CANCELLED, STOPPED = (
     "idle", "starting", "running", "cancelling", "done", "cancelled", "stopped",
 )
-
-
-#: Evidence states, as shown next to its SHA-256.
-HASHING, HASHED, VERIFIED, CHANGED, HASH_FAILED = "hashing", "hashed", "verified", "changed", "failed"
-
-
-@dataclass(frozen=True)
-class EvidenceStatus:
-    """What is known about the open clip's bytes.
-
-    ``state``: "" (no clip), ``hashing`` (``done``/``total`` bytes), ``hashed`` (never analysed before),
-    ``verified`` (equals the SHA-256 recorded when it was last analysed), ``changed`` (differs from
-    it: ``recorded_sha256``) or ``failed`` (``message`` says why).
-    """
-
-    state: str = ""
-    path: str = ""
-    sha256: str = ""
-    done: int = 0
-    total: int = 0
-    recorded_sha256: str = ""
-    analysed_utc: str = ""
-    message: str = ""
-
-
-def format_utc(iso: str) -> str:
-    """``2024-05-01T12:00:00+00:00`` -> ``2024-05-01 12:00 UTC`` (unchanged when not ISO)."""
-    import datetime as dt
-
-    try:
-        t = dt.datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return iso
-    if t.tzinfo is not None:
-        t = t.astimezone(dt.timezone.utc)
-    return t.strftime("%Y-%m-%d %H:%M UTC")
 
 
 @dataclass(frozen=True, eq=False)
@@ -607,20 +586,10 @@ class Session(QObject):
         path = self.evidence.path
         from ..core.evidence_index import path_key
 
-        recorded, when = self._known_shas.get(path_key(path), ("", ""))
-        if not recorded and record is not None:
-            recorded, when = record.sha256, record.analysed_utc
-        state = HASHED if not recorded else VERIFIED if recorded == sha else CHANGED
-        self._set_evidence(EvidenceStatus(state, path, sha, recorded_sha256=recorded, analysed_utc=when))
-        if state == CHANGED:
-            on = f" on {format_utc(when)}" if when else ""
-            self.message.emit(
-                "error",
-                f"EVIDENCE CHANGED: '{Path(path).name}' is not the file that was analysed{on}. Its SHA-256 is "
-                f"now {sha[:16]}… but was {recorded[:16]}… then. The earlier results are not shown; "
-                "analyse the file again.",
-                True,
-            )
+        status = judge_evidence(path, sha, self._known_shas.get(path_key(path)), record)
+        self._set_evidence(status)
+        if status.state == CHANGED:
+            self.message.emit("error", changed_notice(status), True)
         awaiting, self._awaiting_sha = self._awaiting_sha, None
         if awaiting is not None and awaiting.source.path == path and not awaiting.source.sha256:
             awaiting.source = replace(awaiting.source, sha256=sha)

@@ -9,17 +9,16 @@ so results arrive on the GUI thread without any locking in the widgets.
   a request replaces any pending one, so a fast scrub decodes only the frames the user stops near.
   ``VideoSource.frame_at`` is exact and decodes forward from where it is when that is cheaper than
   seeking, so playback reads sequentially without seeking per frame.
-* :class:`AnalysisWorker` runs :func:`deepyn_gui.core.pipeline.iter_analysis` with a backend it builds
-  itself (loading a model can take seconds), batches results into signals a few times per second,
-  computes the provisional verdict off the GUI thread, and stops within one pipeline poll on cancel.
-  Given a :class:`CacheQuery` it first looks the analysis up in the session cache and, on a hit,
-  answers with the cached result without building a backend at all.
+* :class:`AnalysisWorker` builds a backend (loading a model can take seconds) and forwards what the
+  core engine :func:`deepyn_gui.core.pipeline.run_analysis` yields -- the generator the CLI consumes --
+  as signals, frames batched a few times per second; it stops within one pipeline poll on cancel.
+  Given a :class:`CacheQuery` it first looks the analysis up in the session cache (the rule and the
+  look-up are :mod:`deepyn_gui.core.cache`'s) and, on a hit, answers without building a backend.
 * :class:`BackgroundTask` runs one short job (hashing the evidence, reading or writing the cache).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -28,22 +27,22 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from ..core.errors import Cancelled, DeepYNError
-from ..core.pipeline import (
-    AnalysisSettings,
-    Progress,
-    build_result,
-    iter_analysis,
-    missing_frames_reason,
-    source_info,
+from ..core.cache import (  # noqa: F401 - CacheQuery, CacheHit, cacheable, save_analysis: re-exported
+    CacheHit,
+    CacheQuery,
+    cacheable,
+    lookup,
+    model_file_sha256,
+    save_analysis,
 )
-from ..core.results import AnalysisResult, FrameResult, SourceInfo
+from ..core.errors import Cancelled, DeepYNError
+from ..core.pipeline import AnalysisSettings, Progress, RunStopped, run_analysis
+from ..core.results import AnalysisResult, FrameResult, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -213,126 +212,22 @@ class DecodeWorker(QObject):
 
 
 # --------------------------------------------------------------------------------------------------
-# Evidence hash and session cache (plain functions: they run on worker threads)
+# Session cache: the rule and the look-up live in core.cache; this only names the model file
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CacheQuery:
-    """What a cached analysis must match: the evidence's bytes, the model file and the settings."""
-
-    evidence_path: str
-    evidence_sha256: str
-    backend: str
-    model_path: str | None
-    settings: dict[str, Any]
-    root: str | None = None  # cache folder; None: the app data dir ($DEEPYN_DATA_DIR)
-    model_sha256: str | None = None  # known from a backend this session loaded; else hashed from the file
-
-    @property
-    def key(self) -> tuple[str, str, str | None, str]:
-        """What the viewer compares to decide whether two queries ask for the same analysis."""
-        from ..core.cache import settings_hash
-
-        return (self.evidence_sha256, self.backend, self.model_path, settings_hash(self.settings))
-
-
-@dataclass(frozen=True)
-class CacheHit:
-    """A cached analysis found for a query, with when it was saved (ISO UTC)."""
-
-    query: CacheQuery
-    result: AnalysisResult
-    saved_utc: str
-
-
-_model_shas: dict[tuple[str, int, int], str] = {}
-_model_shas_lock = threading.Lock()
-
-
-def model_file_for(backend: str, model_path: str | None) -> Path | None:
-    """The model file backend ``backend`` would load (None when it cannot be known without loading it)."""
-    if model_path:
-        return Path(model_path)
-    if backend in ("onnx", "onnx-int8"):
-        from ..backends import default_model_path
-
-        return default_model_path(int8=backend == "onnx-int8")
-    return None  # e.g. vart: no default model
-
-
 def model_sha_for(backend: str, model_path: str | None) -> str | None:
-    """SHA-256 of the model file the backend would load, as its ModelInfo will report it; None if unknown.
+    """SHA-256 of the model file the backend would load, as its ModelInfo will report it; None if unknown."""
+    from ..backends import model_file_for
 
-    Backends record the SHA-256 of their model file, so the cache can be asked before a (slow) model
-    load. Memoised by path, size and mtime: a model is often hundreds of MB.
-    """
-    path = model_file_for(backend, model_path)
-    if path is None:
-        return None
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    key = (os.path.realpath(path), int(st.st_size), int(st.st_mtime_ns))
-    with _model_shas_lock:
-        known = _model_shas.get(key)
-    if known is not None:
-        return known
-    from ..core.model.metadata import sha256_file as model_sha256
-
-    try:
-        digest = model_sha256(path)
-    except OSError as exc:
-        log.warning("cannot hash the model %s: %s", path, exc)
-        return None
-    with _model_shas_lock:
-        _model_shas[key] = digest
-    return digest
+    return model_file_sha256(model_file_for(backend, model_path))
 
 
 def lookup_cache(query: CacheQuery) -> CacheHit | None:
-    """The cached analysis of exactly this evidence, model and settings, or None (never raises for a miss)."""
-    from ..core.cache import AnalysisCache
+    """The cached analysis of exactly this evidence, model and settings, or None (:func:`core.cache.lookup`)."""
+    from ..backends import model_file_for
 
-    model_sha = query.model_sha256 or model_sha_for(query.backend, query.model_path)
-    if not model_sha or not query.evidence_sha256:
-        return None
-    cache = AnalysisCache(query.root)
-    path = cache.path_for(query.evidence_sha256, model_sha, query.settings)
-    if not path.is_file():
-        return None
-    result = cache.load_file(path, evidence_path=query.evidence_path)
-    if result is None or result.source.sha256 != query.evidence_sha256 or result.model.sha256 != model_sha:
-        return None
-    saved = next((e.saved_utc for e in cache.entries(query.evidence_sha256) if e.path == path), "")
-    return CacheHit(query, result, saved or result.created_utc)
-
-
-def cacheable(result: AnalysisResult) -> bool:
-    """Only complete analyses with no backend error are cached: anything else should be run again."""
-    return (
-        result.complete
-        and bool(result.source.sha256)
-        and bool(result.model.sha256)
-        and not any(fr.state == "error" or any(f.state == "error" for f in fr.faces) for fr in result.frames)
-    )
-
-
-def save_analysis(result: AnalysisResult, root: str | None = None) -> Path | None:
-    """Record the evidence's SHA-256 for its path and, when :func:`cacheable`, save the analysis.
-
-    Returns the cache file (None when only the fingerprint was recorded). Raises DeepYNError on a
-    write failure: the caller reports it, the analysis on screen is unaffected.
-    """
-    from ..core.cache import AnalysisCache
-    from ..core.evidence_index import EvidenceIndex
-
-    if not result.source.sha256:
-        return None
-    cache = AnalysisCache(root)
-    EvidenceIndex(cache.root).record(result.source.path, result.source.sha256, result.created_utc)
-    return cache.save(result) if cacheable(result) else None
+    return lookup(query, model_file_for(query.backend, query.model_path))
 
 
 class ThreadedJob:
@@ -502,18 +397,16 @@ class AnalysisWorker(ThreadedJob, QObject):
 
     # -- worker thread ------------------------------------------------------------------------------
     def _run(self) -> None:
+        """Build the backend, then forward what the core engine (:func:`run_analysis`) yields as signals.
+
+        Nothing about the analysis is decided here: warnings, error states, completeness and the
+        evidence hash come from the same generator the CLI consumes.
+        """
         job = self.job
         rid = self.run_id
-        frames: list[FrameResult] = []
         pending: list[FrameResult] = []
         backend: Any = None
-        src0: SourceInfo | None = None
-        complete, reason = False, ""
-        warnings: list[str] = []
-        missing: list[int] = []
-        digest: dict[str, str] = {}
-        hash_cancel = threading.Event()
-        hasher: threading.Thread | None = None
+        result: AnalysisResult | None = None
 
         def flush() -> None:
             if pending:
@@ -523,78 +416,47 @@ class AnalysisWorker(ThreadedJob, QObject):
         _lower_thread_priority(job.nice)
         if job.cache is not None and self._answer_from_cache(job.cache):
             return
-        given = job.evidence_sha256
-        if isinstance(given, str):
-            digest["sha256"] = given
         try:
             backend = self._factory(
                 job.backend, model_path=job.model_path, threads=job.threads, batch_size=job.settings.batch_size
             )
             if self._cancel.is_set():
                 raise Cancelled("analysis cancelled")
-            model = backend.model_info
-            # Read the clip's facts now: a clip deleted or renamed mid-run must not lose the frames done.
-            src0 = source_info(job.path, "")
-            self.backendReady.emit(rid, model, backend.describe())
-            if given is None:
-                hasher = threading.Thread(
-                    target=self._hash, args=(job.path, digest, hash_cancel), name=f"deepyn-gui-sha256-{rid}",
-                    daemon=True,
-                )
-                hasher.start()
-            last_flush = last_verdict = time.perf_counter()
-            for item in iter_analysis(job.path, backend, job.settings, self._cancel, total_frames=job.total_frames):
+            self.backendReady.emit(rid, backend.model_info, backend.describe())
+            last_flush = time.perf_counter()
+            for item in run_analysis(
+                job.path, backend, job.settings, self._cancel, evidence_sha256=job.evidence_sha256,
+                total_frames=job.total_frames, verdict_every_s=self._verdict_every_s, on_cancel="result",
+            ):
                 now = time.perf_counter()
-                if isinstance(item, Progress):
-                    warnings.extend(item.warnings)
-                    missing.extend(item.missing_frames)
-                    flush()
-                    last_flush = now
-                    self.progress.emit(rid, item)
-                    if now - last_verdict >= self._verdict_every_s and frames:
-                        last_verdict = now
-                        self._emit_verdict(frames, model)
+                if isinstance(item, FrameResult):
+                    pending.append(item)
+                    if now - last_flush >= self._flush_s:
+                        flush()
+                        last_flush = now
                     continue
-                frames.append(item)
-                pending.append(item)
-                if now - last_flush >= self._flush_s:
-                    flush()
-                    last_flush = now
-            complete = True
+                flush()
+                last_flush = now
+                if isinstance(item, Progress):
+                    self.progress.emit(rid, item)
+                elif isinstance(item, Verdict):  # provisional; the final one is in the result
+                    self.verdictReady.emit(rid, item)
+                elif isinstance(item, RunStopped):
+                    if not self._cancel.is_set():
+                        log.warning("analysis of %s stopped: %s", job.path, item.reason)
+                        self.failed.emit(rid, item.reason)
+                else:
+                    result = item
         except Cancelled:
-            reason = "cancelled by the user"
+            pass
         except DeepYNError as exc:
-            reason = str(exc)
             log.warning("analysis of %s stopped: %s", job.path, exc)
             self.failed.emit(rid, str(exc))
         except Exception as exc:  # shown to the user and logged with the traceback
-            reason = f"{type(exc).__name__}: {exc}"
             log.exception("analysis of %s failed", job.path)
-            self.failed.emit(rid, f"Analysis failed: {reason}")
-        flush()
-        result = None
-        try:
-            if backend is not None:
-                if self._cancel.is_set():
-                    hash_cancel.set()  # a cancelled run should end now, not after hashing a large file
-                if hasher is not None:
-                    hasher.join()
-                if isinstance(given, Future):
-                    self._await_hash(given, digest)
-                if "error" in digest and not self._cancel.is_set():
-                    log.warning("hashing %s failed: %s", job.path, digest["error"])
-                if src0 is None:
-                    raise DeepYNError("the clip could not be read")
-                src = dataclasses.replace(src0, sha256=digest.get("sha256", ""))
-                if missing and complete:  # the same rule as the CLI: undecodable frames make it incomplete
-                    complete, reason = False, missing_frames_reason(missing)
-                result = build_result(src, backend, job.settings, frames, complete=complete, stop_reason=reason)
-                result.warnings = warnings
-                result.undecodable_frames = sorted(set(missing))
-        except Exception as exc:
-            log.exception("building the result of %s failed", job.path)
-            self.failed.emit(rid, f"The analysis result could not be assembled: {exc}")
+            self.failed.emit(rid, f"Analysis failed: {type(exc).__name__}: {exc}")
         finally:
+            flush()
             if backend is not None:
                 try:
                     backend.close()
@@ -617,38 +479,3 @@ class AnalysisWorker(ThreadedJob, QObject):
         self.ended_at = time.perf_counter()
         self.finished.emit(self.run_id, hit.result)
         return True
-
-    def _await_hash(self, pending: Future[str], digest: dict[str, str]) -> None:
-        """Take the caller's evidence hash; wait for it unless the run is cancelled (then the caller fills it in)."""
-        while True:
-            try:
-                digest["sha256"] = pending.result(timeout=0.05)
-                return
-            except TimeoutError:
-                if self._cancel.is_set():
-                    return
-            except Cancelled:
-                return
-            except Exception as exc:  # noqa: BLE001 - recorded; the result then carries no hash
-                digest["error"] = f"{type(exc).__name__}: {exc}"
-                return
-
-    def _emit_verdict(self, frames: list[FrameResult], model: Any) -> None:
-        from ..core.verdict import video_verdict
-
-        try:
-            self.verdictReady.emit(self.run_id, video_verdict(frames, model, self.job.settings.aggregator))
-        except Exception:  # a provisional verdict is optional; the final one is not
-            log.exception("provisional verdict failed")
-
-    @staticmethod
-    def _hash(path: str, out: dict[str, str], cancel: threading.Event) -> None:
-        """SHA-256 of the evidence, on its own thread so it overlaps the analysis."""
-        try:
-            from ..core.evidence import sha256_file
-
-            out["sha256"] = sha256_file(path, cancel=cancel)
-        except Cancelled:
-            pass
-        except Exception as exc:  # noqa: BLE001 - recorded; the result then carries no hash
-            out["error"] = f"{type(exc).__name__}: {exc}"

@@ -220,10 +220,10 @@ def test_cli_compare_two_cpu_backends_end_to_end(
     assert rc == 0, text
     data = json.loads(out.read_text())
     labels = [b["label"] for b in data["backends"]]
-    assert labels == ["onnx@1t", "onnx@2t"]
+    assert labels == ["onnx@1t", "onnx"]  # the one label scheme (backend_label): @Nt only off the default 2
     for st in data["summary"]["backends"]:
         assert st["crops"] == N_FACE and st["crops_per_s"] > 0 and st["fps_e2e"] > 0
-    assert "onnx@1t" in text and "crops/s" in text and "agreement onnx@2t vs onnx@1t" in text
+    assert "onnx@1t" in text and "crops/s" in text and "agreement onnx vs onnx@1t" in text
     assert (tmp_path / "cmp.csv").is_file() and (tmp_path / "cmp.png").is_file()
 
 

@@ -172,3 +172,52 @@ def test_a_lost_face_makes_the_next_detection_a_whole_frame_one() -> None:
     assert carry.must_detect(rgb) and carry.near_boxes() == [face[1].box]
     carry.detected(rgb, [], near=True)  # looked near it and found nothing
     assert carry.must_detect(rgb) and carry.near_boxes() is None
+
+
+@pytest.fixture
+def count_all_detections(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts whole-frame (``detect``) and near-the-tracked-faces (``detect_near``) detector calls."""
+    calls = {"detect": 0, "detect_near": 0}
+    real = faces.make_detector
+
+    def counting(*a, **k):  # type: ignore[no-untyped-def]
+        det = real(*a, **k)
+        for name in calls:
+            inner = getattr(det, name, None)
+            if inner is None:
+                continue
+
+            def wrapped(*args, _inner=inner, _name=name, **kw):  # type: ignore[no-untyped-def]
+                calls[_name] += 1
+                return _inner(*args, **kw)
+
+            setattr(det, name, wrapped)
+        return det
+
+    monkeypatch.setattr(faces, "make_detector", counting)
+    return calls
+
+
+@pytest.mark.parametrize(("every", "full_every"), [(3, 4), (1, 1), (2, 2)])
+def test_compare_and_analyze_share_the_detect_stage(panning: Path, count_all_detections: dict[str, int],
+                                                    every: int, full_every: int) -> None:
+    """compare drives the pipeline's detect stage: same boxes, same detector calls, schedule honoured."""
+    from deepyn_gui.core.compare import compare
+
+    settings = AnalysisSettings(detect_every=every, full_detect_every=full_every, batch_size=4)
+    ref = analyze(str(panning), Backend(), settings)
+    n_analyze = dict(count_all_detections)
+    for k in count_all_detections:
+        count_all_detections[k] = 0
+    cmp = compare(str(panning), [Backend(), Backend()], ["a", "b"], settings)
+    assert dict(count_all_detections) == n_analyze
+    if every == 1:
+        assert n_analyze["detect"] == 12  # the schedule really differs between the cases
+    else:
+        assert sum(n_analyze.values()) < 12
+    boxes = [[f.box for f in fr.faces] for fr in ref.frames]
+    assert boxes and all(boxes)
+    for frames in cmp.frames:
+        assert [[f.box for f in fr.faces] for fr in frames] == boxes
+        assert [f.to_json() for f in frames] == [f.to_json() for f in ref.frames]
+    assert cmp.settings == ref.settings

@@ -111,3 +111,25 @@ def test_shared_sample_hash(shared_data: Path) -> None:
     if not path.is_file():
         pytest.skip(f"{path} not present")
     assert sha256_file(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_evidence_status_rules_live_in_core_without_qt() -> None:
+    """verified / changed / never analysed is decided by core; the viewer's Session only relays it."""
+    from deepyn_gui.core.evidence_index import (
+        CHANGED,
+        HASHED,
+        VERIFIED,
+        IndexRecord,
+        changed_notice,
+        judge_evidence,
+    )
+
+    rec = IndexRecord("k", "a" * 64, "2024-05-01T12:00:00+00:00")
+    assert judge_evidence("/x/clip.mp4", "b" * 64).state == HASHED
+    assert judge_evidence("/x/clip.mp4", "a" * 64, None, rec).state == VERIFIED
+    changed = judge_evidence("/x/clip.mp4", "b" * 64, None, rec)
+    assert changed.state == CHANGED and changed.recorded_sha256 == "a" * 64
+    # what this session analysed wins over the on-disk index
+    assert judge_evidence("/x/clip.mp4", "b" * 64, ("b" * 64, "now"), rec).state == VERIFIED
+    text = changed_notice(changed)
+    assert "EVIDENCE CHANGED" in text and "clip.mp4" in text and "2024-05-01 12:00 UTC" in text

@@ -245,11 +245,11 @@ def test_a_bug_in_a_stage_after_some_frames_keeps_them(clip: Path, monkeypatch: 
     real = pipeline._frame_result
     calls = {"n": 0}
 
-    def broken(p, m):  # type: ignore[no-untyped-def]
+    def broken(p):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 7:
             raise KeyError("bug")
-        return real(p, m)
+        return real(p)
 
     monkeypatch.setattr(pipeline, "_frame_result", broken)
     res = analyze(str(clip), FaultyBackend(), AnalysisSettings(batch_size=1))

@@ -363,14 +363,21 @@ def test_truncated_mp4_without_index_is_refused(tmp_path: Path, clips: dict[str,
 def test_truncated_faststart_mp4_decodes_a_prefix(tmp_path: Path, pattern: list[np.ndarray]) -> None:
     full = media.write_clip(tmp_path / "fs.mp4", pattern, faststart=True)
     p = media.truncate_copy(full, tmp_path / "fs_half.mp4", 0.5)
+    """Every frame whose data is whole decodes to its own pixels; the one the cut went through is
+    named missing, never shown half-concealed. (The cut lands in a B-frame here, so frame 21 is
+    missing and 22 follows. This test was flaky while the clip's bytes varied from run to run and
+    the cut packet went to a frame-threaded decoder: see tests/media.py and VideoSource._decode.)"""
     with open_video(p) as src:
         assert 0 < src.info.frames < N  # counted, not the container's claim of N
         got = list(src.frames())
-        assert 0 < len(got) <= src.info.frames
-        assert [f.index for f in got] == list(range(len(got)))
-        assert [media.decode_pattern_index(f.rgb) for f in got] == list(range(len(got)))
+        missing = list(src.missing_frames)
+        assert 0 < len(got) and len(missing) <= 1
+        assert [f.index for f in got] == [i for i in range(src.info.frames) if i not in missing]
+        assert [media.decode_pattern_index(f.rgb) for f in got] == [f.index for f in got]
         assert any(f"declares {N} frames" in m for m in src.decode_errors), src.decode_errors
-        assert src.frame_at(len(got) // 2).index == len(got) // 2
+        assert not missing or any("incomplete" in m for m in src.decode_errors), src.decode_errors
+        mid = got[len(got) // 2].index
+        assert src.frame_at(mid).index == mid
 
 
 @pytest.mark.timeout(20)
