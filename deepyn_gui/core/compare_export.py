@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from .verdict import verdict_words
+
 if TYPE_CHECKING:
     from .compare import ComparisonResult
 
@@ -156,7 +158,7 @@ def comparison_chart(result: ComparisonResult, width: int = 1100, height: int = 
         )
     if len(result.verdicts) >= 2:
         same = all(v.label == result.verdicts[0].label for v in result.verdicts[1:])
-        parts.append(f"verdicts {'agree' if same else 'DISAGREE'} ({', '.join(v.label for v in result.verdicts)})")
+        parts.append(f"verdicts {'agree' if same else 'DISAGREE'} ({', '.join(verdict_words(v.label).lower() for v in result.verdicts)})")
     _text(img, "; ".join(parts) or "agreement: needs two backends", (16, y), 0.42, (20, 20, 20))
     _text(img, "like for like: decode + detection + cropping timed once and charged to every backend",
           (16, height - 10), 0.38, (100, 100, 100))

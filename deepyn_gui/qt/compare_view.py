@@ -58,6 +58,7 @@ from ..core.compare import (
 from ..core.errors import Cancelled, DeepYNError
 from ..core.pipeline import AnalysisSettings
 from ..core.results import FrameResult
+from ..core.verdict import verdict_words
 from .overlay import MaskOverlay
 from .player import FrameView
 from .workers import ThreadedJob
@@ -671,7 +672,8 @@ class CompareWindow(QWidget):
             )
         if result is not None and len(result.verdicts) >= 2:
             same = all(v.label == result.verdicts[0].label for v in result.verdicts[1:])
-            verdicts = ", ".join(f"{lab}: {v.label}" + ("" if v.fake_score is None else f" ({v.fake_score:.3f})")
+            verdicts = ", ".join(f"{lab}: {verdict_words(v.label).lower()}"
+                                 + ("" if v.fake_score is None else f" ({v.fake_score:.3f})")
                                  for lab, v in zip(result.labels, result.verdicts))
             parts.append(f"verdicts {'agree' if same else '<b>DISAGREE</b>'} — {verdicts}")
         if not parts:
