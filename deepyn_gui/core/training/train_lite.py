@@ -32,7 +32,7 @@ from .augment import nuisance
 from .calibrate import auc, calibrate
 from .data import DEFAULT_VAL_IDS
 from .sbi import mask_target, self_blend
-from .train import _atomic_torch_save, load_checkpoint_state, to_tensor
+from .train import _atomic_torch_save, load_checkpoint_state, predict_torch, to_tensor
 
 #: Generators held out of training (whole folders of fakes-train): one per family, so the reported
 #: figure is cross-generator. EDTalk (talking head), SimSwap and E4S (face swap), StyleGAN (synthetic).
@@ -226,18 +226,10 @@ def make_val(real: Pool, fake: Pool, seed: int = 1234, per_group: int = 6) -> di
     }
 
 
-@torch.no_grad()
 def scores_of(model: torch.nn.Module, images: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """(fake scores [N], mask probabilities [N,H,W]) in eval mode."""
-    was = model.training
-    model.eval()
-    s, m = [], []
-    for i in range(0, len(images), batch):
-        ml, rl = model.forward_logits(to_tensor(images[i : i + batch]))  # type: ignore[operator]
-        s.append(torch.sigmoid(-rl[:, 0]).numpy())
-        m.append(torch.softmax(ml, dim=1)[:, 1].numpy())
-    model.train(was)
-    return np.concatenate(s), np.concatenate(m)
+    """(fake scores [N], mask probabilities [N,H,W]) in eval mode: the same prediction as model 1.0's
+    training uses (:func:`.train.predict_torch`), at a larger batch."""
+    return predict_torch(model, images, batch=batch)
 
 
 def val_figures(model: torch.nn.Module, val: dict[str, np.ndarray]) -> dict[str, float]:
