@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from .errors import Cancelled, DeepYNError, InputError
 from .export.atomic import write_bytes_atomic
+from .verdict import verdict_words
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def summary_html_bytes(items: Sequence[BatchItem], meta: dict[str, Any]) -> byte
         score = "—" if i.fake_score is None else f"{i.fake_score:.3f}"
         link = (f'<a href="{e(quote(i.report))}">report</a>' if i.report else "")
         rows.append(
-            f"<tr class=\"{e(i.label or i.state)}\"><td>{rank}</td><td>{e(i.clip)}</td><td>{e(i.label or '—')}</td>"
+            f"<tr class=\"{e(i.label or i.state)}\"><td>{rank}</td><td>{e(i.clip)}</td><td>{e(verdict_words(i.label)) if i.label else '—'}</td>"
             f"<td class=num>{score}</td><td>{e(i.band)}</td><td>{e(i.state)}</td><td>{link}</td>"
             f"<td>{e(i.error)}</td></tr>"
         )

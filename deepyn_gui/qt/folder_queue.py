@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.batch import BatchItem
+from ..core.verdict import verdict_words
 
 COLUMNS = ("Clip", "Verdict", "Score", "State")
 _STATE_TEXT = {"queued": "queued", "running": "analysing…", "done": "done", "cached": "done (cache)",
@@ -131,7 +132,7 @@ class FolderQueueWindow(QWidget):
     # -- display ----------------------------------------------------------------------------------
     def _show(self, row: int, item: BatchItem) -> None:
         score = "—" if item.fake_score is None else f"{item.fake_score:.3f}"
-        cells = (Path(item.clip).name, item.label.replace("_", " ") if item.label else "—", score,
+        cells = (Path(item.clip).name, verdict_words(item.label).lower() if item.label else "—", score,
                  _STATE_TEXT.get(item.state, item.state))
         for col, text in enumerate(cells):
             cell = QTableWidgetItem(text)
