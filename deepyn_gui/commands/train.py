@@ -50,9 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
     from ..core.output_guard import check_output_dir, check_output_file
+    from ..core.training.data import refuse_validation_data
 
     if not args.data:
         raise InputError("deepyn train needs --data FOLDER (real-face clips).")
+    # validation-only data (deepfakes-dev) never trains or calibrates a model: refused before anything runs
+    refuse_validation_data(args.data, *(getattr(args, "extra_real", None) or []), getattr(args, "fakes", None))
     # the training clips are never written over, nor written among (outputs go elsewhere)
     for target in (args.out, args.int8):
         if target:

@@ -355,3 +355,21 @@ def test_family_metrics_report_each_family_against_the_same_reals(tmp_path: Path
     assert rep.metrics["family[lip-sync]_auc"] == 0.5  # between them
     assert rep.metrics["family[generated talking head]_auc"] == 0.0  # below both: reported, not hidden
     assert rep.metrics["family[face swap]_called_fake"] == 1 and rep.metrics["family[lip-sync]_called_fake"] == 0
+
+
+def test_validation_only_data_is_refused_for_training(tmp_path: Path) -> None:
+    """deepfakes-dev is for validation and reporting only: training refuses it, whichever option names it."""
+    from deepyn_gui.cli import main as cli_main
+    from deepyn_gui.core.errors import InputError
+    from deepyn_gui.core.training.data import refuse_validation_data
+
+    dev = tmp_path / "deepfakes-dev" / "real"
+    dev.mkdir(parents=True)
+    refuse_validation_data(tmp_path / "real-faces", None)  # an ordinary folder passes
+    with pytest.raises(InputError, match="validation and reporting only"):
+        refuse_validation_data(tmp_path / "real-faces", dev)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    for extra in (["--data", str(dev)], ["--data", str(tmp_path), "--arch", "lite0", "--fakes", str(dev.parent)]):
+        rc = cli_main(["train", *extra, "--out", str(tmp_path / "m.onnx"), "--work-dir", str(tmp_path / "w")])
+        assert rc == 2
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written

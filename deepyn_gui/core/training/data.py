@@ -52,6 +52,25 @@ class IdentityCrops:
         return int(self.crops.shape[0])
 
 
+#: Folders that hold labelled clips for validation and reporting only (``deepyn evaluate``): training and
+#: calibration refuse them, so the figures reported on them stay honest.
+VALIDATION_ONLY_FOLDERS: frozenset[str] = frozenset({"deepfakes-dev"})
+
+
+def refuse_validation_data(*paths: str | Path | None) -> None:
+    """Raise InputError if a training input is (or lies inside) a validation-only folder."""
+    from ..errors import InputError
+
+    for p in paths:
+        if p is None:
+            continue
+        parts = {part.lower() for part in Path(p).expanduser().resolve().parts}
+        hit = parts & VALIDATION_ONLY_FOLDERS
+        if hit:
+            raise InputError(f"{p} is in {min(hit)}/, which is for validation and reporting only "
+                             "(deepyn evaluate); it is never used for training or calibration.")
+
+
 def list_clips(data_dir: str | Path) -> list[Path]:
     """Video files directly in ``data_dir`` (sorted, so the order and the split are reproducible)."""
     d = Path(data_dir)

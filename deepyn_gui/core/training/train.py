@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from ..errors import InputError, ModelError
 from ..results import CROP_SIZE
 from .augment import nuisance
 from .calibrate import auc, calibrate
-from .data import IdentityCrops
+from .data import IdentityCrops, refuse_validation_data
 from .sbi import mask_target, self_blend
 
 
@@ -142,6 +143,29 @@ def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.logical_and(p, t).sum() / union) if union else float("nan")
 
 
+def warmup_cosine(opt: torch.optim.Optimizer, warmup_steps: int, total_steps: int) -> Any:
+    """Linear warm-up, then a cosine decay to 2 % of each group's learning rate (both recipes use it)."""
+
+    def lr_at(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        p = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, p)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+
+
+def restore_training(
+    state: dict[str, object], model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any
+) -> tuple[int, list[dict[str, float]]]:
+    """Load model, optimiser and schedule from a checkpoint state; return (epochs done, history)."""
+    model.load_state_dict(state["model"])  # type: ignore[arg-type]
+    opt.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
+    sched.load_state_dict(state["scheduler"])
+    history: list[dict[str, float]] = json.loads(str(state.get("history", "[]")))
+    return int(state["epoch"]), history  # type: ignore[call-overload]
+
+
 @torch.no_grad()
 def predict_torch(model: torch.nn.Module, images: np.ndarray, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """(fake_score [N], mask_prob [N,H,W]) from a torch U-YNet in eval mode."""
@@ -222,24 +246,14 @@ def train(
     steps_per_epoch = cfg.steps_per_epoch or max(1, n // cfg.pairs)
     total = steps_per_epoch * cfg.epochs
 
-    def lr_at(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        p = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
-        return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, p)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    sched = warmup_cosine(opt, cfg.warmup_steps, total)
     start_epoch = 0
     history: list[dict[str, float]] = []
     if resume is not None:
         state = load_checkpoint_state(resume)
         if int(state.get("width", cfg.width)) != cfg.width:  # type: ignore[call-overload]
             raise ModelError(f"The checkpoint {resume} is width {state.get('width')}, not {cfg.width}.")
-        model.load_state_dict(state["model"])  # type: ignore[arg-type]
-        opt.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
-        sched.load_state_dict(state["scheduler"])  # type: ignore[arg-type]
-        start_epoch = int(state["epoch"])  # type: ignore[call-overload]
-        history = json.loads(str(state.get("history", "[]")))
+        start_epoch, history = restore_training(state, model, opt, sched)
         log(f"resumed from {resume} after epoch {start_epoch}")
     model.train()
     t0 = time.perf_counter()
@@ -308,7 +322,12 @@ def train(
 def calibrate_model(model: torch.nn.Module, val: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, object]:
     """Threshold, real_below and bands from the model's scores on the validation set."""
     scores, _ = predict_torch(model, val[0])
-    res = calibrate(scores, val[1])
+    return calibration_dict(scores, val[1])
+
+
+def calibration_dict(scores: np.ndarray, labels: np.ndarray) -> dict[str, object]:
+    """Threshold, real_below, bands and table of :func:`.calibrate.calibrate`, as stored in the model."""
+    res = calibrate(scores, labels)
     return {
         "threshold": res.threshold,
         "real_below": res.real_below,
@@ -363,6 +382,7 @@ def train_from_clips(
 
     Crops are cached under ``work_dir/crops``; checkpoints go to ``work_dir/ckpt-w{width}-s{seed}``.
     """
+    refuse_validation_data(data_dir)
     import cv2
 
     from ..model.export import export_onnx

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,10 +28,18 @@ import torch.nn.functional as F
 
 from ..errors import InputError, ModelError
 from .augment import nuisance
-from .calibrate import auc, calibrate
-from .data import DEFAULT_VAL_IDS
+from .calibrate import auc
+from .data import DEFAULT_VAL_IDS, refuse_validation_data
 from .sbi import mask_target, self_blend
-from .train import _atomic_torch_save, load_checkpoint_state, predict_torch, to_tensor
+from .train import (
+    _atomic_torch_save,
+    calibration_dict,
+    load_checkpoint_state,
+    predict_torch,
+    restore_training,
+    to_tensor,
+    warmup_cosine,
+)
 
 #: Generators held out of training (whole folders of fakes-train): one per family, so the reported
 #: figure is cross-generator. EDTalk (talking head), SimSwap and E4S (face swap), StyleGAN (synthetic).
@@ -301,22 +308,12 @@ def train_lite(
     )
     total = cfg.steps_per_epoch * cfg.epochs
 
-    def lr_at(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        p = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
-        return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, p)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    sched = warmup_cosine(opt, cfg.warmup_steps, total)
     start = 0
     history: list[dict[str, float]] = []
     if resume is not None:
         state = load_checkpoint_state(resume)
-        model.load_state_dict(state["model"])  # type: ignore[arg-type]
-        opt.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
-        sched.load_state_dict(state["scheduler"])  # type: ignore[arg-type]
-        start = int(state["epoch"])  # type: ignore[call-overload]
-        history = json.loads(str(state.get("history", "[]")))
+        start, history = restore_training(state, model, opt, sched)
         log(f"resumed from {resume} after epoch {start}")
     t0 = time.perf_counter()
     for epoch in range(start, cfg.epochs):
@@ -366,13 +363,7 @@ def calibrate_lite(model: torch.nn.Module, val: dict[str, np.ndarray]) -> dict[s
     sg, _ = scores_of(model, val["gen"]) if len(val["gen"]) else (np.zeros(0), None)
     scores = np.r_[sr, ss, sg]
     labels = np.r_[np.zeros(len(sr)), np.ones(len(ss) + len(sg))].astype(np.int64)
-    res = calibrate(scores, labels)
-    return {
-        "threshold": res.threshold,
-        "real_below": res.real_below,
-        "bands": [[b.lo, b.hi, b.name, b.meaning] for b in res.bands],
-        "table": res.table,
-    }
+    return calibration_dict(scores, labels)
 
 
 LITE_MODEL_NAME = "uynet-lite0-sbi-gen"
@@ -401,6 +392,7 @@ def train_lite_from_folders(
     from ..model.export import export_onnx
     from ..model.metadata import calibration_json
 
+    refuse_validation_data(*real_dirs, fakes_dir)
     t0 = time.perf_counter()
     work = Path(work_dir)
     pools = build_pools(real_dirs, fakes_dir, work, yunet, holdout, log=log)
