@@ -65,6 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deepyn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # stdout closed early (`deepyn analyze CLIP | head -1`): the reader has what it wanted. Point
+        # stdout at /dev/null so the interpreter's final flush does not print a second traceback.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "torch":
             print("deepyn: error: this command needs PyTorch, which is not installed: "

@@ -120,3 +120,19 @@ def test_help_and_version_name_the_program():
         assert "--no-cache" in h.stdout
     v = run_cli("--help", module="deepyn_gui")
     assert v.returncode == 0 and v.stdout.startswith("usage: deepyn-viewer "), v.stdout
+
+
+def test_a_reader_that_closes_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`deepyn analyze CLIP | head -0`: the reader is gone before the verdict is printed; the command
+    ends with the shell's SIGPIPE status and no traceback."""
+    (tmp_path / "ev").mkdir()
+    clip = write_clip(tmp_path / "ev" / "c.mp4", astronaut_clip_frames(6, 160, 120, face_px=60), fps=25)
+    env = {**os.environ, "DEEPYN_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "deepyn_gui.cli", "analyze", str(clip), "-q", "--no-cache",
+                             "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader leaves before anything is written
+    err = proc.stderr.read().decode()
+    rc = proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert rc == 141, (rc, err)
