@@ -1,6 +1,6 @@
 """The backend comparison view: one clip, two backends, the same crops, side by side, timed like for like.
 
-A :class:`CompareWorker` thread builds both backends (a model can take seconds to load) and runs
+A :class:`CompareWorker` (an adapter over the viewer's one job class) builds both backends (a model can take seconds to load) and runs
 :class:`deepyn_gui.core.compare.Comparison`, which feeds each batch of decoded, detected and cropped
 faces to both backends one after the other. The window shows, for each backend, the latest frame
 with that backend's mask overlay and score; both score curves; live charts of throughput (crops/s),
@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +61,9 @@ from ..core.errors import Cancelled, DeepYNError
 from ..core.pipeline import AnalysisSettings
 from ..core.results import FrameResult
 from ..core.verdict import verdict_words
+from .jobs import Worker
 from .overlay import MaskOverlay
 from .player import FrameView
-from .workers import ThreadedJob
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +111,24 @@ def backend_catalogue() -> list[tuple[str, str, bool, str]]:
 # --------------------------------------------------------------------------------------------------
 
 
-class CompareWorker(ThreadedJob, QObject):
-    """Runs one comparison on its own thread; signals arrive on the GUI thread (queued)."""
+@dataclass(frozen=True)
+class _Ready:
+    """Both backends are set up: per side its label (None: unavailable), reason and model note."""
+
+    labels: list[str | None]
+    reasons: list[str]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """The comparison stopped early with this message; the frames so far still make a result."""
+
+    message: str
+
+
+class CompareWorker(QObject):
+    """One comparison: an adapter over :class:`~.jobs.Worker`; signals arrive on the GUI thread."""
 
     ready = Signal(object, object, object)  # per side: label (None: unavailable), reason, model note
     batchReady = Signal(object)  # CompareBatch
@@ -130,13 +148,21 @@ class CompareWorker(ThreadedJob, QObject):
         self.choices = list(choices)
         self.settings = settings
         self._factory = factory or _default_factory
-        self._init_thread("deepyn-gui-compare")
+        # Comparison sees the cancel itself and its result keeps the frames so far: drain, do not close
+        self.worker = Worker(self._items, "compare", drain_on_cancel=True, failure_prefix="Comparison failed: ",
+                             parent=self)
+        self.worker.yielded.connect(self._on_item)
+        self.worker.succeeded.connect(self._on_result)
+        self.worker.cancelled.connect(self._on_result)
+        self.worker.failed.connect(self._on_failed)
+        self.start, self.cancel, self.is_alive, self.join = (
+            self.worker.start, self.worker.cancel, self.worker.is_alive, self.worker.join)
 
-    def _run(self) -> None:
+    def _items(self, cancel: threading.Event, _emit: Callable[[Any], None]) -> Generator[Any, None, ComparisonResult | None]:
+        """Set up both backends, then yield each compared batch; returns the ComparisonResult."""
         setups: list[BackendSetup] = []
-        result: ComparisonResult | None = None
         try:
-            setups = set_up_backends(self.choices, self._factory, self.settings.batch_size, self._cancel.is_set)
+            setups = set_up_backends(self.choices, self._factory, self.settings.batch_size, cancel.is_set)
             backends = [st.backend for st in setups if st.backend is not None]
             side_labels = [st.label if st.backend is not None else None for st in setups]
             reasons = [st.reason for st in setups]
@@ -145,51 +171,57 @@ class CompareWorker(ThreadedJob, QObject):
                 + ("" if st.backend.model_info.trained else " — UNTRAINED model: its scores mean nothing")
                 for st in setups
             ]
-            self.ready.emit(side_labels, reasons, notes)
+            yield _Ready(side_labels, reasons, notes)
             if not backends:
-                self.failed.emit("No backend of the comparison can run here: " + "; ".join(r for r in reasons if r))
-                return
+                raise DeepYNError("No backend of the comparison can run here: " + "; ".join(r for r in reasons if r))
             unavailable = [(st.label, st.reason) for st in setups if st.backend is None]
-            digest: dict[str, str] = {}
-            hasher = threading.Thread(target=self._hash, args=(digest,), name="deepyn-gui-compare-sha256", daemon=True)
-            hasher.start()
-            run = Comparison(self.path, backends, [lab for lab in side_labels if lab], self.settings, self._cancel,
-                             unavailable)
+            with ThreadPoolExecutor(1, thread_name_prefix="deepyn-gui-compare-sha256") as pool:
+                digest = pool.submit(self._hash, cancel)
+                run = Comparison(self.path, backends, [lab for lab in side_labels if lab], self.settings, cancel,
+                                 unavailable)
+                try:
+                    yield from run
+                except Cancelled:
+                    run.complete, run.stop_reason = False, "cancelled by the user"
+                except DeepYNError as exc:
+                    run.complete, run.stop_reason = False, str(exc)
+                    yield _Problem(str(exc))
+                sha = digest.result()
             try:
-                for batch in run:
-                    self.batchReady.emit(batch)
-            except Cancelled:
-                run.complete, run.stop_reason = False, "cancelled by the user"
-            except DeepYNError as exc:
-                run.complete, run.stop_reason = False, str(exc)
-                self.failed.emit(str(exc))
-            hasher.join()
-            try:
-                result = run.result(digest.get("sha256", ""))
+                return run.result(sha)
             except DeepYNError:
-                result = None  # nothing was decoded
-        except Cancelled:
-            pass
-        except DeepYNError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:
-            log.exception("comparison of %s failed", self.path)
-            self.failed.emit(f"Comparison failed: {type(exc).__name__}: {exc}")
+                return None  # nothing was decoded
         finally:
             for b in (st.backend for st in setups if st.backend is not None):
                 try:
                     b.close()
                 except Exception:
                     log.exception("closing a backend failed")
-            self.finished.emit(result)
 
-    def _hash(self, out: dict[str, str]) -> None:
+    def _hash(self, cancel: threading.Event) -> str:
         try:
             from ..core.evidence import sha256_file
 
-            out["sha256"] = sha256_file(self.path, cancel=self._cancel)
+            return sha256_file(self.path, cancel=cancel)
         except Exception as exc:  # noqa: BLE001 - the result then carries no hash
             log.info("hashing %s for the comparison stopped: %s", self.path, exc)
+            return ""
+
+    # -- GUI thread -----------------------------------------------------------------------------------
+    def _on_item(self, item: Any) -> None:
+        if isinstance(item, _Ready):
+            self.ready.emit(item.labels, item.reasons, item.notes)
+        elif isinstance(item, _Problem):
+            self.failed.emit(item.message)
+        else:
+            self.batchReady.emit(item)
+
+    def _on_result(self, result: ComparisonResult | None) -> None:
+        self.finished.emit(result)
+
+    def _on_failed(self, message: str) -> None:
+        self.failed.emit(message)
+        self.finished.emit(None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -375,7 +407,7 @@ class BackendPane(QFrame):
         )
 
 
-class CompareCharts(pg.GraphicsLayoutWidget):
+class CompareCharts(pg.GraphicsLayoutWidget):  # type: ignore[misc]  # pyqtgraph is untyped
     """Both score curves over the clip, and live throughput, latency p50/p95 and end-to-end fps."""
 
     def __init__(self, parent: QWidget | None = None) -> None:

@@ -3,7 +3,7 @@
 Every export here ends in ``deepyn_gui.core.export`` (annotate/frames/video/report/data) or
 ``deepyn_gui.core.evidence``, so the viewer and ``deepyn report`` / ``deepyn export-frames`` write the
 same bytes. Long exports (video, report, frame hashes, and the SHA-256 re-check that precedes every
-export) run on a QThread behind a progress dialog with Cancel; the GUI thread never waits on them.
+export) run on the viewer's one job class (:class:`~.jobs.Worker`) behind a progress dialog with Cancel; the GUI thread never waits on them.
 
 Qt's own job is the PDF: :func:`html_to_pdf` prints the report's HTML with QTextDocument + QPdfWriter
 (the CLI imports it lazily, only for ``--pdf``).
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QMarginsF, QObject, QRectF, QSizeF, QStandardPaths, Qt, QThread, Signal
+from PySide6.QtCore import QEvent, QMarginsF, QObject, QRectF, QSizeF, QStandardPaths, Qt
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -57,13 +57,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.errors import Cancelled, DeepYNError
+from ..core.errors import DeepYNError
 from ..core.evidence import is_evidence_folder, prepare_export, require_evidence
 from ..core.export.annotate import COLORMAPS, AnnotateStyle
 from ..core.export.atomic import atomic_path, write_bytes_atomic
 from ..core.export.frames import flagged_frames, frame_file_name, raw_frame_png, render_frame_png
 from ..core.output_guard import check_output_file
 from ..core.results import AnalysisResult
+from .jobs import Worker
 
 log = logging.getLogger(__name__)
 
@@ -255,57 +256,33 @@ def export_current_frame(
 # ---------------------------------------------------------------------------------------------- jobs
 
 
-class ExportJob(QThread):
-    """Runs one export function off the GUI thread; reports progress, can be cancelled."""
-
-    progressed = Signal(str, int, int)  # what, done, total
-    succeeded = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, fn: Callable[[threading.Event, Callable[[str, int, int], None]], Any],
-                 parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._fn = fn
-        self.cancel_event = threading.Event()
-        self.outcome: Any = None
-        self.error: str | None = None
-
-    def run(self) -> None:
-        try:
-            self.outcome = self._fn(self.cancel_event, lambda w, d, t: self.progressed.emit(w, d, t))
-        except Cancelled as exc:
-            self.error = str(exc) or "cancelled"
-            self.failed.emit(self.error)
-        except DeepYNError as exc:
-            self.error = str(exc)
-            self.failed.emit(self.error)
-        except Exception as exc:
-            log.exception("export failed")
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.failed.emit(self.error)
-        else:
-            self.succeeded.emit(self.outcome)
+def export_worker(fn: Callable[[threading.Event, Callable[[str, int, int], None]], Any],
+                  parent: QObject | None = None) -> Worker:
+    """A :class:`~.jobs.Worker` for ``fn(cancel, progress)``; progress arrives as ``yielded((what, done, total))``."""
+    return Worker(lambda cancel, emit: fn(cancel, lambda what, done, total: emit((what, done, total))), "export",
+                  parent=parent)
 
 
 def run_with_progress(parent: QWidget | None, title: str, fn: Callable[..., Any],
-                      on_done: Callable[[Any], None] | None = None) -> ExportJob:
-    """Start ``fn(cancel, progress)`` on an ExportJob behind a modal progress dialog with Cancel."""
+                      on_done: Callable[[Any], None] | None = None) -> Worker:
+    """Start ``fn(cancel, progress)`` on an Worker behind a modal progress dialog with Cancel."""
     dialog = QProgressDialog(title, "Cancel", 0, 0, parent)
     dialog.setWindowTitle(title)
     dialog.setMinimumDuration(300)
     dialog.setAutoClose(False)
     dialog.setAutoReset(False)
-    job = ExportJob(fn, parent)
+    job = export_worker(fn, parent)
 
-    def progressed(what: str, done: int, total: int) -> None:
+    def progressed(item: tuple[str, int, int]) -> None:
+        what, done, total = item
         dialog.setLabelText(f"{title}: {what}")
         dialog.setMaximum(max(total, 0))
         dialog.setValue(min(done, total) if total else 0)
 
     def close_dialog() -> bool:
         """Close the dialog without it counting as a cancel; True if the user had cancelled."""
-        cancelled = job.cancel_event.is_set()
-        dialog.canceled.disconnect(job.cancel_event.set)
+        cancelled = job.cancel_requested
+        dialog.canceled.disconnect(job.cancel)
         dialog.close()
         dialog.deleteLater()
         return cancelled
@@ -319,11 +296,11 @@ def run_with_progress(parent: QWidget | None, title: str, fn: Callable[..., Any]
         if not close_dialog():
             QMessageBox.critical(parent, title, message)
 
-    job.progressed.connect(progressed)
+    job.yielded.connect(progressed)
     job.succeeded.connect(finished_ok)
     job.failed.connect(finished_bad)
-    dialog.canceled.connect(job.cancel_event.set)
-    job.finished.connect(job.deleteLater)
+    job.cancelled.connect(lambda _partial: close_dialog())  # the user's own cancel: no message
+    dialog.canceled.connect(job.cancel)
     job.start()
     return job
 
@@ -400,7 +377,7 @@ class ExportActions(QObject):
         self._style_getter = style_getter
         self.last_dir = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(
             Path.home())
-        self.jobs: list[ExportJob] = []
+        self.jobs: list[Worker] = []
         self.last_outcome: Any = None
         self.actions: dict[str, QAction] = {}
         window.installEventFilter(self)
@@ -479,7 +456,7 @@ class ExportActions(QObject):
         self.last_dir = folder
         return Path(folder), allow
 
-    def _start(self, title: str, fn: Callable[..., Any], done_text: Callable[[Any], str]) -> ExportJob:
+    def _start(self, title: str, fn: Callable[..., Any], done_text: Callable[[Any], str]) -> Worker:
         def on_done(outcome: Any) -> None:
             self.last_outcome = outcome
             status = getattr(self.window, "statusBar", None)
@@ -499,11 +476,11 @@ class ExportActions(QObject):
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         for j in self.jobs:
             if _alive(j):
-                j.cancel_event.set()
+                j.cancel()
         return self.wait(timeout_ms)
 
     # -- actions --------------------------------------------------------------------------------------
-    def export_frame(self, raw: bool = False) -> ExportJob | None:
+    def export_frame(self, raw: bool = False) -> Worker | None:
         style = None if raw else self.style()
         name, data = current_frame_png(self.session, style, raw)  # pixels taken now, on the GUI thread
         picked = self._ask_file("Export frame", name, "PNG image (*.png)")
@@ -521,7 +498,7 @@ class ExportActions(QObject):
 
         return self._start("Export frame", work, lambda p: f"Wrote {p}")
 
-    def export_flagged(self) -> ExportJob | None:
+    def export_flagged(self) -> Worker | None:
         from ..core.export.frames import export_frames
 
         result, style, evidence = self._result(), self.style(), self._evidence()
@@ -539,7 +516,7 @@ class ExportActions(QObject):
 
         return self._start("Export flagged frames", work, lambda ps: f"Wrote {len(ps)} frames to {folder}")
 
-    def export_video(self) -> ExportJob | None:
+    def export_video(self) -> Worker | None:
         from ..core.export.video import export_annotated_video
 
         result, style, evidence = self._result(), self.style(), self._evidence()
@@ -557,7 +534,7 @@ class ExportActions(QObject):
         return self._start("Export annotated video", work,
                            lambda v: f"Wrote {v.path} ({v.frames} frames)" + (" — INCOMPLETE" if v.problems else ""))
 
-    def export_data(self) -> ExportJob | None:
+    def export_data(self) -> Worker | None:
         from ..core.export.data import write_csv, write_json, write_verdict_csv
 
         result, evidence = self._result(), self._evidence()
@@ -574,7 +551,7 @@ class ExportActions(QObject):
 
         return self._start("Export data", work, lambda ps: f"Wrote {', '.join(p.name for p in ps)} to {folder}")
 
-    def export_report(self) -> ExportJob | None:
+    def export_report(self) -> Worker | None:
         from ..core.export.report import write_report
 
         result, style, evidence = self._result(), self.style(), self._evidence()
@@ -605,7 +582,7 @@ class ExportActions(QObject):
 
         return self._start("Export report", work, lambda f: f"Wrote {f.html}" + (f" and {f.pdf.name}" if f.pdf else ""))
 
-    def export_frame_hashes(self) -> ExportJob | None:
+    def export_frame_hashes(self) -> Worker | None:
         from ..core.evidence import write_frame_hashes
 
         evidence = self._evidence()
@@ -622,7 +599,7 @@ class ExportActions(QObject):
 
         return self._start("Frame hashes", work, lambda p: f"Wrote {p}")
 
-    def verify_evidence(self) -> ExportJob | None:
+    def verify_evidence(self) -> Worker | None:
         result, evidence = self._result(), self._evidence()
 
         def work(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> str:
@@ -643,15 +620,12 @@ class ExportActions(QObject):
         ok = True
         for j in list(self.jobs):
             if _alive(j):
-                ok = j.wait(timeout_ms) and ok
+                ok = j.join(timeout_ms / 1000) and ok
         return ok
 
 
-def _alive(job: ExportJob) -> bool:
-    try:
-        return job.isRunning()
-    except RuntimeError:  # already deleted by deleteLater
-        return False
+def _alive(job: Worker) -> bool:
+    return job.is_alive()
 
 
 def install_export_actions(window: QWidget, session: Any | None = None, menu: QMenu | None = None,

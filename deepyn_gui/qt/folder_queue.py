@@ -8,10 +8,11 @@ the viewer looks up: opening an entry shows its analysis from the cache at once.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -26,17 +27,11 @@ from PySide6.QtWidgets import (
 
 from ..core.batch import BatchItem
 from ..core.verdict import verdict_words
+from .jobs import Worker
 
 COLUMNS = ("Clip", "Verdict", "Score", "State")
 _STATE_TEXT = {"queued": "queued", "running": "analysing…", "done": "done", "cached": "done (cache)",
                "failed": "failed", "cancelled": "not finished"}
-
-
-class _Relay(QObject):
-    """Carries batch events from the worker thread to the GUI thread (queued signals)."""
-
-    item = Signal(int, object)
-    finished = Signal(str)
 
 
 class FolderQueueWindow(QWidget):
@@ -72,61 +67,57 @@ class FolderQueueWindow(QWidget):
         self.items: list[BatchItem] = [BatchItem(str(c)) for c in clips]
         for row, item in enumerate(self.items):
             self._show(row, item)
-        self._cancel = threading.Event()
-        self._relay = _Relay(self)
-        self._relay.item.connect(self._on_item, Qt.ConnectionType.QueuedConnection)
-        self._relay.finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
-        self._thread: threading.Thread | None = None
+        self.worker: Worker | None = None
         if start:
             self.start()
 
     # -- running ----------------------------------------------------------------------------------
     def start(self) -> None:
+        """Run the folder through core's batch on the viewer's one job class (:class:`~.jobs.Worker`)."""
         session = self.main_window.session
         backend_name, model_path, threads = session.backend_name, session.model_path, session.threads
-        settings, root = session.settings, session.cache_root
+        settings, root, clips = session.settings, session.cache_root, self.clips
 
-        def emit(signal: Any, *args: Any) -> None:
-            try:
-                signal.emit(*args)
-            except RuntimeError:  # the window was closed while the batch wound down
-                pass
-
-        def work() -> None:
+        def work(cancel: threading.Event, emit: Callable[[Any], None]) -> str:
+            """Each finished clip goes out as ``(row, BatchItem)``; returns the closing status line."""
             from ..backends import create_backend
             from ..core.batch import default_parallel, run_batch
             from ..core.cache import AnalysisCache
 
-            message = ""
             try:
                 backend = create_backend(backend_name, model_path=model_path, threads=threads,
                                          batch_size=settings.batch_size)
             except Exception as exc:  # noqa: BLE001 - shown in the window, never a silent stop
-                emit(self._relay.finished, f"cannot start: {exc}")
-                return
+                return f"cannot start: {exc}"
             try:
-                run = run_batch(self.clips, backend, settings, cache=AnalysisCache(root),
-                                parallel=default_parallel(backend), reports=False, cancel=self._cancel,
-                                on_item=lambda i, it: emit(self._relay.item, i, it))
+                run = run_batch(clips, backend, settings, cache=AnalysisCache(root), parallel=default_parallel(backend),
+                                reports=False, cancel=cancel, on_item=lambda i, it: emit((i, it)))
                 for i, it in enumerate(run.snapshot()):
-                    emit(self._relay.item, i, it)
+                    emit((i, it))
             except Exception as exc:  # noqa: BLE001
-                message = f"stopped: {exc}"
+                return f"stopped: {exc}"
             finally:
                 backend.close()
-            emit(self._relay.finished, message)
+            return ""
 
         self.status.setText(f"Analysing with {backend_name}…")
-        self._thread = threading.Thread(target=work, name="deepyn-folder-queue", daemon=True)
-        self._thread.start()
+        # drained on cancel: the clips being analysed finish and their rows still arrive
+        self.worker = Worker(work, "folder-queue", drain_on_cancel=True, parent=self)
+        self.worker.yielded.connect(lambda row_item: self._on_item(*row_item))
+        self.worker.succeeded.connect(self._on_finished)
+        self.worker.cancelled.connect(lambda message: self._on_finished(message or ""))
+        self.worker.failed.connect(self._on_finished)
+        self.worker.start()
 
     def cancel(self) -> None:
-        self._cancel.set()
+        if self.worker is not None:
+            self.worker.cancel()
         self.cancel_button.setEnabled(False)
         self.status.setText("Stopping after the clips being analysed…")
 
     def closeEvent(self, event: Any) -> None:
-        self._cancel.set()
+        if self.worker is not None:
+            self.worker.cancel()
         super().closeEvent(event)
 
     # -- display ----------------------------------------------------------------------------------

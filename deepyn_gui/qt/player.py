@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from .style import format_timecode
 
 
-class EvidenceImageItem(pg.ImageItem):
+class EvidenceImageItem(pg.ImageItem):  # type: ignore[misc]  # pyqtgraph is untyped
     """An ``ImageItem`` for decoded frames that paints them as ``QImage.Format_RGB32``.
 
     ``image`` stays the RGB array exactly as decoded; what is painted is the same pixels re-packed as
@@ -59,7 +59,7 @@ class EvidenceImageItem(pg.ImageItem):
         self._unrenderable = False
 
 
-class FrameView(pg.GraphicsView):
+class FrameView(pg.GraphicsView):  # type: ignore[misc]  # pyqtgraph is untyped
     """Shows one RGB frame, zoomable and pannable, with the mask overlay drawn on top by others."""
 
     def __init__(self, parent: QWidget | None = None) -> None:

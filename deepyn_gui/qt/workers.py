@@ -1,8 +1,9 @@
-"""Worker threads for the GUI: decode-for-display and analysis. The GUI thread never waits on either.
+"""The viewer's background jobs: decode-for-display, analysis, and short tasks. The GUI thread never
+waits on any of them.
 
-Both workers are plain Python threads that report through Qt signals of a QObject living in the GUI
-thread; a signal emitted from another thread is delivered to GUI-thread receivers as a queued event,
-so results arrive on the GUI thread without any locking in the widgets.
+Each is a thin adapter over the one job class, :class:`~deepyn_gui.qt.jobs.Worker` (a thread, one
+cancel, answers as signals queued to the GUI thread); the adapters only give its generic signals the
+names and run ids the session filters by.
 
 * :class:`DecodeWorker` keeps one :class:`~deepyn_gui.core.video.VideoSource` open (sources are not
   thread-safe, so this thread owns its own) and serves frame requests with "newest request wins":
@@ -24,7 +25,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ from ..core.cache import (  # noqa: F401 - CacheQuery, CacheHit, cacheable, save
 from ..core.errors import Cancelled, DeepYNError
 from ..core.pipeline import AnalysisSettings, Progress, RunStopped, run_analysis
 from ..core.results import AnalysisResult, FrameResult, Verdict
+from .jobs import Worker
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,7 @@ class DecodeWorker(QObject):
     def __init__(self, parent: QObject | None = None, decode_threads: int = 2) -> None:
         super().__init__(parent)
         self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._worker: Worker | None = None  # started on the first request; its cancel is the stop
         self._stop = False
         self._generation = 0
         self._request = 0
@@ -141,23 +143,24 @@ class DecodeWorker(QObject):
         with self._cond:
             self._stop = True
             self._want = None
+            worker = self._worker
+            if worker is not None:
+                worker.cancel()
             self._cond.notify()
-            thread = self._thread
-        if thread is None:
-            return True
-        thread.join(timeout)
-        return not thread.is_alive()
+        return worker is None or worker.join(timeout)
 
     def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._worker is not None and self._worker.is_alive()
 
     def _ensure_thread(self) -> None:
-        if self._thread is None and not self._stop:
-            self._thread = threading.Thread(target=self._run, name="deepyn-gui-decode", daemon=True)
-            self._thread.start()
+        if self._worker is None and not self._stop:
+            self._worker = Worker(self._serve, "decode", numbered=False, parent=self)
+            self._worker.start()
 
     # -- worker thread ------------------------------------------------------------------------------
-    def _run(self) -> None:
+    def _serve(self, cancel: threading.Event, _emit: Callable[[Any], None]) -> None:
+        """Serve open/close/frame requests until cancelled; answers go out as this object's signals
+        (one hop: a scrub's latency is the decode, not a relay)."""
         from ..core.video import FrameReader, VideoSource
 
         src: Any = None
@@ -165,9 +168,9 @@ class DecodeWorker(QObject):
         try:
             while True:
                 with self._cond:
-                    while not (self._stop or self._open_path or self._close or self._want):
+                    while not (cancel.is_set() or self._open_path or self._close or self._want):
                         self._cond.wait()
-                    if self._stop:
+                    if cancel.is_set():
                         return
                     open_req, self._open_path = self._open_path, None
                     close, self._close = self._close, False
@@ -230,80 +233,39 @@ def lookup_cache(query: CacheQuery) -> CacheHit | None:
     return lookup(query, model_file_for(query.backend, query.model_path))
 
 
-class ThreadedJob:
-    """The thread lifecycle shared by the GUI's workers: start, cancel, poll and join without blocking.
+class BackgroundTask(QObject):
+    """One short job (hashing, a cache look-up or save): an adapter over :class:`~.jobs.Worker`.
 
-    A subclass calls :meth:`_init_thread` in its ``__init__`` and implements ``_run``; cancelling only
-    sets an event that ``_run`` checks, so the GUI thread never waits on the work itself.
-    """
-
-    _cancel: threading.Event
-    _thread: threading.Thread
-
-    def _init_thread(self, name: str) -> None:
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def _run(self) -> None:  # pragma: no cover - every subclass overrides it
-        raise NotImplementedError
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait at most ``timeout`` s; True when the thread has ended (or never started)."""
-        if self._thread.ident is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-
-class BackgroundTask(ThreadedJob, QObject):
-    """One short job on its own daemon thread; the GUI thread never waits on it.
-
-    ``fn(cancel, progress)`` runs on the thread (``progress(done, total)``); its outcome, failure and
-    progress come back as signals tagged with the task id, so the session can drop answers about a
-    clip it has left. :class:`Cancelled` ends a task quietly (``failed`` is not emitted).
+    ``fn(cancel, progress)`` runs on the worker thread (``progress(done, total)``); its outcome,
+    failure and progress come back as signals tagged with the task id, so the session can drop
+    answers about a clip it has left. A cancelled task emits neither ``succeeded`` nor ``failed``.
     """
 
     progressed = Signal(int, object, object)  # task id, done, total (Python ints: files can exceed 2 GB)
     succeeded = Signal(int, object)  # task id, outcome
     failed = Signal(int, str)  # task id, user-facing message
 
-    _ids = 0
-
     def __init__(self, fn: Callable[[threading.Event, Callable[[int, int], None]], Any], name: str,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        BackgroundTask._ids += 1
-        self.task_id = BackgroundTask._ids
         self.name = name
-        self._fn = fn
-        self._init_thread(f"deepyn-gui-{name}-{self.task_id}")
+        self.worker = Worker(lambda cancel, emit: fn(cancel, lambda done, total: emit((done, total))), name,
+                             parent=self)
+        self.task_id = self.worker.job_id
+        self.worker.yielded.connect(self._on_progress)
+        self.worker.succeeded.connect(self._on_succeeded)
+        self.worker.failed.connect(self._on_failed)
+        self.start, self.cancel, self.is_alive, self.join = (
+            self.worker.start, self.worker.cancel, self.worker.is_alive, self.worker.join)
 
-    def _run(self) -> None:
-        tid = self.task_id
-        try:
-            outcome = self._fn(self._cancel, lambda done, total: self.progressed.emit(tid, done, total))
-        except Cancelled:
-            return
-        except DeepYNError as exc:
-            self.failed.emit(tid, str(exc))
-        except Exception as exc:  # a bug must reach the user, not vanish with the thread
-            log.exception("background task %s failed", self.name)
-            self.failed.emit(tid, f"{type(exc).__name__}: {exc}")
-        else:
-            self.succeeded.emit(tid, outcome)
+    def _on_progress(self, done_total: tuple[int, int]) -> None:
+        self.progressed.emit(self.task_id, *done_total)
+
+    def _on_succeeded(self, outcome: Any) -> None:
+        self.succeeded.emit(self.task_id, outcome)
+
+    def _on_failed(self, message: str) -> None:
+        self.failed.emit(self.task_id, message)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -356,8 +318,15 @@ def _default_factory(name: str, model_path: str | None = None, **options: Any) -
     return create_backend(name, model_path=model_path, **options)
 
 
-class AnalysisWorker(ThreadedJob, QObject):
-    """One analysis run on its own thread. Signals carry the run id so stale runs can be ignored."""
+@dataclass(frozen=True)
+class _BackendReady:
+    model: Any  # ModelInfo
+    description: dict[str, Any]
+
+
+class AnalysisWorker(QObject):
+    """One analysis run: an adapter over :class:`~.jobs.Worker`. Signals carry the run id so stale
+    runs can be ignored; ``finished`` always comes last, once, with the result (partial after a cancel)."""
 
     backendReady = Signal(int, object, object)  # run, ModelInfo, backend description dict
     framesReady = Signal(int, object)  # run, list[FrameResult]
@@ -366,8 +335,6 @@ class AnalysisWorker(ThreadedJob, QObject):
     failed = Signal(int, str)  # run, user-facing message (the run still finishes)
     cached = Signal(int, object)  # run, CacheHit: the answer came from the session cache (then finished)
     finished = Signal(int, object)  # run, AnalysisResult | None (None: nothing could be run)
-
-    _ids = 0
 
     def __init__(
         self,
@@ -378,104 +345,127 @@ class AnalysisWorker(ThreadedJob, QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        AnalysisWorker._ids += 1
-        self.run_id = AnalysisWorker._ids
         self.job = job
         self._factory = backend_factory or _default_factory
         self._flush_s = flush_s
         self._verdict_every_s = verdict_every_s
-        self._init_thread(f"deepyn-gui-analysis-{self.run_id}")
-        self.cancelled_at: float | None = None
-        self.ended_at: float | None = None
         self.from_cache = False  # the run answered from the session cache, without a backend
+        # the engine winds down itself on cancel and returns the frames so far: drain, do not close
+        self.worker = Worker(self._items, "analysis", drain_on_cancel=True, failure_prefix="Analysis failed: ",
+                             parent=self)
+        self.run_id = self.worker.job_id
+        self.worker.yielded.connect(self._on_item)
+        self.worker.succeeded.connect(self._on_result)
+        self.worker.cancelled.connect(self._on_result)
+        self.worker.failed.connect(self._on_failed)
+        self.start, self.cancel, self.is_alive, self.join = (
+            self.worker.start, self.worker.cancel, self.worker.is_alive, self.worker.join)
 
-    def cancel(self) -> None:
-        """Ask the run to stop; it finishes (with the frames so far) within one pipeline poll."""
-        if not self._cancel.is_set():
-            self.cancelled_at = time.perf_counter()
-            self._cancel.set()
+    @property
+    def cancel_requested(self) -> bool:
+        return self.worker.cancel_requested
+
+    @property
+    def cancelled_at(self) -> float | None:
+        return self.worker.cancelled_at
+
+    @property
+    def ended_at(self) -> float | None:
+        return self.worker.ended_at
 
     # -- worker thread ------------------------------------------------------------------------------
-    def _run(self) -> None:
-        """Build the backend, then forward what the core engine (:func:`run_analysis`) yields as signals.
+    def _items(self, cancel: threading.Event, _emit: Callable[[Any], None]) -> Generator[Any, None, AnalysisResult | None]:
+        """Build the backend, then re-yield what the core engine (:func:`run_analysis`) yields.
 
         Nothing about the analysis is decided here: warnings, error states, completeness and the
-        evidence hash come from the same generator the CLI consumes.
+        evidence hash come from the same generator the CLI consumes. Frames are batched a few times
+        a second so the GUI thread gets lists, not one event per frame. Returns the result.
         """
         job = self.job
-        rid = self.run_id
-        pending: list[FrameResult] = []
-        backend: Any = None
-        result: AnalysisResult | None = None
-
-        def flush() -> None:
-            if pending:
-                self.framesReady.emit(rid, list(pending))
-                pending.clear()
-
         _lower_thread_priority(job.nice)
-        if job.cache is not None and self._answer_from_cache(job.cache):
-            return
+        if job.cache is not None:
+            hit = self._cache_hit(job.cache)
+            if hit is not None and not cancel.is_set():
+                self.from_cache = True
+                yield hit
+                return hit.result
+        backend: Any = None
+        pending: list[FrameResult] = []
+        result: AnalysisResult | None = None
         try:
             backend = self._factory(
                 job.backend, model_path=job.model_path, threads=job.threads, batch_size=job.settings.batch_size
             )
-            if self._cancel.is_set():
+            if cancel.is_set():
                 raise Cancelled("analysis cancelled")
-            self.backendReady.emit(rid, backend.model_info, backend.describe())
+            yield _BackendReady(backend.model_info, backend.describe())
             last_flush = time.perf_counter()
             for item in run_analysis(
-                job.path, backend, job.settings, self._cancel, evidence_sha256=job.evidence_sha256,
+                job.path, backend, job.settings, cancel, evidence_sha256=job.evidence_sha256,
                 total_frames=job.total_frames, verdict_every_s=self._verdict_every_s, on_cancel="result",
             ):
                 now = time.perf_counter()
                 if isinstance(item, FrameResult):
                     pending.append(item)
                     if now - last_flush >= self._flush_s:
-                        flush()
+                        yield list(pending)
+                        pending.clear()
                         last_flush = now
                     continue
-                flush()
+                if pending:
+                    yield list(pending)
+                    pending.clear()
                 last_flush = now
-                if isinstance(item, Progress):
-                    self.progress.emit(rid, item)
-                elif isinstance(item, Verdict):  # provisional; the final one is in the result
-                    self.verdictReady.emit(rid, item)
-                elif isinstance(item, RunStopped):
-                    if not self._cancel.is_set():
-                        log.warning("analysis of %s stopped: %s", job.path, item.reason)
-                        self.failed.emit(rid, item.reason)
-                else:
+                if isinstance(item, AnalysisResult):
                     result = item
-        except Cancelled:
-            pass
-        except DeepYNError as exc:
-            log.warning("analysis of %s stopped: %s", job.path, exc)
-            self.failed.emit(rid, str(exc))
-        except Exception as exc:  # shown to the user and logged with the traceback
-            log.exception("analysis of %s failed", job.path)
-            self.failed.emit(rid, f"Analysis failed: {type(exc).__name__}: {exc}")
+                elif isinstance(item, RunStopped):
+                    if not cancel.is_set():
+                        log.warning("analysis of %s stopped: %s", job.path, item.reason)
+                        yield item
+                else:
+                    yield item  # Progress, or a provisional Verdict (the final one is in the result)
+            return result
+        except GeneratorExit:
+            raise
+        except BaseException:
+            if pending:  # the frames analysed before the failure still reach the timeline
+                yield list(pending)
+            raise
         finally:
-            flush()
             if backend is not None:
                 try:
                     backend.close()
                 except Exception:  # closing must not hide the result
                     log.exception("closing backend %s failed", job.backend)
-            self.ended_at = time.perf_counter()
-            self.finished.emit(rid, result)
 
-    def _answer_from_cache(self, query: CacheQuery) -> bool:
-        """Finish the run with a cached analysis if there is one (True); no backend is built then."""
+    @staticmethod
+    def _cache_hit(query: CacheQuery) -> CacheHit | None:
         try:
-            hit = lookup_cache(query)
+            return lookup_cache(query)
         except Exception:  # a broken cache must never stop an analysis
             log.exception("looking up the analysis cache failed")
-            hit = None
-        if hit is None or self._cancel.is_set():
-            return False
-        self.from_cache = True
-        self.cached.emit(self.run_id, hit)
-        self.ended_at = time.perf_counter()
-        self.finished.emit(self.run_id, hit.result)
-        return True
+            return None
+
+    # -- GUI thread: one typed signal per kind of item ----------------------------------------------
+    def _on_item(self, item: Any) -> None:
+        rid = self.run_id
+        if isinstance(item, list):
+            self.framesReady.emit(rid, item)
+        elif isinstance(item, Progress):
+            self.progress.emit(rid, item)
+        elif isinstance(item, Verdict):
+            self.verdictReady.emit(rid, item)
+        elif isinstance(item, RunStopped):
+            self.failed.emit(rid, item.reason)
+        elif isinstance(item, _BackendReady):
+            self.backendReady.emit(rid, item.model, item.description)
+        elif isinstance(item, CacheHit):
+            self.cached.emit(rid, item)
+
+    def _on_result(self, result: AnalysisResult | None) -> None:
+        self.finished.emit(self.run_id, result)
+
+    def _on_failed(self, message: str) -> None:
+        log.warning("analysis of %s stopped: %s", self.job.path, message)
+        self.failed.emit(self.run_id, message)
+        self.finished.emit(self.run_id, None)
