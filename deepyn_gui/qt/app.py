@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .theme import set_app_identity
 
     set_app_identity(app)
-    show_first_run_hint_if_due(win)
+    show_first_run_hint_if_due(win.help_actions)
     if args.clip:
         QTimer.singleShot(0, lambda: win.open_file(args.clip))
     return int(app.exec())

@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
+    QMainWindow,
     QMenu,
     QMessageBox,
     QPlainTextEdit,
@@ -64,7 +65,9 @@ from ..core.export.atomic import atomic_path, write_bytes_atomic
 from ..core.export.frames import flagged_frames, frame_file_name, raw_frame_png, render_frame_png
 from ..core.output_guard import check_output_file
 from ..core.results import AnalysisResult
+from .host import ShownClip
 from .jobs import Worker
+from .overlay import OverlayOptions
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +206,7 @@ def html_to_pdf(html: str, out_path: str | os.PathLike[str], title: str = "DeepY
 # ---------------------------------------------------------------------------------------------- style
 
 
-def style_from_overlay(options: Any | None, result: AnalysisResult) -> AnnotateStyle:
+def style_from_overlay(options: OverlayOptions | None, result: AnalysisResult) -> AnnotateStyle:
     """The export style that matches what the viewer shows (its overlay options), else the default.
 
     With the viewer's default options this equals the CLI's default style, so a frame exported from
@@ -211,21 +214,21 @@ def style_from_overlay(options: Any | None, result: AnalysisResult) -> AnnotateS
     """
     if options is None:
         return AnnotateStyle.for_result(result)
-    cmap = str(getattr(options, "colormap", "red")).lower()
+    cmap = options.colormap.lower()
     return AnnotateStyle.for_result(
         result,
-        show_mask=bool(getattr(options, "show_mask", True)),
-        show_boxes=bool(getattr(options, "show_boxes", True)),
-        opacity=float(getattr(options, "opacity", 0.5)),
-        mask_threshold=float(getattr(options, "threshold", 0.5)),
+        show_mask=options.show_mask,
+        show_boxes=options.show_boxes,
+        opacity=float(options.opacity),
+        mask_threshold=float(options.threshold),
         colormap=cmap if cmap in COLORMAPS else "red",
-        mask_mode=str(getattr(options, "mode", "fill")),
+        mask_mode=options.mode,
     )
 
 
-def current_frame_png(session: Any, style: AnnotateStyle | None = None, raw: bool = False) -> tuple[str, bytes]:
+def current_frame_png(session: ShownClip, style: AnnotateStyle | None = None, raw: bool = False) -> tuple[str, bytes]:
     """File name and PNG bytes of the frame on screen, from the pixels the viewer decoded."""
-    shown = getattr(session, "shown", None)
+    shown = session.shown
     if shown is None:
         raise DeepYNError("No frame is shown yet.")
     if raw:
@@ -238,7 +241,7 @@ def current_frame_png(session: Any, style: AnnotateStyle | None = None, raw: boo
 
 
 def export_current_frame(
-    session: Any,
+    session: ShownClip,
     out_path: str | os.PathLike[str],
     style: AnnotateStyle | None = None,
     raw: bool = False,
@@ -247,9 +250,12 @@ def export_current_frame(
     """Write the shown frame (annotated or raw) after the custody checks; the GUI's "Export frame"."""
     out_path = Path(out_path)
     _name, data = current_frame_png(session, style, raw)
+    evidence = session.path
+    if not evidence:
+        raise DeepYNError("Open a clip first.")
     expected = session.analysis_result.source.sha256 if session.analysis_result is not None else ""
-    prepare_export(session.path, expected, out_path.parent, allow_evidence_dir, verify=bool(expected))
-    check_output_file(out_path, inputs=[session.path], evidence=[session.path], allow_evidence_dir=allow_evidence_dir)
+    prepare_export(evidence, expected, out_path.parent, allow_evidence_dir, verify=bool(expected))
+    check_output_file(out_path, inputs=[evidence], evidence=[evidence], allow_evidence_dir=allow_evidence_dir)
     return write_bytes_atomic(out_path, data)
 
 
@@ -366,15 +372,21 @@ class ReportDialog(QDialog):
 
 
 class ExportActions(QObject):
-    """The Export menu's actions, bound to one window's session."""
+    """The Export menu's actions, bound to one clip's session (read through :class:`~.host.ShownClip`).
 
-    def __init__(self, window: QWidget, session: Any, menu: QMenu,
-                 style_getter: Callable[[], Any] | None = None) -> None:
+    ``window`` parents the dialogs and is watched for its close; ``style_getter`` returns the overlay
+    options on screen (exports look like the viewer); ``show_status(text, ms)`` reports a finished export.
+    """
+
+    def __init__(self, window: QWidget, session: ShownClip, menu: QMenu,
+                 style_getter: Callable[[], OverlayOptions | None] | None = None,
+                 show_status: Callable[[str, int], None] | None = None) -> None:
         super().__init__(window)
         self.window = window
         self.session = session
         self.menu = menu
         self._style_getter = style_getter
+        self._show_status = show_status
         self.last_dir = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(
             Path.home())
         self.jobs: list[Worker] = []
@@ -409,13 +421,13 @@ class ExportActions(QObject):
 
     # -- helpers --------------------------------------------------------------------------------------
     def _result(self) -> AnalysisResult:
-        result = getattr(self.session, "analysis_result", None)
+        result = self.session.analysis_result
         if result is None:
             raise DeepYNError("Analyse the clip first: this export needs a finished analysis.")
         return result
 
     def _evidence(self) -> str:
-        path = getattr(self.session, "path", None)
+        path = self.session.path
         if not path:
             raise DeepYNError("Open a clip first.")
         return str(path)
@@ -459,9 +471,8 @@ class ExportActions(QObject):
     def _start(self, title: str, fn: Callable[..., Any], done_text: Callable[[Any], str]) -> Worker:
         def on_done(outcome: Any) -> None:
             self.last_outcome = outcome
-            status = getattr(self.window, "statusBar", None)
-            if callable(status):
-                status().showMessage(done_text(outcome), 8000)
+            if self._show_status is not None:
+                self._show_status(done_text(outcome), 8000)
 
         job = run_with_progress(self.window, title, fn, on_done)
         self.jobs = [j for j in self.jobs if _alive(j)] + [job]
@@ -586,7 +597,7 @@ class ExportActions(QObject):
         from ..core.evidence import write_frame_hashes
 
         evidence = self._evidence()
-        result = getattr(self.session, "analysis_result", None)
+        result = self.session.analysis_result
         picked = self._ask_file("Write per-frame hashes", Path(evidence).stem + "_framehash.tsv", "TSV (*.tsv)")
         if picked is None:
             return None
@@ -628,24 +639,12 @@ def _alive(job: Worker) -> bool:
     return job.is_alive()
 
 
-def install_export_actions(window: QWidget, session: Any | None = None, menu: QMenu | None = None,
-                           style_getter: Callable[[], Any] | None = None) -> ExportActions:
-    """Fill the window's Export menu (``window.menu_export``) with the export actions.
+def install_export_actions(window: QMainWindow, session: ShownClip, menu: QMenu,
+                           style_getter: Callable[[], OverlayOptions | None] | None = None) -> ExportActions:
+    """Fill ``menu`` (the window's Export menu) with the export actions for ``session``'s clip.
 
-    ``session`` defaults to ``window.session``; ``style_getter`` returns the overlay options on screen
-    (default: ``window.overlay.options`` when the window has one), so exports look like the viewer.
+    ``style_getter`` returns the overlay options on screen, so exports look like the viewer; finished
+    exports are reported in the window's status bar.
     """
-    menu = menu if menu is not None else getattr(window, "menu_export", None)
-    if menu is None:
-        menu = window.menuBar().addMenu("&Export")  # type: ignore[attr-defined]
-    session = session if session is not None else window.session
-    if style_getter is None:
-        overlay = getattr(window, "overlay", None)
-        if overlay is not None and hasattr(overlay, "options"):
-            style_getter = lambda: overlay.options
-    actions = ExportActions(window, session, menu, style_getter)
-    window.export_actions = actions  # type: ignore[attr-defined]
-    refresh = getattr(window, "refresh_extension_menus", None)
-    if callable(refresh):
-        refresh()  # the main window hides empty extension menus
-    return actions
+    return ExportActions(window, session, menu, style_getter,
+                         show_status=lambda text, ms: window.statusBar().showMessage(text, ms))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from ..core.batch import BatchItem
 from ..core.verdict import verdict_words
+from .host import AnalysisChoice
 from .jobs import Worker
 
 COLUMNS = ("Clip", "Verdict", "Score", "State")
@@ -37,9 +39,12 @@ _STATE_TEXT = {"queued": "queued", "running": "analysing…", "done": "done", "c
 class FolderQueueWindow(QWidget):
     """The queue of one folder's clips; double-click (or Enter) opens a clip in the main window."""
 
-    def __init__(self, main_window: Any, clips: list[Path], start: bool = True) -> None:
-        super().__init__(main_window, Qt.WindowType.Window)
-        self.main_window = main_window
+    def __init__(self, parent: QWidget | None, choice: AnalysisChoice, open_clip: Callable[[str], None],
+                 clips: list[Path], start: bool = True) -> None:
+        """``choice``: the viewer's backend, model and settings; ``open_clip(path)`` shows a clip in the viewer."""
+        super().__init__(parent, Qt.WindowType.Window)
+        self.choice = choice
+        self._open_clip = open_clip
         self.clips = clips
         self.setWindowTitle(f"Folder queue — {len(clips)} clips")
         self.resize(820, 420)
@@ -74,9 +79,9 @@ class FolderQueueWindow(QWidget):
     # -- running ----------------------------------------------------------------------------------
     def start(self) -> None:
         """Run the folder through core's batch on the viewer's one job class (:class:`~.jobs.Worker`)."""
-        session = self.main_window.session
-        backend_name, model_path, threads = session.backend_name, session.model_path, session.threads
-        settings, root, clips = session.settings, session.cache_root, self.clips
+        c = self.choice
+        backend_name, model_path, threads = c.backend_name, c.model_path, c.threads
+        settings, root, clips = c.settings, c.cache_root, self.clips
 
         def work(cancel: threading.Event, emit: Callable[[Any], None]) -> str:
             """Each finished clip goes out as ``(row, BatchItem)``; returns the closing status line."""
@@ -115,7 +120,7 @@ class FolderQueueWindow(QWidget):
         self.cancel_button.setEnabled(False)
         self.status.setText("Stopping after the clips being analysed…")
 
-    def closeEvent(self, event: Any) -> None:
+    def closeEvent(self, event: QCloseEvent) -> None:
         if self.worker is not None:
             self.worker.cancel()
         super().closeEvent(event)
@@ -148,5 +153,4 @@ class FolderQueueWindow(QWidget):
 
     def open_row(self, row: int) -> None:
         if 0 <= row < len(self.items):
-            self.main_window.open_file(self.items[row].clip)
-            self.main_window.raise_()
+            self._open_clip(self.items[row].clip)

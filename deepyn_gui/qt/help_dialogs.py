@@ -13,9 +13,9 @@ import html
 import logging
 import platform
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
@@ -37,6 +37,9 @@ from PySide6.QtWidgets import (
 )
 
 from .. import APP_NAME, __version__
+from ..core.results import ModelInfo
+from .host import ModelInUse
+from .settings import Preferences
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,7 @@ def collect_shortcuts(window: QWidget) -> list[ShortcutEntry]:
     def walk(menu: QMenu, path: str) -> None:
         for act in menu.actions():
             sub = act.menu()
-            if sub is not None:
+            if isinstance(sub, QMenu):
                 walk(sub, f"{path} › {_clean(sub.title())}")
                 continue
             if act.isSeparator() or id(act) in seen:
@@ -113,7 +116,7 @@ def collect_shortcuts(window: QWidget) -> list[ShortcutEntry]:
     if isinstance(window, QMainWindow):
         for act in window.menuBar().actions():
             menu = act.menu()
-            if menu is not None:
+            if isinstance(menu, QMenu):
                 walk(menu, _clean(menu.title()))
     for act in window.findChildren(QAction):
         if id(act) in seen or act.isSeparator():
@@ -172,31 +175,30 @@ class ShortcutsDialog(QDialog):
 # --------------------------------------------------------------------------------------------------
 
 
-def _model_info(window: Any) -> Any:
+def _model_info(session: ModelInUse | None) -> ModelInfo | None:
     """The model in use: the session's (after an analysis started) or the configured/bundled file."""
-    session = getattr(window, "session", None)
-    info = getattr(session, "model_info", None)
+    info = session.model_info if session is not None else None
     if info is not None:
         return info
     try:
         from ..backends import default_model_path
         from ..core.model.metadata import read_model_info
 
-        path = getattr(session, "model_path", None) or default_model_path()
+        path = (session.model_path if session is not None else None) or default_model_path()
         return read_model_info(path) if Path(path).is_file() else None
     except Exception as exc:  # noqa: BLE001 - About/hint must open even when the model is unreadable
         log.warning("could not read the model's metadata: %s", exc)
         return None
 
 
-def score_hint_html(model: Any) -> str:
+def score_hint_html(model: ModelInfo | None) -> str:
     """The first-run explanation, with the model's own threshold and bands (never invented numbers)."""
     if model is None:
         scale = "<p>No model could be read, so no score bands can be shown.</p>"
     else:
         bands = "".join(
-            f"<li><b>{b.lo:.2f}–{min(b.hi, 1.0):.2f}</b>: {b.name}{(' — ' + b.meaning) if getattr(b, 'meaning', '') else ''}</li>"
-            for b in getattr(model, "bands", ()) or ()
+            f"<li><b>{b.lo:.2f}–{min(b.hi, 1.0):.2f}</b>: {b.name}{(' — ' + b.meaning) if b.meaning else ''}</li>"
+            for b in model.bands
         )
         untrained = ("<p style='color:#b03a2e'><b>The loaded model is UNTRAINED: its scores mean nothing.</b></p>"
                      if not model.trained else "")
@@ -233,14 +235,15 @@ export a report so others can check your work.</p>
 class FirstRunHint(QDialog):
     """What the score means and what the tool cannot tell; shown once, then from Help."""
 
-    def __init__(self, window: QWidget, prefs: Any = None, parent: QWidget | None = None) -> None:
+    def __init__(self, window: QWidget, session: ModelInUse | None = None, prefs: Preferences | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent or window)
         self.prefs = prefs
         self.setWindowTitle(f"Reading the results — {APP_NAME}")
         lay = QVBoxLayout(self)
         self.text = QTextBrowser()
         self.text.setOpenExternalLinks(False)
-        self.text.setHtml(score_hint_html(_model_info(window)))
+        self.text.setHtml(score_hint_html(_model_info(session)))
         lay.addWidget(self.text)
         self.dont_show = QCheckBox("Do not show this at start-up again")
         self.dont_show.setChecked(True)
@@ -250,17 +253,15 @@ class FirstRunHint(QDialog):
         self.finished.connect(self._remember)
         self.resize(620, 600)
 
-    def _remember(self, *_: Any) -> None:
-        qs = getattr(self.prefs, "qs", None)
-        if qs is not None:
-            qs.setValue(FIRST_RUN_KEY, bool(self.dont_show.isChecked()))
+    def _remember(self, *_: object) -> None:
+        if self.prefs is not None:
+            self.prefs.qs.setValue(FIRST_RUN_KEY, bool(self.dont_show.isChecked()))
 
 
-def first_run_due(prefs: Any) -> bool:
-    qs = getattr(prefs, "qs", None)
-    if qs is None:
+def first_run_due(prefs: Preferences | None) -> bool:
+    if prefs is None:
         return False
-    v = qs.value(FIRST_RUN_KEY, False)
+    v = prefs.qs.value(FIRST_RUN_KEY, False)
     return not (v is True or (isinstance(v, str) and v.lower() in ("true", "1")))
 
 
@@ -326,7 +327,7 @@ def _ffmpeg_licence() -> str:
     try:
         import av._core as core
 
-        return str(core.library_meta["libavcodec"].get("license", ""))  # type: ignore[attr-defined]
+        return str(core.library_meta["libavcodec"].get("license", ""))
     except Exception:  # noqa: BLE001
         return ""
 
@@ -353,7 +354,7 @@ def bundled_licences() -> list[tuple[str, str, str]]:
     ]
 
 
-def _table(rows: list[tuple[str, ...]], headers: list[str]) -> QTableWidget:
+def _table(rows: Sequence[tuple[str, ...]], headers: list[str]) -> QTableWidget:
     t = QTableWidget(len(rows), len(headers))
     t.setHorizontalHeaderLabels(headers)
     t.verticalHeader().setVisible(False)
@@ -372,12 +373,11 @@ def _table(rows: list[tuple[str, ...]], headers: list[str]) -> QTableWidget:
 class AboutDialog(QDialog):
     """App, model and runtime versions, backends here, and the licences of bundled parts."""
 
-    def __init__(self, window: QWidget, parent: QWidget | None = None) -> None:
+    def __init__(self, window: QWidget, session: ModelInUse | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent or window)
         self.setWindowTitle(f"About {APP_NAME}")
         lay = QVBoxLayout(self)
-        self.model = _model_info(window)
-        session = getattr(window, "session", None)
+        self.model = _model_info(session)
 
         head = QLabel(
             f"<h2>{APP_NAME} {__version__}</h2>"
@@ -406,8 +406,8 @@ class AboutDialog(QDialog):
             ]
         else:
             model_rows = [("Model", "not readable")]
-        backend = getattr(session, "backend_name", "") if session is not None else ""
-        desc = getattr(session, "backend_description", None) if session is not None else None
+        backend = session.backend_name if session is not None else ""
+        desc = session.backend_description if session is not None else None
         model_rows.append(("Backend", backend or "—"))
         if isinstance(desc, dict):
             model_rows += [(f"  {k}", str(v)) for k, v in desc.items() if k != "name"]
@@ -461,18 +461,18 @@ class AboutDialog(QDialog):
 class ModelCardDialog(QDialog):
     """The model card (Markdown beside the model) rendered read-only."""
 
-    def __init__(self, window: QWidget, parent: QWidget | None = None) -> None:
+    def __init__(self, window: QWidget, session: ModelInUse | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent or window)
         self.setWindowTitle(f"Model card — {APP_NAME}")
         lay = QVBoxLayout(self)
         self.view = QTextBrowser()
-        m = _model_info(window)
+        m = _model_info(session)
         card = Path(m.card_path) if m is not None and m.card_path else None
         if card is None:
             from ..backends import default_model_path
             from ..core.model.metadata import card_path_for
 
-            card = card_path_for(getattr(getattr(window, "session", None), "model_path", None) or default_model_path())
+            card = card_path_for((session.model_path if session is not None else None) or default_model_path())
         if card is not None and Path(card).is_file():
             self.view.setMarkdown(Path(card).read_text(encoding="utf-8", errors="replace"))
             self.card_path: Path | None = Path(card)
@@ -490,12 +490,19 @@ class ModelCardDialog(QDialog):
 
 
 class HelpActions:
-    """The Help menu's actions and the dialogs they open (kept so tests can reach them)."""
+    """The Help menu's actions and the dialogs they open (kept so tests can reach them).
 
-    def __init__(self, window: QMainWindow) -> None:
+    ``window`` parents the dialogs and lists the shortcuts; ``session`` names the model in use;
+    ``prefs`` remembers that the first-run hint was seen.
+    """
+
+    def __init__(self, window: QMainWindow, session: ModelInUse | None, prefs: Preferences | None,
+                 menu: QMenu | None = None) -> None:
         self.window = window
+        self.session = session
+        self.prefs = prefs
         self.dialog: QDialog | None = None
-        menu: QMenu = getattr(window, "menu_help", None) or window.menuBar().addMenu("&Help")
+        menu = menu if menu is not None else window.menuBar().addMenu("&Help")
         self.menu = menu
         self.act_shortcuts = self._add("&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents,
                                        "List every keyboard shortcut")
@@ -507,11 +514,9 @@ class HelpActions:
         self.act_about = self._add(f"&About {APP_NAME}", self.show_about, None,
                                    "App, model and runtime versions; licences of bundled parts")
         self.act_about.setMenuRole(QAction.MenuRole.AboutRole)
-        refresh = getattr(window, "refresh_extension_menus", None)
-        if callable(refresh):
-            refresh()
 
-    def _add(self, text: str, slot: Any, shortcut: Any, tip: str) -> QAction:
+    def _add(self, text: str, slot: Callable[[], object], shortcut: QKeySequence.StandardKey | None,
+             tip: str) -> QAction:
         a = QAction(text, self.window)
         if shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
@@ -536,26 +541,25 @@ class HelpActions:
         return self._show(ShortcutsDialog(self.window))
 
     def show_hint(self) -> QDialog:
-        return self._show(FirstRunHint(self.window, getattr(self.window, "prefs", None)))
+        return self._show(FirstRunHint(self.window, self.session, self.prefs))
 
     def show_card(self) -> QDialog:
-        return self._show(ModelCardDialog(self.window))
+        return self._show(ModelCardDialog(self.window, self.session))
 
     def show_about(self) -> QDialog:
-        return self._show(AboutDialog(self.window))
+        return self._show(AboutDialog(self.window, self.session))
 
 
-def install_help_actions(window: QMainWindow) -> HelpActions:
-    """Fill the window's Help menu (``window.menu_help``)."""
-    return HelpActions(window)
+def install_help_actions(window: QMainWindow, session: ModelInUse | None, prefs: Preferences | None,
+                         menu: QMenu | None = None) -> HelpActions:
+    """Fill the window's Help menu (``menu``; a new one if None)."""
+    return HelpActions(window, session, prefs, menu)
 
 
-def show_first_run_hint_if_due(window: QMainWindow, help_actions: HelpActions | None = None) -> bool:
+def show_first_run_hint_if_due(help_actions: HelpActions) -> bool:
     """Show the hint once per user profile (called by the app at start-up, not by the window itself,
     so tests and embedded windows never get a surprise dialog)."""
-    prefs = getattr(window, "prefs", None)
-    if not first_run_due(prefs):
+    if not first_run_due(help_actions.prefs):
         return False
-    ha = help_actions or getattr(window, "help_actions", None) or install_help_actions(window)
-    QTimer.singleShot(300, ha.show_hint)
+    QTimer.singleShot(300, help_actions.show_hint)
     return True

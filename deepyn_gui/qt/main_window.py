@@ -143,7 +143,8 @@ class MainWindow(QMainWindow):
         # --- exports (issue 6): deepyn_gui.qt.export_actions fills menu_export -------------------------
         from .export_actions import install_export_actions
 
-        self.export_actions = install_export_actions(self)
+        self.export_actions = install_export_actions(self, self.session, self.menu_export,
+                                                     style_getter=lambda: self.overlay.options)
 
         # --- backend comparison (issue 5): CPU vs VCK5000 side by side, in its own window ---------------
         self.act_compare = self._action("Compa&re backends…", self.open_compare,
@@ -155,7 +156,8 @@ class MainWindow(QMainWindow):
         from .preferences import install_preferences
 
         self.preferences_action = install_preferences(self)
-        self.help_actions = install_help_actions(self)
+        self.help_actions = install_help_actions(self, self.session, self.prefs, self.menu_help)
+        self.refresh_extension_menus()  # the Export and Help menus show once something fills them
 
     def open_compare(self) -> None:
         """Open the comparison window on the current clip (issue 5)."""
@@ -394,11 +396,15 @@ class MainWindow(QMainWindow):
         except DeepYNError as exc:
             self.show_message_box("warning", str(exc))
             return None
-        win = FolderQueueWindow(self, clips, start=start)
+        win = FolderQueueWindow(self, self.session, self._open_from_queue, clips, start=start)
         win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         win.show()
         self.folder_queue = win
         return win
+
+    def _open_from_queue(self, path: str) -> None:
+        self.open_file(path)
+        self.raise_()
 
     def open_file(self, path: str | Path) -> None:
         """Open a clip (menu, recent list, drag-and-drop and the command line all come here)."""

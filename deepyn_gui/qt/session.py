@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
+from ..core.cache import CacheHit, CacheQuery, save_analysis
 from ..core.errors import Cancelled
 from ..core.evidence_index import (  # noqa: F401 - the status names are re-exported for the widgets
     CHANGED,
@@ -49,12 +50,9 @@ from .workers import (
     AnalysisWorker,
     BackendFactory,
     BackgroundTask,
-    CacheHit,
-    CacheQuery,
     DecodedFrame,
     DecodeWorker,
     lookup_cache,
-    save_analysis,
 )
 
 log = logging.getLogger(__name__)
@@ -107,6 +105,7 @@ class Session(QObject):
         self._backend_factory = backend_factory
 
         # clip
+        self._stream_path: str | None = None  # the file a chosen video stream belongs to
         self.frame_times: Any = None  # each frame's presentation time (s) from the packet table, or None
         self._times_by_gen: dict[int, Any] = {}
         self.path: str | None = None
@@ -174,7 +173,7 @@ class Session(QObject):
     def open(self, path: str | Path) -> None:
         """Open a clip (answered by ``clipOpened`` or ``openFailed``; the old clip stays until then)."""
         path = str(path)
-        if getattr(self, "_stream_path", None) not in (None, path):  # a stream choice belongs to its file
+        if self._stream_path not in (None, path):  # a stream choice belongs to its file
             self._stream_path = None
             self.settings = replace(self.settings, video_stream=None)
             self.decoder.video_stream = None

@@ -56,7 +56,7 @@ class Preferences:
         v = self.qs.value("recent/files", [])
         if isinstance(v, str):
             v = [v] if v else []
-        return [str(p) for p in (v or [])][:MAX_RECENT]
+        return [str(p) for p in (v if isinstance(v, (list, tuple)) else [])][:MAX_RECENT]
 
     def add_recent(self, path: str) -> list[str]:
         p = str(Path(path).resolve())

@@ -14,7 +14,7 @@ from deepyn_gui.qt.preferences import AnalysisPrefs, PreferencesDialog, load_ana
 
 def _help(win):
     ha = getattr(win, "help_actions", None)
-    return ha if ha is not None else hd.install_help_actions(win)
+    return ha if ha is not None else hd.install_help_actions(win, win.session, win.prefs, win.menu_help)
 
 
 def _prefs_action(win):
@@ -85,16 +85,16 @@ def test_about_dialog_reports_versions_model_and_licences(window, qtbot):
 def test_first_run_hint_is_shown_once_and_explains_the_models_numbers(window, qtbot):
     assert hd.first_run_due(window.prefs)
     ha = _help(window)
-    assert hd.show_first_run_hint_if_due(window, ha)
+    assert hd.show_first_run_hint_if_due(ha)
     qtbot.waitUntil(lambda: isinstance(ha.dialog, hd.FirstRunHint), timeout=3000)
     dlg = ha.dialog
     text = dlg.text.toPlainText()
-    m = hd._model_info(window)
+    m = hd._model_info(window.session)
     assert f"{m.threshold:.2f}" in text
     assert "cannot tell" in text and "not proof" in text
     dlg.accept()
     assert not hd.first_run_due(window.prefs)
-    assert not hd.show_first_run_hint_if_due(window, ha)
+    assert not hd.show_first_run_hint_if_due(ha)
 
 
 def test_model_card_dialog_shows_the_bundled_card(window, qtbot):
@@ -211,8 +211,8 @@ def QWidget_type():
 def test_every_control_has_a_tooltip(window, qtbot):
     from deepyn_gui.qt.compare_view import CompareWindow
 
-    roots = [window, CompareWindow(window), PreferencesDialog(window), hd.AboutDialog(window),
-             hd.ShortcutsDialog(window), hd.FirstRunHint(window, window.prefs), hd.ModelCardDialog(window)]
+    roots = [window, CompareWindow(window), PreferencesDialog(window), hd.AboutDialog(window, window.session),
+             hd.ShortcutsDialog(window), hd.FirstRunHint(window, window.session, window.prefs), hd.ModelCardDialog(window, window.session)]
     for r in roots[1:]:
         qtbot.addWidget(r)
     missing = [f"{type(r).__name__}: {m}" for r in roots for m in _untipped(r)]
