@@ -20,6 +20,7 @@ from typing import TypedDict
 import numpy as np
 
 from deepyn_gui.core.errors import Cancelled, ExportError, InputError
+from deepyn_gui.core.input_limits import os_error_text
 
 __all__ = [
     "EvidenceChanged",
@@ -84,14 +85,8 @@ def sha256_file(
                 done += n
                 if progress is not None:
                     progress(done, max(total, done))
-    except FileNotFoundError as exc:
-        raise InputError(f"File not found: '{p}'.") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"'{p}' is a folder, not a file.") from exc
-    except PermissionError as exc:
-        raise InputError(f"'{p}' cannot be read (permission denied).") from exc
     except OSError as exc:
-        raise InputError(f"'{p}' could not be read: {exc.strerror or exc}.") from exc
+        raise InputError(os_error_text(exc, p)) from exc
     return digest.hexdigest()
 
 
@@ -108,10 +103,8 @@ def file_fingerprint(
     p = Path(path)
     try:
         before = p.stat()
-    except FileNotFoundError as exc:
-        raise InputError(f"File not found: '{p}'.") from exc
     except OSError as exc:
-        raise InputError(f"'{p}' cannot be accessed: {exc.strerror or exc}.") from exc
+        raise InputError(os_error_text(exc, p)) from exc
     digest = sha256_file(p, progress=progress, cancel=cancel)
     after = p.stat()
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):

@@ -19,7 +19,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from .errors import ModelError
+from .errors import DeepYNError, InputError, ModelError
 
 __all__ = [
     "MAX_CHECKPOINT_BYTES",
@@ -40,19 +40,35 @@ def _gib(n: int) -> str:
     return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MB"
 
 
+def os_error_text(exc: OSError, path: object, what: str = "File") -> str:
+    """One sentence for an OS error met on ``path``: the same words wherever core opens a file."""
+    if isinstance(exc, FileNotFoundError):
+        return f"{what} not found: '{path}'."
+    if isinstance(exc, IsADirectoryError):
+        return f"'{path}' is a folder, not a file."
+    if isinstance(exc, PermissionError):
+        return f"'{path}' cannot be read (permission denied)."
+    return f"'{path}' cannot be accessed: {exc.strerror or exc}."
+
+
+def stat_regular_file(path: Path, what: str = "File", error: type[DeepYNError] = InputError) -> os.stat_result:
+    """``path``'s stat, or ``error`` in one sentence when it is missing, unreadable, a folder or a
+    device/pipe/socket (FFmpeg and ONNX Runtime block on a FIFO or fail with confusing words)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise error(os_error_text(exc, path, what)) from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"'{path}' is a folder, not a file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"'{path}' is not a regular file (device, pipe or socket).")
+    return st
+
+
 def check_model_file(path: str | os.PathLike[str], what: str = "model file", max_bytes: int = MAX_MODEL_BYTES) -> Path:
     """A regular, non-empty file no larger than ``max_bytes``; else :class:`ModelError` in one sentence."""
     p = Path(path)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise ModelError(f"{what} not found: {p}") from None
-    except OSError as exc:
-        raise ModelError(f"{what} {p} cannot be accessed: {exc.strerror or exc}") from exc
-    if stat.S_ISDIR(st.st_mode):
-        raise ModelError(f"{what} {p} is a folder, not a file")
-    if not stat.S_ISREG(st.st_mode):
-        raise ModelError(f"{what} {p} is not a regular file (device, pipe or socket)")
+    st = stat_regular_file(p, what, ModelError)
     if st.st_size == 0:
         kind = "an ONNX model" if what == "model file" else f"a {what}"
         raise ModelError(f"{p.name} cannot be loaded as {kind}: the file is empty (0 bytes)")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -31,6 +30,7 @@ import av.error
 import numpy as np
 
 from deepyn_gui.core.errors import InputError
+from deepyn_gui.core.input_limits import stat_regular_file
 
 __all__ = ["DEFAULT_FPS", "VideoFrame", "VideoInfo", "VideoSource", "open_video"]
 
@@ -777,18 +777,7 @@ def open_video(path: str | os.PathLike[str]) -> VideoSource:
 
 def _check_file(path: Path) -> int:
     """Reject what FFmpeg would give confusing errors for (or block on, like a FIFO); return the size."""
-    try:
-        st = path.stat()
-    except FileNotFoundError as exc:
-        raise InputError(f"Video file not found: '{path}'.") from exc
-    except PermissionError as exc:
-        raise InputError(f"'{path}' cannot be read (permission denied).") from exc
-    except OSError as exc:
-        raise InputError(f"'{path}' cannot be accessed: {exc.strerror or exc}.") from exc
-    if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"'{path}' is a folder, not a video file.")
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"'{path}' is not a regular file (device, pipe or socket).")
+    st = stat_regular_file(path, "Video file")
     if st.st_size == 0:
         raise InputError(f"'{path.name}' is empty (0 bytes).")
     if not os.access(path, os.R_OK):

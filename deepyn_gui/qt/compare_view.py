@@ -61,7 +61,7 @@ from ..core.errors import Cancelled, DeepYNError
 from ..core.pipeline import AnalysisSettings
 from ..core.results import FrameResult
 from ..core.verdict import verdict_words
-from .jobs import Worker
+from .jobs import JobAdapter
 from .overlay import MaskOverlay
 from .player import FrameView
 
@@ -127,7 +127,7 @@ class _Problem:
     message: str
 
 
-class CompareWorker(QObject):
+class CompareWorker(JobAdapter):
     """One comparison: an adapter over :class:`~.jobs.Worker`; signals arrive on the GUI thread."""
 
     ready = Signal(object, object, object)  # per side: label (None: unavailable), reason, model note
@@ -143,20 +143,13 @@ class CompareWorker(QObject):
         factory: BackendFactory | None = None,
         parent: QObject | None = None,
     ) -> None:
-        super().__init__(parent)
         self.path = path
         self.choices = list(choices)
         self.settings = settings
         self._factory = factory or _default_factory
         # Comparison sees the cancel itself and its result keeps the frames so far: drain, do not close
-        self.worker = Worker(self._items, "compare", drain_on_cancel=True, failure_prefix="Comparison failed: ",
-                             parent=self)
-        self.worker.yielded.connect(self._on_item)
-        self.worker.succeeded.connect(self._on_result)
-        self.worker.cancelled.connect(self._on_result)
-        self.worker.failed.connect(self._on_failed)
-        self.start, self.cancel, self.is_alive, self.join = (
-            self.worker.start, self.worker.cancel, self.worker.is_alive, self.worker.join)
+        super().__init__(self._items, "compare", drain_on_cancel=True, failure_prefix="Comparison failed: ",
+                         parent=parent)
 
     def _items(self, cancel: threading.Event, _emit: Callable[[Any], None]) -> Generator[Any, None, ComparisonResult | None]:
         """Set up both backends, then yield each compared batch; returns the ComparisonResult."""
@@ -218,6 +211,9 @@ class CompareWorker(QObject):
 
     def _on_result(self, result: ComparisonResult | None) -> None:
         self.finished.emit(result)
+
+    def _on_cancelled(self, partial: ComparisonResult | None) -> None:
+        self._on_result(partial)  # a stopped comparison still reports the frames compared so far
 
     def _on_failed(self, message: str) -> None:
         self.failed.emit(message)

@@ -161,4 +161,57 @@ class Worker(QObject):
             gen.close()
 
 
-__all__ = ["CANCELLED", "FAILED", "SUCCEEDED", "JobFn", "Worker"]
+class JobAdapter(QObject):
+    """Base of the specialised jobs (analysis, compare, short tasks): one :class:`Worker` inside, its
+    signals relayed on the GUI thread to ``_on_item`` / ``_on_result`` / ``_on_cancelled`` /
+    ``_on_failed``, which a subclass turns into its own typed signals. Cancel, join and the timings
+    are the worker's: one contract for all of them."""
+
+    def __init__(self, fn: JobFn, name: str, *, drain_on_cancel: bool = False, failure_prefix: str = "",
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.worker = Worker(fn, name, drain_on_cancel=drain_on_cancel, failure_prefix=failure_prefix, parent=self)
+        self.worker.yielded.connect(self._on_item)
+        self.worker.succeeded.connect(self._on_result)
+        self.worker.cancelled.connect(self._on_cancelled)
+        self.worker.failed.connect(self._on_failed)
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    def is_alive(self) -> bool:
+        return self.worker.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self.worker.join(timeout)
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.worker.cancel_requested
+
+    @property
+    def cancelled_at(self) -> float | None:
+        return self.worker.cancelled_at
+
+    @property
+    def ended_at(self) -> float | None:
+        return self.worker.ended_at
+
+    # -- GUI thread: what the subclass makes of the worker's signals ----------------------------------
+    def _on_item(self, item: Any) -> None:
+        """An item the job emitted or yielded."""
+
+    def _on_result(self, outcome: Any) -> None:
+        """The job's outcome."""
+
+    def _on_cancelled(self, partial: Any) -> None:
+        """The job ended after a cancel (``partial``: what a draining generator returned, or None)."""
+
+    def _on_failed(self, message: str) -> None:
+        """The job failed; ``message`` is one user-facing line."""
+
+
+__all__ = ["CANCELLED", "FAILED", "SUCCEEDED", "JobAdapter", "JobFn", "Worker"]

@@ -44,7 +44,7 @@ from ..core.cache import (  # noqa: F401 - CacheQuery, CacheHit, cacheable, save
 from ..core.errors import Cancelled, DeepYNError
 from ..core.pipeline import AnalysisSettings, Progress, RunStopped, run_analysis
 from ..core.results import AnalysisResult, FrameResult, Verdict
-from .jobs import Worker
+from .jobs import JobAdapter, Worker
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def lookup_cache(query: CacheQuery) -> CacheHit | None:
     return lookup(query, model_file_for(query.backend, query.model_path))
 
 
-class BackgroundTask(QObject):
+class BackgroundTask(JobAdapter):
     """One short job (hashing, a cache look-up or save): an adapter over :class:`~.jobs.Worker`.
 
     ``fn(cancel, progress)`` runs on the worker thread (``progress(done, total)``); its outcome,
@@ -247,21 +247,14 @@ class BackgroundTask(QObject):
 
     def __init__(self, fn: Callable[[threading.Event, Callable[[int, int], None]], Any], name: str,
                  parent: QObject | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(lambda cancel, emit: fn(cancel, lambda done, total: emit((done, total))), name, parent=parent)
         self.name = name
-        self.worker = Worker(lambda cancel, emit: fn(cancel, lambda done, total: emit((done, total))), name,
-                             parent=self)
         self.task_id = self.worker.job_id
-        self.worker.yielded.connect(self._on_progress)
-        self.worker.succeeded.connect(self._on_succeeded)
-        self.worker.failed.connect(self._on_failed)
-        self.start, self.cancel, self.is_alive, self.join = (
-            self.worker.start, self.worker.cancel, self.worker.is_alive, self.worker.join)
 
-    def _on_progress(self, done_total: tuple[int, int]) -> None:
+    def _on_item(self, done_total: tuple[int, int]) -> None:
         self.progressed.emit(self.task_id, *done_total)
 
-    def _on_succeeded(self, outcome: Any) -> None:
+    def _on_result(self, outcome: Any) -> None:
         self.succeeded.emit(self.task_id, outcome)
 
     def _on_failed(self, message: str) -> None:
@@ -324,7 +317,7 @@ class _BackendReady:
     description: dict[str, Any]
 
 
-class AnalysisWorker(QObject):
+class AnalysisWorker(JobAdapter):
     """One analysis run: an adapter over :class:`~.jobs.Worker`. Signals carry the run id so stale
     runs can be ignored; ``finished`` always comes last, once, with the result (partial after a cancel)."""
 
@@ -344,34 +337,15 @@ class AnalysisWorker(QObject):
         verdict_every_s: float = 0.5,
         parent: QObject | None = None,
     ) -> None:
-        super().__init__(parent)
         self.job = job
         self._factory = backend_factory or _default_factory
         self._flush_s = flush_s
         self._verdict_every_s = verdict_every_s
         self.from_cache = False  # the run answered from the session cache, without a backend
         # the engine winds down itself on cancel and returns the frames so far: drain, do not close
-        self.worker = Worker(self._items, "analysis", drain_on_cancel=True, failure_prefix="Analysis failed: ",
-                             parent=self)
+        super().__init__(self._items, "analysis", drain_on_cancel=True, failure_prefix="Analysis failed: ",
+                         parent=parent)
         self.run_id = self.worker.job_id
-        self.worker.yielded.connect(self._on_item)
-        self.worker.succeeded.connect(self._on_result)
-        self.worker.cancelled.connect(self._on_result)
-        self.worker.failed.connect(self._on_failed)
-        self.start, self.cancel, self.is_alive, self.join = (
-            self.worker.start, self.worker.cancel, self.worker.is_alive, self.worker.join)
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self.worker.cancel_requested
-
-    @property
-    def cancelled_at(self) -> float | None:
-        return self.worker.cancelled_at
-
-    @property
-    def ended_at(self) -> float | None:
-        return self.worker.ended_at
 
     # -- worker thread ------------------------------------------------------------------------------
     def _items(self, cancel: threading.Event, _emit: Callable[[Any], None]) -> Generator[Any, None, AnalysisResult | None]:
@@ -464,6 +438,9 @@ class AnalysisWorker(QObject):
 
     def _on_result(self, result: AnalysisResult | None) -> None:
         self.finished.emit(self.run_id, result)
+
+    def _on_cancelled(self, partial: AnalysisResult | None) -> None:
+        self._on_result(partial)  # a cancelled run still finishes, with the frames analysed so far
 
     def _on_failed(self, message: str) -> None:
         log.warning("analysis of %s stopped: %s", self.job.path, message)
