@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from ..core.output_guard import safe_name, safe_text
 from ..core.verdict import not_analysed, verdict_words
 from .common import (
-    add_analysis_options,
-    add_backend_options,
-    add_cache_options,
+    add_clip_options,
     add_evidence_dir_option,
+    add_quiet_option,
     analysis_for,
     check_clip,
     guard_output_files,
     model_inputs,
+    report_warnings,
 )
 
 
@@ -24,13 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("analyze", help="analyse a clip and print the verdict",
                        description="Analyse a video clip for face manipulation.")
     p.add_argument("clip", help="video file (mp4, mov, avi, mkv, webm); opened read-only")
-    add_backend_options(p)
-    add_analysis_options(p)
+    add_clip_options(p)
     p.add_argument("--json", dest="json_out", default=None, help="write the full analysis as JSON here")
     p.add_argument("--csv", dest="csv_out", default=None, help="write one row per face as CSV here")
     add_evidence_dir_option(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    add_cache_options(p)
+    add_quiet_option(p)
     p.set_defaults(func=run)
 
 
@@ -46,12 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.csv_out:
         write_csv(result, args.csv_out)
     print_verdict(result)
-    for w in result.warnings:
-        print(f"deepyn: warning: {safe_text(w)}", file=sys.stderr)
-    if not result.complete:
-        print(f"deepyn: warning: analysis incomplete: {safe_text(result.stop_reason)}", file=sys.stderr)
-        return 3
-    return 0
+    return 0 if report_warnings(result) else 3
 
 
 def verdict_line(result: Any) -> str:

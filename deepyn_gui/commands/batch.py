@@ -11,9 +11,9 @@ import sys
 from typing import Any
 
 from .common import (
-    add_analysis_options,
-    add_backend_options,
+    add_clip_options,
     add_evidence_dir_option,
+    add_quiet_option,
     backend_from_args,
     settings_from_args,
 )
@@ -32,9 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="clips at a time (default: one per remote endpoint, else 1)")
     add_evidence_dir_option(p)
     p.add_argument("--no-reports", action="store_true", help="only the summary, no per-clip report folders")
-    add_backend_options(p)
-    add_analysis_options(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_clip_options(p, cache=False)
+    add_quiet_option(p, "progress bar")
     p.set_defaults(func=run)
 
 

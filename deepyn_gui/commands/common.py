@@ -67,6 +67,30 @@ def add_cache_options(p: argparse.ArgumentParser) -> None:
                    help="analyse again and replace the saved analysis for this clip, model and settings")
 
 
+def add_clip_options(p: argparse.ArgumentParser, cache: bool = True) -> None:
+    """Backend, model, analysis settings and (with ``cache``) the session-cache switches: what every
+    command that analyses clips takes, in one place so the commands cannot drift apart."""
+    add_backend_options(p)
+    add_analysis_options(p)
+    if cache:
+        add_cache_options(p)
+
+
+def add_quiet_option(p: argparse.ArgumentParser, what: str = "progress output") -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help=f"no {what}")
+
+
+def report_warnings(result: Any) -> bool:
+    """Print the analysis's warnings (and that it is incomplete) on stderr; True when it is complete."""
+    from ..core.output_guard import safe_text
+
+    for w in result.warnings:
+        print(f"deepyn: warning: {safe_text(w)}", file=sys.stderr)
+    if not result.complete:
+        print(f"deepyn: warning: analysis incomplete: {safe_text(result.stop_reason)}", file=sys.stderr)
+    return bool(result.complete)
+
+
 def analysis_for(args: argparse.Namespace, clip: str) -> Any:
     """The analysis of ``clip``: the viewer's saved one when evidence, model and settings match, else run now.
 

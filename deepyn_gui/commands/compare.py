@@ -17,6 +17,7 @@ from ..core.errors import InputError
 from .common import (
     add_analysis_options,
     add_evidence_dir_option,
+    add_quiet_option,
     check_clip,
     guard_output_files,
     model_inputs,
@@ -90,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--csv", dest="csv_out", default=None, help="write one row per face (both scores) as CSV here")
     p.add_argument("--png", dest="png_out", default=None, help="write a chart (score curves + speed bars) here")
     add_evidence_dir_option(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet_option(p, "progress bar")
     p.set_defaults(func=run)
 
 

@@ -14,15 +14,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..core.output_guard import safe_name, safe_text
+from ..core.output_guard import safe_name
 from .common import (
     StepPrinter,
-    add_analysis_options,
-    add_backend_options,
-    add_cache_options,
+    add_clip_options,
+    add_evidence_dir_option,
+    add_quiet_option,
     analysis_for,
     check_clip,
     model_inputs,
+    report_warnings,
 )
 
 
@@ -64,21 +65,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    add_backend_options(p)
-    add_analysis_options(p)
-    add_cache_options(p)
-    p.add_argument("--allow-evidence-dir", action="store_true",
-                   help="allow writing into the evidence file's own folder (refused by default)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    add_clip_options(p)
+    add_evidence_dir_option(p)
+    add_quiet_option(p)
 
 
 def _analysis(args: argparse.Namespace, clip: str) -> Any:
     """The analysis for this clip (the viewer's saved one when evidence, model and settings match)."""
     result = analysis_for(args, clip)
-    for w in result.warnings:
-        print(f"deepyn: warning: {safe_text(w)}", file=sys.stderr)
-    if not result.complete:
-        print(f"deepyn: warning: analysis incomplete: {safe_text(result.stop_reason)}", file=sys.stderr)
+    report_warnings(result)
     return result
 
 
