@@ -26,7 +26,7 @@ def test_core_cli_and_backends_pass_mypy_strict(tmp_path):
 #: The GUI's background jobs and the add-on modules that get a typed session view (qt/host.py), not
 #: the main window: held to --strict too, so an attribute they reach for that the view lacks fails here.
 GUI_TYPED = ["deepyn_gui/qt/host.py", "deepyn_gui/qt/jobs.py", "deepyn_gui/qt/workers.py", "deepyn_gui/qt/session.py",
-             "deepyn_gui/qt/export_actions.py", "deepyn_gui/qt/folder_queue.py", "deepyn_gui/qt/compare_view.py",
+             "deepyn_gui/qt/export_actions.py", "deepyn_gui/qt/folder_queue.py", "deepyn_gui/qt/compare_view.py", "deepyn_gui/qt/compare_worker.py",
              "deepyn_gui/qt/help_dialogs.py"]
 
 

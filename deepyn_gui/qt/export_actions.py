@@ -8,7 +8,7 @@ export) run on the viewer's one job class (:class:`~.jobs.Worker`) behind a prog
 Qt's own job is the PDF: :func:`html_to_pdf` prints the report's HTML with QTextDocument + QPdfWriter
 (the CLI imports it lazily, only for ``--pdf``).
 
-Size (~670 lines): one thin wrapper per export kind plus the shared progress/cancel dialog; the
+Size (~650 lines): one thin wrapper per export kind plus the shared progress/cancel dialog; the
 exports themselves are core's pure functions.
 """
 
