@@ -8,14 +8,16 @@ and wires it to the window's session, so the window itself needs one call.
 from __future__ import annotations
 
 import html
-from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QGuiApplication
-from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QBoxLayout, QFrame, QLabel, QMainWindow, QMenu, QVBoxLayout, QWidget
 
-from .session import CHANGED, HASH_FAILED, HASHED, HASHING, VERIFIED, EvidenceStatus, format_utc
-from .workers import CacheHit
+from ..core.cache import CacheHit
+from ..core.evidence_index import CHANGED, HASH_FAILED, HASHED, HASHING, VERIFIED, EvidenceStatus, format_utc
+from ..core.results import AnalysisResult
+from .session import Session
 
 _SUFFIX = {HASHED: "(computed on open)", VERIFIED: "(verified)", CHANGED: "(CHANGED since analysed)"}
 _COLOR = {VERIFIED: "#1e8449", CHANGED: "#c0392b", HASH_FAILED: "#b9770e"}
@@ -127,7 +129,7 @@ class EvidenceBar(QFrame):
         self.note.setText(f"Loaded from cache (analysed {when}). Analysis ▸ Re-analyse runs the model again.")
         self.note.show()
 
-    def set_result_warnings(self, result: Any | None) -> None:
+    def set_result_warnings(self, result: AnalysisResult | None) -> None:
         """Show what the analysis could not do: incomplete (the gap named) and every decode warning."""
         lines: list[str] = []
         if result is not None and not getattr(result, "complete", True):
@@ -157,11 +159,14 @@ class EvidenceBar(QFrame):
         return "\n".join(p for p in parts if p)
 
 
-def install_evidence_ui(window: Any) -> EvidenceBar:
-    """Add the evidence bar (side panel top + status bar), the Re-analyse action, and wire them up."""
-    session = window.session
+def install_evidence_ui(window: QMainWindow, session: Session, side: QBoxLayout, analysis_menu: QMenu,
+                        after: QAction | None, on_cache_loaded: Callable[[], None]) -> tuple[EvidenceBar, QAction]:
+    """Add the evidence bar (top of ``side`` + the window's status bar) and Analysis ▸ Re-analyse (after
+    ``after`` in ``analysis_menu``), and wire them to ``session``; returns both.
+
+    ``on_cache_loaded()`` lets the window redraw what it owns when a cached analysis is shown.
+    """
     bar = EvidenceBar()
-    side = window.side_scroll.widget().layout()
     side.insertWidget(0, bar)
     window.statusBar().insertPermanentWidget(0, bar.status_label)
 
@@ -171,9 +176,11 @@ def install_evidence_ui(window: Any) -> EvidenceBar:
     act.setStatusTip(tip)
     act.setToolTip(tip)
     window.addAction(act)
-    actions = window.menu_analysis.actions()
-    anchor = actions[actions.index(window.act_analyze) + 1] if window.act_analyze in actions[:-1] else None
-    window.menu_analysis.insertAction(anchor, act)
+    actions = analysis_menu.actions()
+    if after is not None and after in actions[:-1]:
+        analysis_menu.insertAction(actions[actions.index(after) + 1], act)
+    else:
+        analysis_menu.addAction(act)
 
     def reanalyse() -> None:
         if not session.has_clip:
@@ -181,13 +188,12 @@ def install_evidence_ui(window: Any) -> EvidenceBar:
             return
         session.reanalyse()
 
-    def update_enabled(*_: Any) -> None:
+    def update_enabled(*_: object) -> None:
         act.setEnabled(session.has_clip and not session.analysis_running)
 
     def cache_loaded(hit: CacheHit) -> None:
         bar.set_cache_note(hit)
-        window.timeline.redraw()
-        window.state_label.setText("Loaded from cache")
+        on_cache_loaded()
 
     act.triggered.connect(lambda *_: reanalyse())
     session.evidenceStatusChanged.connect(bar.set_status)
@@ -199,6 +205,4 @@ def install_evidence_ui(window: Any) -> EvidenceBar:
     session.clipOpened.connect(update_enabled)
     session.analysisStateChanged.connect(update_enabled)
     update_enabled()
-    window.act_reanalyse = act
-    window.evidence_bar = bar
-    return bar
+    return bar, act

@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         side_lay.addWidget(self.verdict_panel)
         side_lay.addWidget(self.overlay_controls)
         side_lay.addStretch(1)
+        self.side_layout = side_lay  # add-ons (the evidence bar) insert their panels here
         self.side_scroll = QScrollArea()
         self.side_scroll.setWidget(side)
         self.side_scroll.setWidgetResizable(True)
@@ -138,7 +139,12 @@ class MainWindow(QMainWindow):
         # --- evidence SHA-256 (hashed on open, verified on reopen), cache note, Analysis > Re-analyse ----
         from .evidence_bar import install_evidence_ui
 
-        self.evidence_bar = install_evidence_ui(self)
+        def cache_loaded() -> None:
+            self.timeline.redraw()
+            self.state_label.setText("Loaded from cache")
+
+        self.evidence_bar, self.act_reanalyse = install_evidence_ui(
+            self, self.session, self.side_layout, self.menu_analysis, self.act_analyze, cache_loaded)
 
         # --- exports (issue 6): deepyn_gui.qt.export_actions fills menu_export -------------------------
         from .export_actions import install_export_actions
@@ -155,7 +161,7 @@ class MainWindow(QMainWindow):
         from .help_dialogs import install_help_actions
         from .preferences import install_preferences
 
-        self.preferences_action = install_preferences(self)
+        self.preferences_action = install_preferences(self, self, self.menu_file, self.act_quit)
         self.help_actions = install_help_actions(self, self.session, self.prefs, self.menu_help)
         self.refresh_extension_menus()  # the Export and Help menus show once something fills them
 
@@ -451,6 +457,10 @@ class MainWindow(QMainWindow):
             spec += ",model=uynet"  # the served name; never the local model file chosen for onnx
         self.set_backend(f"remote:{spec}")
         return True
+
+    def list_backends(self) -> list[tuple[Any, Any]]:
+        """Every registered backend with its availability here (Preferences and the Backend menu)."""
+        return self._list_backends()
 
     def set_backend(self, name: str) -> None:
         self.session.backend_name = name

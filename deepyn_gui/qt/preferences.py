@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -36,7 +37,9 @@ from PySide6.QtWidgets import (
 
 from .. import APP_NAME
 from . import theme
+from .host import PreferencesHost
 from .overlay import OverlayControls, OverlayOptions
+from .session import Session
 
 DETECTORS: tuple[tuple[str, str], ...] = (
     ("auto", "Automatic (res10 SSD, Haar cascade if it is missing)"),
@@ -97,28 +100,26 @@ def save_analysis_prefs(qs: QSettings, p: AnalysisPrefs) -> None:
     qs.setValue("view/theme", p.theme)
 
 
-def apply_analysis_prefs(window: Any, p: AnalysisPrefs) -> None:
+def apply_analysis_prefs(session: Session, p: AnalysisPrefs) -> None:
     """Hand the choices to the session (used by the next analysis)."""
-    session = window.session
     session.settings = replace(session.settings, stride=p.stride, detector=p.detector,
                                detector_model=p.detector_model if p.detector == "yunet" else None)
     session.threads = int(p.threads)
 
 
-def _default_list_backends() -> list[tuple[Any, Any]]:
-    from ..backends import list_backends
-
-    return list_backends()
-
-
 class PreferencesDialog(QDialog):
     """Edit and apply the viewer's preferences (OK applies and saves; Cancel changes nothing)."""
 
-    def __init__(self, window: Any, list_backends: Callable[[], list[tuple[Any, Any]]] | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, window: QWidget, host: PreferencesHost,
+                 list_backends: Callable[[], list[tuple[Any, Any]]] | None = None,
+                 watcher: theme.ThemeWatcher | None = None, parent: QWidget | None = None) -> None:
+        """``window`` parents the dialog and is restyled on a theme change; ``host`` is what the
+        choices are applied to; ``watcher`` follows the system's colour scheme when chosen."""
         super().__init__(parent or window)
-        self.window = window
-        self.prefs = window.prefs
+        self._window = window
+        self.host = host
+        self.watcher = watcher
+        self.prefs = host.prefs
         self.setWindowTitle(f"Preferences — {APP_NAME}")
         current = load_analysis_prefs(self.prefs.qs)
         lay = QVBoxLayout(self)
@@ -128,7 +129,7 @@ class PreferencesDialog(QDialog):
         form = QFormLayout(box)
         self.backend = QComboBox()
         self.backend.setToolTip("Where the model runs; unavailable backends say why")
-        entries = (list_backends or getattr(window, "_list_backends", None) or _default_list_backends)()
+        entries = (list_backends or host.list_backends)()
         for spec, avail in entries:
             ok = bool(getattr(avail, "available", False))
             self.backend.addItem(f"{spec.name} — {spec.description}" + ("" if ok else "  (unavailable)"), spec.name)
@@ -137,7 +138,7 @@ class PreferencesDialog(QDialog):
             if item is not None:
                 item.setEnabled(ok)
                 item.setToolTip(spec.description if ok else f"Unavailable: {avail.reason}")
-        idx = self.backend.findData(getattr(window.session, "backend_name", self.prefs.backend))
+        idx = self.backend.findData(host.session.backend_name)
         self.backend.setCurrentIndex(max(idx, 0))
         form.addRow("Backend", self.backend)
 
@@ -201,7 +202,7 @@ class PreferencesDialog(QDialog):
         self.note = QLabel("")
         self.note.setWordWrap(True)
         lay.addWidget(self.note)
-        if getattr(window.session, "analysis_running", False):
+        if host.session.analysis_running:
             self.note.setText("An analysis is running: it keeps its settings; changes apply to the next one.")
 
         self.buttons = QDialogButtonBox(
@@ -284,44 +285,41 @@ class PreferencesDialog(QDialog):
         super().accept()
 
     def apply(self) -> None:
-        w = self.window
+        h = self.host
         p = self.chosen()
         save_analysis_prefs(self.prefs.qs, p)
-        apply_analysis_prefs(w, p)
+        apply_analysis_prefs(h.session, p)
         backend = self.backend.currentData()
-        if backend and backend != w.session.backend_name and hasattr(w, "set_backend"):
-            w.set_backend(str(backend))
+        if backend and backend != h.session.backend_name:
+            h.set_backend(str(backend))
         model = self.model_path.text().strip() or None
-        if model != w.session.model_path and hasattr(w, "set_model_path"):
-            w.set_model_path(model)
+        if model != h.session.model_path:
+            h.set_model_path(model)
         o = self.overlay.options()
-        controls = getattr(w, "overlay_controls", None)
-        if controls is not None:
-            controls.set_options(o)
-            controls.optionsChanged.emit(o)  # the window saves and redraws as for a side-panel change
-        else:
-            self.prefs.set_overlay(o)
-        watcher = getattr(w, "theme_watcher", None)
-        if isinstance(watcher, theme.ThemeWatcher):
-            watcher.set_choice(p.theme)
+        h.overlay_controls.set_options(o)
+        h.overlay_controls.optionsChanged.emit(o)  # the window saves and redraws as for a side-panel change
+        if self.watcher is not None:
+            self.watcher.set_choice(p.theme)
         else:
             theme.apply_theme(p.theme)
-            theme.restyle_plots(w)
+            theme.restyle_plots(self._window)
         self.prefs.sync()
 
 
 class PreferencesAction(QObject):
     """The File › Preferences… action, the theme watcher, and the dialog it opens."""
 
-    def __init__(self, window: QMainWindow) -> None:
+    def __init__(self, window: QMainWindow, host: PreferencesHost, file_menu: QMenu | None = None,
+                 before: QAction | None = None) -> None:
+        """The action goes into ``file_menu`` above ``before`` (Quit), else at its end."""
         super().__init__(window)
         self.window = window
+        self.host = host
         self.dialog: PreferencesDialog | None = None
-        p = load_analysis_prefs(window.prefs.qs)  # type: ignore[attr-defined]
-        apply_analysis_prefs(window, p)
-        watcher = theme.ThemeWatcher(p.theme, window)
-        watcher.changed.connect(lambda scheme: theme.restyle_plots(window, scheme))
-        window.theme_watcher = watcher  # type: ignore[attr-defined]
+        p = load_analysis_prefs(host.prefs.qs)
+        apply_analysis_prefs(host.session, p)
+        self.theme_watcher = theme.ThemeWatcher(p.theme, window)
+        self.theme_watcher.changed.connect(lambda scheme: theme.restyle_plots(window, scheme))
         theme.restyle_plots(window)
         a = QAction("&Preferences…", window)
         keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Preferences)
@@ -332,25 +330,24 @@ class PreferencesAction(QObject):
         a.setStatusTip(tip)
         a.triggered.connect(lambda *_: self.open())
         window.addAction(a)
-        menu = getattr(window, "menu_file", None)
-        if menu is not None:
-            quit_act = getattr(window, "act_quit", None)
-            if quit_act is not None and quit_act in menu.actions():
-                menu.insertAction(quit_act, a)
-                menu.insertSeparator(quit_act)
+        if file_menu is not None:
+            if before is not None and before in file_menu.actions():
+                file_menu.insertAction(before, a)
+                file_menu.insertSeparator(before)
             else:
-                menu.addAction(a)
+                file_menu.addAction(a)
         self.action = a
 
     def open(self) -> PreferencesDialog:
         if self.dialog is not None:
             self.dialog.close()
-        self.dialog = PreferencesDialog(self.window)
+        self.dialog = PreferencesDialog(self.window, self.host, watcher=self.theme_watcher)
         self.dialog.setModal(False)
         self.dialog.show()
         return self.dialog
 
 
-def install_preferences(window: QMainWindow) -> PreferencesAction:
-    """Apply the stored analysis/theme preferences to ``window`` and add File › Preferences…."""
-    return PreferencesAction(window)
+def install_preferences(window: QMainWindow, host: PreferencesHost, file_menu: QMenu | None = None,
+                        before: QAction | None = None) -> PreferencesAction:
+    """Apply the stored analysis/theme preferences to ``host`` and add File › Preferences…."""
+    return PreferencesAction(window, host, file_menu, before)

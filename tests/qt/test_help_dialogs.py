@@ -22,7 +22,7 @@ def _prefs_action(win):
     if pa is None:
         from deepyn_gui.qt.preferences import install_preferences
 
-        pa = install_preferences(win)
+        pa = install_preferences(win, win, win.menu_file, win.act_quit)
     return pa
 
 
@@ -133,7 +133,7 @@ def test_preferences_apply_save_and_reload(window, qtbot):
 
 
 def test_preferences_refuse_yunet_without_its_model(window, qtbot):
-    dlg = PreferencesDialog(window)
+    dlg = PreferencesDialog(window, window)
     qtbot.addWidget(dlg)
     dlg.detector.setCurrentIndex(dlg.detector.findData("yunet"))
     assert dlg.detector_model_row.isEnabled()
@@ -145,7 +145,7 @@ def test_preferences_refuse_yunet_without_its_model(window, qtbot):
 
 
 def test_preferences_cancel_changes_nothing(window, qtbot):
-    dlg = PreferencesDialog(window)
+    dlg = PreferencesDialog(window, window)
     qtbot.addWidget(dlg)
     before = (window.session.settings, window.session.threads, window.prefs.qs.allKeys())
     dlg.stride.setValue(9)
@@ -211,7 +211,7 @@ def QWidget_type():
 def test_every_control_has_a_tooltip(window, qtbot):
     from deepyn_gui.qt.compare_view import CompareWindow
 
-    roots = [window, CompareWindow(window), PreferencesDialog(window), hd.AboutDialog(window, window.session),
+    roots = [window, CompareWindow(window), PreferencesDialog(window, window), hd.AboutDialog(window, window.session),
              hd.ShortcutsDialog(window), hd.FirstRunHint(window, window.session, window.prefs), hd.ModelCardDialog(window, window.session)]
     for r in roots[1:]:
         qtbot.addWidget(r)
