@@ -207,3 +207,42 @@ def test_the_gui_thread_stays_responsive_while_a_job_runs(qtbot: Any) -> None:
         timer.stop()
     qtbot.waitUntil(lambda: rec.count("ended") == 1, timeout=5_000)
     assert rec.events[-1] == ("ended", CANCELLED)
+
+
+def test_an_export_cancelled_from_its_progress_dialog_ends_quietly_and_a_failed_one_says_why(
+        qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Export menu's adapter: Cancel in the dialog stops the job (no error box, no 'done'); a
+    failure is shown once, as its one-line message."""
+    import deepyn_gui.qt.export_actions as ea
+
+    shown: list[str] = []
+    monkeypatch.setattr(ea.QMessageBox, "critical", staticmethod(lambda _parent, _title, text: shown.append(text)))
+    done: list[Any] = []
+    steps: list[int] = []
+
+    def endless(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> str:
+        while not cancel.wait(0.01):  # an export checks its token between frames
+            steps.append(1)
+            progress("frames", len(steps), 10_000)
+        raise Cancelled("export cancelled")
+
+    job = ea.run_with_progress(None, "Export video", endless, done.append)
+    qtbot.waitUntil(lambda: len(steps) >= 3, timeout=5_000)
+    from PySide6.QtWidgets import QApplication, QPushButton
+
+    dialog = next(w for w in QApplication.topLevelWidgets()
+                  if isinstance(w, ea.QProgressDialog) and w.windowTitle() == "Export video")
+    dialog.findChild(QPushButton).click()  # the user presses Cancel
+    qtbot.waitUntil(lambda: job.outcome is not None, timeout=5_000)
+    assert job.join(5.0)
+    qtbot.wait(50)
+    assert job.outcome == CANCELLED and not shown and not done
+
+    def broken(cancel: threading.Event, progress: Callable[[str, int, int], None]) -> str:
+        raise DeepYNError("The evidence changed since it was analysed; export refused.")
+
+    job2 = ea.run_with_progress(None, "Export data", broken, done.append)
+    qtbot.waitUntil(lambda: bool(shown), timeout=5_000)
+    qtbot.wait(50)
+    assert job2.outcome == FAILED and shown == ["The evidence changed since it was analysed; export refused."]
+    assert not done
