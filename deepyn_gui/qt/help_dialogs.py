@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
@@ -327,7 +328,8 @@ def _ffmpeg_licence() -> str:
     try:
         import av._core as core
 
-        return str(core.library_meta["libavcodec"].get("license", ""))
+        meta: Any = getattr(core, "library_meta", {})  # not in every PyAV version's type stubs
+        return str(meta["libavcodec"].get("license", ""))
     except Exception:  # noqa: BLE001
         return ""
 
