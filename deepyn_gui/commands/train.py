@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--quality-match", type=float, default=None, metavar="P",
                    help="lite0: share of real crops sharpened and generated crops softened before the shared "
                    "nuisances, so sharpness stops telling the classes apart (default 0)")
+    p.add_argument("--soup", nargs="+", default=(), metavar="CKPT.pt",
+                   help="lite0: no training; average these lite0 checkpoints (a model soup), then calibrate and "
+                   "export it like a trained model")
     p.add_argument("--gen", type=int, default=None, help="lite0: generated faces per batch (default 3)")
     p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
     p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
@@ -118,7 +121,7 @@ def _run_lite(args: argparse.Namespace) -> int:
     summary = train_lite_from_folders(
         [args.data, *args.extra_real], args.fakes, args.out, cfg, args.work_dir, args.yunet,
         holdout=tuple(args.holdout) if args.holdout is not None else DEFAULT_HOLDOUT_GENERATORS,
-        resume=args.resume, init_from=args.init_from, int8_out=args.int8, name=args.name,
+        resume=args.resume, init_from=args.init_from, soup=args.soup, int8_out=args.int8, name=args.name,
     )
     cal, figures = summary["calibration"], summary["figures"]
     secs, train_secs = summary["seconds"], summary["train_seconds"]

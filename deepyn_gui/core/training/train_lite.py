@@ -369,6 +369,39 @@ def train_lite(
     return LiteResult(model, history, time.perf_counter() - t0)
 
 
+def soup_lite(checkpoints: Sequence[str | Path]) -> torch.nn.Module:
+    """A uniform weight average ("model soup", Wortsman et al. 2022) of lite0 checkpoints.
+
+    Runs fine-tuned from one common checkpoint sit in one basin, so their average is itself a good model
+    and usually generalises better than any one of them, at no cost at inference. Integer buffers
+    (BatchNorm step counters) come from the first checkpoint.
+    """
+    from ..model.uynet_lite import LiteUYNet
+
+    if len(checkpoints) < 2:
+        raise InputError("A model soup needs at least two checkpoints.")
+    states = []
+    for ck in checkpoints:
+        st = load_checkpoint_state(ck)
+        if st.get("arch") != "lite0":
+            raise ModelError(f"{ck} is not a lite0 training checkpoint (arch {st.get('arch')!r}).")
+        states.append(st["model"])
+    first = states[0]
+    assert isinstance(first, dict)
+    avg: dict[str, torch.Tensor] = {}
+    for key, val in first.items():
+        if any(not isinstance(s, dict) or key not in s for s in states):
+            raise ModelError(f"The checkpoints do not share one layout (missing {key}).")
+        if torch.is_floating_point(val):
+            avg[key] = torch.stack([s[key].float() for s in states]).mean(0).to(val.dtype)  # type: ignore[index]
+        else:
+            avg[key] = val
+    model = LiteUYNet()
+    model.load_state_dict(avg)
+    model.eval()
+    return model
+
+
 def calibrate_lite(model: torch.nn.Module, val: dict[str, np.ndarray]) -> dict[str, object]:
     """Threshold and bands from the held-out split: unseen reals vs their self-blends and held-out generators."""
     sr, _ = scores_of(model, val["real"])
@@ -394,6 +427,7 @@ def train_lite_from_folders(
     holdout: Sequence[str] = DEFAULT_HOLDOUT_GENERATORS,
     resume: str | Path | None = None,
     init_from: str | Path | None = None,
+    soup: Sequence[str | Path] = (),
     int8_out: str | Path | None = None,
     int8_crops: int = 128,
     name: str | None = None,
@@ -417,7 +451,11 @@ def train_lite_from_folders(
         f"generated: {len(ft)} train ({len(set(ft.groups))} generators), {len(fv)} held-out ({sorted(set(fv.groups))})")
     val = make_val(rv, fv)
     ckpt_dir = work / (f"ckpt-lite0-s{cfg.seed}" if init_from is None else f"ckpt-lite0-s{cfg.seed}-stage2")
-    res = train_lite(rt, ft, cfg, ckpt_dir, val=val, resume=resume, init_from=init_from, log=log)
+    if soup:  # no training: average finished runs, then calibrate and export like a trained model
+        res = LiteResult(soup_lite(soup), [], 0.0)
+        log(f"model soup of {len(soup)} checkpoints: {', '.join(str(s) for s in soup)}")
+    else:
+        res = train_lite(rt, ft, cfg, ckpt_dir, val=val, resume=resume, init_from=init_from, log=log)
     figures = val_figures(res.model, val)
     cal = calibrate_lite(res.model, val)
     log("held-out figures: " + json.dumps(figures))
@@ -432,6 +470,7 @@ def train_lite_from_folders(
             "config": asdict(cfg),
             "init_from": None if init_from is None else {"file": Path(init_from).name,
                                                           "sha256": sha256_file(init_from)},
+            "soup_of": [{"file": Path(c).name, "sha256": sha256_file(c)} for c in soup],
             "holdout_generators": list(holdout),
             "train_generators": sorted(set(ft.groups)),
             "real_train_groups": len(set(rt.groups)),
