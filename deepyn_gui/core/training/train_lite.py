@@ -34,6 +34,7 @@ from .sbi import mask_target, self_blend
 from .train import (
     _atomic_torch_save,
     calibration_dict,
+    export_model,
     load_checkpoint_state,
     predict_torch,
     restore_training,
@@ -437,7 +438,6 @@ def train_lite_from_folders(
 
     Resumable: ``resume`` a ``last.pt`` whose epoch count is already reached just calibrates and exports.
     """
-    from ..model.export import export_onnx
     from ..model.metadata import calibration_json, sha256_file
 
     refuse_validation_data(*real_dirs, fakes_dir)
@@ -482,13 +482,7 @@ def train_lite_from_folders(
             float(cal["threshold"]), cal["bands"], float(cal["real_below"])  # type: ignore[arg-type]
         ),
     }
-    export_onnx(res.model, out, meta)  # type: ignore[arg-type]
-    if int8_out is not None:
-        from .quantize import quantize_int8
-
-        pick = np.unique(np.linspace(0, len(rt) - 1, min(int8_crops, len(rt))).round().astype(int))
-        quantize_int8(out, int8_out, rt.crops[pick])
-        log(f"wrote the int8 model {int8_out} (calibrated on {len(pick)} real training crops)")
+    export_model(res.model, out, meta, int8_out, rt.crops, int8_crops, log)
     summary: dict[str, object] = {
         "out": str(out), "history": res.history, "figures": figures, "calibration": cal,
         "real_val_groups": sorted(set(rv.groups)), "holdout_generators": list(holdout),
