@@ -423,3 +423,30 @@ def test_second_stage_starts_from_a_lite0_checkpoint_and_refuses_other_checkpoin
     torch.save({"model": first.state_dict(), "epoch": 4, "arch": "uynet"}, tmp_path / "other.pt")
     with pytest.raises(ModelError, match="not a lite0"):
         train_lite(real, fake, cfg, tmp_path / "s3", init_from=tmp_path / "other.pt", log=lambda s: None)
+
+
+def test_model_soup_is_the_mean_of_the_runs_and_refuses_what_it_cannot_average(tmp_path: Path) -> None:
+    import torch
+
+    from deepyn_gui.core.errors import InputError, ModelError
+    from deepyn_gui.core.model.uynet_lite import LiteUYNet
+    from deepyn_gui.core.training.train_lite import soup_lite
+
+    a, b = LiteUYNet(), LiteUYNet()
+    with torch.no_grad():
+        for p in b.parameters():
+            p.add_(1.0)
+    for name, m in (("a", a), ("b", b)):
+        torch.save({"model": m.state_dict(), "epoch": 2, "arch": "lite0"}, tmp_path / f"{name}.pt")
+    soup = soup_lite([tmp_path / "a.pt", tmp_path / "b.pt"]).state_dict()
+    sa, sb = a.state_dict(), b.state_dict()
+    for k, v in soup.items():
+        if torch.is_floating_point(v):
+            assert torch.allclose(v, (sa[k] + sb[k]) / 2, atol=1e-6), k
+        else:
+            assert torch.equal(v, sa[k]), k  # step counters come from the first run
+    with pytest.raises(InputError):
+        soup_lite([tmp_path / "a.pt"])
+    torch.save({"model": a.state_dict(), "epoch": 2, "arch": "uynet"}, tmp_path / "c.pt")
+    with pytest.raises(ModelError, match="not a lite0"):
+        soup_lite([tmp_path / "a.pt", tmp_path / "c.pt"])

@@ -370,6 +370,12 @@ def train_lite(
     return LiteResult(model, history, time.perf_counter() - t0)
 
 
+def _run_config(checkpoint: str | Path) -> object:
+    """The training configuration a lite0 checkpoint records (for the card of a soup made from it)."""
+    raw = load_checkpoint_state(checkpoint).get("config")
+    return json.loads(raw) if isinstance(raw, str) else None
+
+
 def soup_lite(checkpoints: Sequence[str | Path]) -> torch.nn.Module:
     """A uniform weight average ("model soup", Wortsman et al. 2022) of lite0 checkpoints.
 
@@ -414,7 +420,7 @@ def calibrate_lite(model: torch.nn.Module, val: dict[str, np.ndarray]) -> dict[s
 
 
 LITE_MODEL_NAME = "uynet-lite0-sbi-gen"
-LITE_MODEL_VERSION = "2.0"
+LITE_MODEL_VERSION = "2.1"
 
 
 def train_lite_from_folders(
@@ -470,7 +476,7 @@ def train_lite_from_folders(
             "config": asdict(cfg),
             "init_from": None if init_from is None else {"file": Path(init_from).name,
                                                           "sha256": sha256_file(init_from)},
-            "soup_of": [{"file": Path(c).name, "sha256": sha256_file(c)} for c in soup],
+            "soup_of": [{"file": str(c), "sha256": sha256_file(c), "config": _run_config(c)} for c in soup],
             "holdout_generators": list(holdout),
             "train_generators": sorted(set(ft.groups)),
             "real_train_groups": len(set(rt.groups)),
