@@ -33,6 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--n-val", type=int, default=5, help="validation identities when --val-ids is not given")
     p.add_argument("--include-flagged", action="store_true",
                    help="also train on clips flagged FLAG-ENH in the folder's MANIFEST.md (left out by default)")
+    p.add_argument("--init-from", default=None, metavar="CKPT.pt",
+                   help="lite0: start from the weights of an earlier lite0 checkpoint (a second training stage "
+                   "with a fresh schedule); the model card records its SHA-256")
+    p.add_argument("--quality-match", type=float, default=None, metavar="P",
+                   help="lite0: share of real crops sharpened and generated crops softened before the shared "
+                   "nuisances, so sharpness stops telling the classes apart (default 0)")
+    p.add_argument("--soup", nargs="+", default=(), metavar="CKPT.pt",
+                   help="lite0: no training; average these lite0 checkpoints (a model soup), then calibrate and "
+                   "export it like a trained model")
+    p.add_argument("--gen", type=int, default=None, help="lite0: generated faces per batch (default 3)")
     p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
     p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
     p.add_argument("--threads", type=int, default=1,
@@ -102,10 +112,16 @@ def _run_lite(args: argparse.Namespace) -> int:
     cfg = LiteConfig(epochs=args.epochs, seed=args.seed, threads=args.threads)
     if args.steps_per_epoch:
         cfg.steps_per_epoch = args.steps_per_epoch
+    if args.init_from:  # a second stage refines: a third of the learning rates, a short warm-up
+        cfg.lr, cfg.encoder_lr, cfg.warmup_steps = cfg.lr / 3, cfg.encoder_lr / 3, 20
+    if args.quality_match is not None:
+        cfg.quality_match = args.quality_match
+    if args.gen is not None:
+        cfg.gen = args.gen
     summary = train_lite_from_folders(
         [args.data, *args.extra_real], args.fakes, args.out, cfg, args.work_dir, args.yunet,
         holdout=tuple(args.holdout) if args.holdout is not None else DEFAULT_HOLDOUT_GENERATORS,
-        resume=args.resume, int8_out=args.int8, name=args.name,
+        resume=args.resume, init_from=args.init_from, soup=args.soup, int8_out=args.int8, name=args.name,
     )
     cal, figures = summary["calibration"], summary["figures"]
     secs, train_secs = summary["seconds"], summary["train_seconds"]

@@ -230,6 +230,19 @@ class _TrackStats:
     last_error: str = ""
 
 
+#: A person must be scored over at least this much of the clip (seconds) to decide the video verdict alone.
+MIN_DECISIVE_TRACK_S = 1.0
+
+
+def _seen_seconds(times: Sequence[float]) -> float:
+    """How long a person was scored: first to last scored frame, plus one typical step for the last."""
+    if not times:
+        return 0.0
+    t = np.sort(np.asarray(times, np.float64))
+    step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    return float(t[-1] - t[0]) + step
+
+
 def _collect(frames: Iterable[FrameResult]) -> tuple[dict[int, _TrackStats], int, int, int, str]:
     tracks: dict[int, _TrackStats] = defaultdict(lambda: _TrackStats([]))
     n_frames = n_no_face = n_error_frames = 0
@@ -320,11 +333,15 @@ def video_verdict(
     model: ModelInfo,
     aggregator: str = DEFAULT_AGGREGATOR,
     min_track_frames: int = 3,
+    min_track_s: float = MIN_DECISIVE_TRACK_S,
 ) -> Verdict:
     """The video verdict: the fakest person decides.
 
-    Tracks with fewer than ``min_track_frames`` scored frames (often a passing false detection) count
-    only when no longer track exists, so a single odd frame cannot decide the verdict.
+    A person scored on fewer than ``min_track_frames`` frames, or for less than ``min_track_s`` seconds
+    of the clip (a passing face in a crowd, a false detection), counts only when nobody was seen longer:
+    half a second of a small background face must not decide a whole clip. Such a person's score is
+    still reported, with the frames to review. The duration rule makes the standard the same at every
+    ``--stride`` (a frame count alone meant 0.1 s at stride 1 and 0.5 s at stride 5).
     """
     if aggregator not in AGGREGATORS:
         raise ValueError(f"unknown aggregator {aggregator!r}; choose from {', '.join(AGGREGATORS)}")
@@ -346,16 +363,28 @@ def video_verdict(
             "no_face", None, aggregator, "",
             f"No face found in {n_frames} analysed frames.", model.threshold, per_track,
         )
-    long_enough = [tv for tv in scored if tv.frames_scored >= min_track_frames] or scored
+    seen_s = {t: _seen_seconds(st.times) for t, st in tracks.items()}
+
+    def decisive(tv: TrackVerdict) -> bool:
+        return tv.frames_scored >= min_track_frames and seen_s[tv.track] >= min_track_s - 1e-9
+
+    long_enough = [tv for tv in scored if decisive(tv)] or scored
     worst = max(long_enough, key=lambda tv: tv.fake_score or 0.0)
     assert worst.fake_score is not None
     if len(scored) == 1:
         who = "the only person"
     elif len(long_enough) == 1:
-        who = f"person {worst.track}, the only one scored on at least {min_track_frames} frames"
+        who = (f"person {worst.track}, the only one scored on at least {min_track_frames} frames "
+               f"over {min_track_s:g} s or more")
     else:
         who = f"the most suspicious of {len(long_enough)} people"
     text = f"Decided by {who}. {worst.explanation}"
+    brief = [tv for tv in scored if tv not in long_enough and (tv.fake_score or 0.0) > (worst.fake_score or 0.0)]
+    for tv in brief:
+        st = tracks[tv.track]
+        text += (f" Person {tv.track} scored higher ({tv.fake_score:.2f}) but was seen too briefly to decide "
+                 f"({tv.frames_scored} scored frames, {seen_s[tv.track]:.1f} s): review frames "
+                 f"{min(st.indices)}–{max(st.indices)}.")
     if n_no_face:
         text += f" No face on {n_no_face} of {n_frames} analysed frames."
     return Verdict(worst.label, worst.fake_score, aggregator, worst.band, text, model.threshold, per_track)

@@ -373,3 +373,80 @@ def test_validation_only_data_is_refused_for_training(tmp_path: Path) -> None:
         rc = cli_main(["train", *extra, "--out", str(tmp_path / "m.onnx"), "--work-dir", str(tmp_path / "w")])
         assert rc == 2
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+def _laplacian_var(img: np.ndarray) -> float:
+    return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F).var())
+
+
+def test_quality_matching_sharpens_reals_and_softens_generated_faces_only_when_asked() -> None:
+    from deepyn_gui.core.training.augment import match_quality
+
+    crop = _astronaut_crop()
+    rng = np.random.default_rng(0)
+    assert match_quality(crop, True, 0.0, rng) is crop and match_quality(crop, False, 0.0, rng) is crop
+    sharper = match_quality(crop, True, 1.0, np.random.default_rng(1))
+    softer = match_quality(crop, False, 1.0, np.random.default_rng(1))
+    assert sharper.shape == softer.shape == crop.shape and sharper.dtype == softer.dtype == np.uint8
+    assert _laplacian_var(sharper) > 1.2 * _laplacian_var(crop) > 1.2 * _laplacian_var(softer)
+    # prob 0 draws nothing, so a 2.0-recipe run (quality_match 0) sees the same random stream as before
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    match_quality(crop, True, 0.0, a)
+    assert a.random() == b.random()
+
+
+def test_second_stage_starts_from_a_lite0_checkpoint_and_refuses_other_checkpoints(tmp_path: Path) -> None:
+    import torch
+
+    from deepyn_gui.core.errors import ModelError
+    from deepyn_gui.core.model.uynet_lite import LiteUYNet
+    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, train_lite
+
+    first = LiteUYNet()
+    with torch.no_grad():
+        for p in first.parameters():  # neither ImageNet nor a fresh initialisation
+            p.add_(0.0125)
+    crop = _astronaut_crop()
+    real = Pool(np.stack([crop, crop[:, ::-1].copy()]), np.stack([default_box()] * 2),
+                np.stack([_five_points()] * 2), ["a", "b"], ["real", "real"])
+    fake = Pool(np.stack([crop] * 2), np.stack([default_box()] * 2), np.stack([_five_points()] * 2),
+                ["g1", "g2"], ["swap"] * 2)
+    ck = tmp_path / "first.pt"
+    torch.save({"model": first.state_dict(), "epoch": 4, "arch": "lite0"}, ck)
+    cfg = LiteConfig(epochs=1, steps_per_epoch=1, pairs=1, gen=1, lr=0.0, encoder_lr=0.0, threads=1,
+                     quality_match=0.5)
+    res = train_lite(real, fake, cfg, tmp_path / "stage2", init_from=ck, log=lambda s: None)
+    got, want = res.model.state_dict(), first.state_dict()
+    # learning rate 0: the weights are the checkpoint's, not ImageNet's (BatchNorm statistics move in train mode)
+    same = [k for k in want if "running_" not in k and "num_batches" not in k]
+    assert same and all(torch.equal(got[k], want[k]) for k in same)
+    torch.save({"model": first.state_dict(), "epoch": 4, "arch": "uynet"}, tmp_path / "other.pt")
+    with pytest.raises(ModelError, match="not a lite0"):
+        train_lite(real, fake, cfg, tmp_path / "s3", init_from=tmp_path / "other.pt", log=lambda s: None)
+
+
+def test_model_soup_is_the_mean_of_the_runs_and_refuses_what_it_cannot_average(tmp_path: Path) -> None:
+    import torch
+
+    from deepyn_gui.core.errors import InputError, ModelError
+    from deepyn_gui.core.model.uynet_lite import LiteUYNet
+    from deepyn_gui.core.training.train_lite import soup_lite
+
+    a, b = LiteUYNet(), LiteUYNet()
+    with torch.no_grad():
+        for p in b.parameters():
+            p.add_(1.0)
+    for name, m in (("a", a), ("b", b)):
+        torch.save({"model": m.state_dict(), "epoch": 2, "arch": "lite0"}, tmp_path / f"{name}.pt")
+    soup = soup_lite([tmp_path / "a.pt", tmp_path / "b.pt"]).state_dict()
+    sa, sb = a.state_dict(), b.state_dict()
+    for k, v in soup.items():
+        if torch.is_floating_point(v):
+            assert torch.allclose(v, (sa[k] + sb[k]) / 2, atol=1e-6), k
+        else:
+            assert torch.equal(v, sa[k]), k  # step counters come from the first run
+    with pytest.raises(InputError):
+        soup_lite([tmp_path / "a.pt"])
+    torch.save({"model": a.state_dict(), "epoch": 2, "arch": "uynet"}, tmp_path / "c.pt")
+    with pytest.raises(ModelError, match="not a lite0"):
+        soup_lite([tmp_path / "a.pt", tmp_path / "c.pt"])

@@ -97,6 +97,23 @@ def test_explanation_names_the_deciding_person_when_a_short_track_exists():
     assert "person 1" in v.explanation
 
 
+def test_a_briefly_seen_person_does_not_decide_at_any_stride_but_is_named():
+    # a passing face scored on 3 frames at stride 5 (frames 5 apart at 25 fps): 0.6 s of the clip
+    faces3 = [0.98, 0.97, 0.99]
+    rows = {1: [0.2] * 12, 3: [None] * 9 + faces3}
+    strided = [FrameResult(i * 5, i * 5 / 25, fr.state, fr.faces) for i, fr in enumerate(frames_for(rows))]
+    v = video_verdict(strided, MODEL)
+    assert v.label != "fake" and v.fake_score == pytest.approx(0.2)
+    assert "Person 3 scored higher (0.98)" in v.explanation and "review frames 45–55" in v.explanation
+    # the same person seen for 1.2 s decides
+    rows = {1: [0.2] * 12, 3: [None] * 6 + [0.98] * 6}
+    strided = [FrameResult(i * 5, i * 5 / 25, fr.state, fr.faces) for i, fr in enumerate(frames_for(rows))]
+    assert video_verdict(strided, MODEL).label == "fake"
+    # alone in the clip, a brief person still decides (nobody was seen longer)
+    alone = [FrameResult(i * 5, i * 5 / 25, fr.state, fr.faces) for i, fr in enumerate(frames_for({3: faces3}))]
+    assert video_verdict(alone, MODEL).label == "fake"
+
+
 def test_failures_name_the_stage_that_failed():
     """A detector failure is not reported as a backend error (and vice versa)."""
     det = [FrameResult(i, i / 25, "error", error="face detection failed: cv2.error: bad frame") for i in range(4)]

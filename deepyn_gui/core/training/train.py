@@ -203,6 +203,24 @@ def _atomic_torch_save(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def export_model(
+    model: torch.nn.Module, out: str | Path, meta: dict[str, object], int8_out: str | Path | None,
+    real_crops: np.ndarray, int8_crops: int, log: Callable[[str], None],
+) -> None:
+    """Write the fp32 ONNX file and, if asked, the int8 copy calibrated on evenly spread real training crops
+    (both recipes ship their models this way)."""
+    from ..model.export import export_onnx
+
+    export_onnx(model, out, meta)  # type: ignore[arg-type]
+    if int8_out is not None:
+        from .quantize import quantize_int8
+
+        n = len(real_crops)
+        pick = np.unique(np.linspace(0, n - 1, min(int8_crops, n)).round().astype(int))
+        quantize_int8(out, int8_out, real_crops[pick])
+        log(f"wrote the int8 model {int8_out} (calibrated on {len(pick)} real training crops)")
+
+
 def load_checkpoint_state(path: str | Path) -> dict[str, object]:
     """A training checkpoint (weights_only: a checkpoint is data, never code)."""
     try:
@@ -385,7 +403,6 @@ def train_from_clips(
     refuse_validation_data(data_dir)
     import cv2
 
-    from ..model.export import export_onnx
     from ..model.metadata import calibration_json
     from .data import (
         DEFAULT_VAL_IDS,
@@ -452,13 +469,7 @@ def train_from_clips(
         meta["deepyn.calibration"] = calibration_json(
             float(cal["threshold"]), cal["bands"], float(cal["real_below"])  # type: ignore[arg-type]
         )
-    export_onnx(res.model, out, meta)  # type: ignore[arg-type]
-    if int8_out is not None:
-        from .quantize import quantize_int8
-
-        pick = np.unique(np.linspace(0, len(pool) - 1, min(int8_crops, len(pool))).round().astype(int))
-        quantize_int8(out, int8_out, pool.crops[pick])
-        log(f"wrote the int8 model {int8_out} (calibrated on {len(pick)} real training crops)")
+    export_model(res.model, out, meta, int8_out, pool.crops, int8_crops, log)
     run = TrainingRun(
         Path(out),
         train_ids,

@@ -27,13 +27,14 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError, ModelError
-from .augment import nuisance
+from .augment import match_quality, nuisance
 from .calibrate import auc
 from .data import DEFAULT_VAL_IDS, refuse_validation_data
 from .sbi import mask_target, self_blend
 from .train import (
     _atomic_torch_save,
     calibration_dict,
+    export_model,
     load_checkpoint_state,
     predict_torch,
     restore_training,
@@ -61,6 +62,7 @@ class LiteConfig:
     freeze_blocks: int = 3  # stem + this many MBConv blocks stay frozen (stride <= 4: generic edges)
     mouth_prob: float = 0.25  # share of self-blends that cover only the mouth region (lip-sync)
     mask_weight: float = 0.5
+    quality_match: float = 0.0  # share of real crops sharpened / generated crops softened (augment.match_quality)
     seed: int = 0
     threads: int = 2
 
@@ -173,6 +175,7 @@ def sample_batch(
         img, box, lm = real.crops[k], real.boxes[k], real.landmarks[k]
         if rng.random() < 0.5:
             img, box, lm = _flip(img, box, lm)
+        img = match_quality(img, True, cfg.quality_match, rng)
         sb = self_blend(img, box, rng, lm, cfg.mouth_prob)
         imgs += [nuisance(img, rng), nuisance(sb.image, rng)]
         masks += [zero, mask_target(sb.alpha)]
@@ -184,13 +187,13 @@ def sample_batch(
         g = gens[int(rng.integers(len(gens)))]
         k = int(rng.choice(by_gen[g]))
         img = fake.crops[k] if rng.random() < 0.5 else np.ascontiguousarray(fake.crops[k][:, ::-1])
-        imgs.append(nuisance(img, rng))
+        imgs.append(nuisance(match_quality(img, False, cfg.quality_match, rng), rng))
         masks.append(zero)
         labels.append(1)
         has_mask.append(False)
         k = int(rng.integers(len(real)))
         img = real.crops[k] if rng.random() < 0.5 else np.ascontiguousarray(real.crops[k][:, ::-1])
-        imgs.append(nuisance(img, rng))
+        imgs.append(nuisance(match_quality(img, True, cfg.quality_match, rng), rng))
         masks.append(zero)
         labels.append(0)
         has_mask.append(True)
@@ -288,9 +291,14 @@ def train_lite(
     ckpt_dir: str | Path,
     val: dict[str, np.ndarray] | None = None,
     resume: str | Path | None = None,
+    init_from: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> LiteResult:
-    """Fine-tune a LiteUYNet from the ImageNet encoder; ``epoch_NNN.pt`` and ``last.pt`` after each epoch."""
+    """Fine-tune a LiteUYNet from the ImageNet encoder; ``epoch_NNN.pt`` and ``last.pt`` after each epoch.
+
+    ``init_from`` starts from the weights of an earlier lite0 training checkpoint instead (a second stage
+    with its own schedule and augmentation; optimiser and schedule start fresh).
+    """
     from ..model.uynet_lite import LiteUYNet, load_imagenet_weights
 
     torch.set_num_threads(max(1, cfg.threads))
@@ -299,6 +307,12 @@ def train_lite(
     ckpt.mkdir(parents=True, exist_ok=True)
     model = LiteUYNet()
     load_imagenet_weights(model)
+    if init_from is not None:
+        first = load_checkpoint_state(init_from)
+        if first.get("arch") != "lite0":
+            raise ModelError(f"{init_from} is not a lite0 training checkpoint (arch {first.get('arch')!r}).")
+        model.load_state_dict(first["model"])  # type: ignore[arg-type]
+        log(f"starting from the weights of {init_from} (epoch {first['epoch']})")
     frozen = _set_frozen(model, cfg.freeze_blocks)
     enc_names = ("_conv_stem", "_bn0", "_blocks", "_conv_head", "_bn1")
     enc = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(enc_names)]
@@ -356,6 +370,45 @@ def train_lite(
     return LiteResult(model, history, time.perf_counter() - t0)
 
 
+def _run_config(checkpoint: str | Path) -> object:
+    """The training configuration a lite0 checkpoint records (for the card of a soup made from it)."""
+    raw = load_checkpoint_state(checkpoint).get("config")
+    return json.loads(raw) if isinstance(raw, str) else None
+
+
+def soup_lite(checkpoints: Sequence[str | Path]) -> torch.nn.Module:
+    """A uniform weight average ("model soup", Wortsman et al. 2022) of lite0 checkpoints.
+
+    Runs fine-tuned from one common checkpoint sit in one basin, so their average is itself a good model
+    and usually generalises better than any one of them, at no cost at inference. Integer buffers
+    (BatchNorm step counters) come from the first checkpoint.
+    """
+    from ..model.uynet_lite import LiteUYNet
+
+    if len(checkpoints) < 2:
+        raise InputError("A model soup needs at least two checkpoints.")
+    states = []
+    for ck in checkpoints:
+        st = load_checkpoint_state(ck)
+        if st.get("arch") != "lite0":
+            raise ModelError(f"{ck} is not a lite0 training checkpoint (arch {st.get('arch')!r}).")
+        states.append(st["model"])
+    first = states[0]
+    assert isinstance(first, dict)
+    avg: dict[str, torch.Tensor] = {}
+    for key, val in first.items():
+        if any(not isinstance(s, dict) or key not in s for s in states):
+            raise ModelError(f"The checkpoints do not share one layout (missing {key}).")
+        if torch.is_floating_point(val):
+            avg[key] = torch.stack([s[key].float() for s in states]).mean(0).to(val.dtype)  # type: ignore[index]
+        else:
+            avg[key] = val
+    model = LiteUYNet()
+    model.load_state_dict(avg)
+    model.eval()
+    return model
+
+
 def calibrate_lite(model: torch.nn.Module, val: dict[str, np.ndarray]) -> dict[str, object]:
     """Threshold and bands from the held-out split: unseen reals vs their self-blends and held-out generators."""
     sr, _ = scores_of(model, val["real"])
@@ -367,7 +420,7 @@ def calibrate_lite(model: torch.nn.Module, val: dict[str, np.ndarray]) -> dict[s
 
 
 LITE_MODEL_NAME = "uynet-lite0-sbi-gen"
-LITE_MODEL_VERSION = "2.0"
+LITE_MODEL_VERSION = "2.1"
 
 
 def train_lite_from_folders(
@@ -380,6 +433,8 @@ def train_lite_from_folders(
     *,
     holdout: Sequence[str] = DEFAULT_HOLDOUT_GENERATORS,
     resume: str | Path | None = None,
+    init_from: str | Path | None = None,
+    soup: Sequence[str | Path] = (),
     int8_out: str | Path | None = None,
     int8_crops: int = 128,
     name: str | None = None,
@@ -389,8 +444,7 @@ def train_lite_from_folders(
 
     Resumable: ``resume`` a ``last.pt`` whose epoch count is already reached just calibrates and exports.
     """
-    from ..model.export import export_onnx
-    from ..model.metadata import calibration_json
+    from ..model.metadata import calibration_json, sha256_file
 
     refuse_validation_data(*real_dirs, fakes_dir)
     t0 = time.perf_counter()
@@ -402,7 +456,12 @@ def train_lite_from_folders(
     log(f"real: {len(rt)} train crops ({len(set(rt.groups))} groups), {len(rv)} held-out ({len(set(rv.groups))}); "
         f"generated: {len(ft)} train ({len(set(ft.groups))} generators), {len(fv)} held-out ({sorted(set(fv.groups))})")
     val = make_val(rv, fv)
-    res = train_lite(rt, ft, cfg, work / f"ckpt-lite0-s{cfg.seed}", val=val, resume=resume, log=log)
+    ckpt_dir = work / (f"ckpt-lite0-s{cfg.seed}" if init_from is None else f"ckpt-lite0-s{cfg.seed}-stage2")
+    if soup:  # no training: average finished runs, then calibrate and export like a trained model
+        res = LiteResult(soup_lite(soup), [], 0.0)
+        log(f"model soup of {len(soup)} checkpoints: {', '.join(str(s) for s in soup)}")
+    else:
+        res = train_lite(rt, ft, cfg, ckpt_dir, val=val, resume=resume, init_from=init_from, log=log)
     figures = val_figures(res.model, val)
     cal = calibrate_lite(res.model, val)
     log("held-out figures: " + json.dumps(figures))
@@ -415,6 +474,9 @@ def train_lite_from_folders(
             "method": "ImageNet EfficientNet-Lite0 encoder + UNet decoder; landmark-hull self-blends (SBI) and "
                       "generated faces; mask head on self-blends only",
             "config": asdict(cfg),
+            "init_from": None if init_from is None else {"file": Path(init_from).name,
+                                                          "sha256": sha256_file(init_from)},
+            "soup_of": [{"file": str(c), "sha256": sha256_file(c), "config": _run_config(c)} for c in soup],
             "holdout_generators": list(holdout),
             "train_generators": sorted(set(ft.groups)),
             "real_train_groups": len(set(rt.groups)),
@@ -426,13 +488,7 @@ def train_lite_from_folders(
             float(cal["threshold"]), cal["bands"], float(cal["real_below"])  # type: ignore[arg-type]
         ),
     }
-    export_onnx(res.model, out, meta)  # type: ignore[arg-type]
-    if int8_out is not None:
-        from .quantize import quantize_int8
-
-        pick = np.unique(np.linspace(0, len(rt) - 1, min(int8_crops, len(rt))).round().astype(int))
-        quantize_int8(out, int8_out, rt.crops[pick])
-        log(f"wrote the int8 model {int8_out} (calibrated on {len(pick)} real training crops)")
+    export_model(res.model, out, meta, int8_out, rt.crops, int8_crops, log)
     summary: dict[str, object] = {
         "out": str(out), "history": res.history, "figures": figures, "calibration": cal,
         "real_val_groups": sorted(set(rv.groups)), "holdout_generators": list(holdout),
