@@ -32,6 +32,7 @@ from .calibrate import auc
 from .data import DEFAULT_VAL_IDS, refuse_validation_data
 from .sbi import mask_target, self_blend
 from .train import (
+    TrainResult,
     _atomic_torch_save,
     calibration_dict,
     export_model,
@@ -277,13 +278,6 @@ def _set_frozen(model: torch.nn.Module, n_blocks: int) -> list[torch.nn.Module]:
     return frozen
 
 
-@dataclass
-class LiteResult:
-    model: torch.nn.Module
-    history: list[dict[str, float]]
-    seconds: float
-
-
 def train_lite(
     real: Pool,
     fake: Pool,
@@ -293,7 +287,7 @@ def train_lite(
     resume: str | Path | None = None,
     init_from: str | Path | None = None,
     log: Callable[[str], None] = print,
-) -> LiteResult:
+) -> TrainResult:
     """Fine-tune a LiteUYNet from the ImageNet encoder; ``epoch_NNN.pt`` and ``last.pt`` after each epoch.
 
     ``init_from`` starts from the weights of an earlier lite0 training checkpoint instead (a second stage
@@ -367,7 +361,7 @@ def train_lite(
         _atomic_torch_save(state, ckpt / f"epoch_{epoch + 1:03d}.pt")
         _atomic_torch_save(state, ckpt / "last.pt")
     model.eval()
-    return LiteResult(model, history, time.perf_counter() - t0)
+    return TrainResult(model, history, time.perf_counter() - t0, (cfg.epochs - start) * cfg.steps_per_epoch)
 
 
 def _run_config(checkpoint: str | Path) -> object:
@@ -458,7 +452,7 @@ def train_lite_from_folders(
     val = make_val(rv, fv)
     ckpt_dir = work / (f"ckpt-lite0-s{cfg.seed}" if init_from is None else f"ckpt-lite0-s{cfg.seed}-stage2")
     if soup:  # no training: average finished runs, then calibrate and export like a trained model
-        res = LiteResult(soup_lite(soup), [], 0.0)
+        res = TrainResult(soup_lite(soup), [], 0.0, 0)
         log(f"model soup of {len(soup)} checkpoints: {', '.join(str(s) for s in soup)}")
     else:
         res = train_lite(rt, ft, cfg, ckpt_dir, val=val, resume=resume, init_from=init_from, log=log)
