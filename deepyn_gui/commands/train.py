@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--n-val", type=int, default=5, help="validation identities when --val-ids is not given")
     p.add_argument("--include-flagged", action="store_true",
                    help="also train on clips flagged FLAG-ENH in the folder's MANIFEST.md (left out by default)")
+    p.add_argument("--recipe", choices=("2.1",), default=None,
+                   help="lite0: run a whole recipe in one command (2.1 = the bundled model: stage 1, seven "
+                   "second-stage runs, their soup; resumable, about 2 h on 2 free cores)")
     p.add_argument("--init-from", default=None, metavar="CKPT.pt",
                    help="lite0: start from the weights of an earlier lite0 checkpoint (a second training stage "
                    "with a fresh schedule); the model card records its SHA-256")
@@ -105,15 +108,30 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_lite(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
-    from ..core.training.train_lite import DEFAULT_HOLDOUT_GENERATORS, LiteConfig, train_lite_from_folders
+    from ..core.training.train_lite import (
+        DEFAULT_HOLDOUT_GENERATORS,
+        LiteConfig,
+        stage2_config,
+        train_lite_from_folders,
+        train_lite_recipe,
+    )
 
     if not args.fakes or not args.yunet:
         raise InputError("deepyn train --arch lite0 needs --fakes FOLDER (generated faces) and --yunet MODEL.onnx.")
+    if args.recipe:
+        summary = train_lite_recipe(
+            [args.data, *args.extra_real], args.fakes, args.out, args.work_dir, args.yunet, threads=args.threads,
+            steps_per_epoch=args.steps_per_epoch or 150, int8_out=args.int8, name=args.name,
+        )
+        cal = summary["calibration"]
+        assert isinstance(cal, dict)
+        print(f"wrote {args.out} (recipe {args.recipe}); threshold {cal['threshold']:.3f}")
+        return 0
     cfg = LiteConfig(epochs=args.epochs, seed=args.seed, threads=args.threads)
     if args.steps_per_epoch:
         cfg.steps_per_epoch = args.steps_per_epoch
-    if args.init_from:  # a second stage refines: a third of the learning rates, a short warm-up
-        cfg.lr, cfg.encoder_lr, cfg.warmup_steps = cfg.lr / 3, cfg.encoder_lr / 3, 20
+    if args.init_from:
+        cfg = stage2_config(cfg)
     if args.quality_match is not None:
         cfg.quality_match = args.quality_match
     if args.gen is not None:

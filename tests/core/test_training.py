@@ -450,3 +450,56 @@ def test_model_soup_is_the_mean_of_the_runs_and_refuses_what_it_cannot_average(t
     torch.save({"model": a.state_dict(), "epoch": 2, "arch": "uynet"}, tmp_path / "c.pt")
     with pytest.raises(ModelError, match="not a lite0"):
         soup_lite([tmp_path / "a.pt", tmp_path / "c.pt"])
+
+
+def test_recipe_2_1_runs_every_stage_once_resumes_and_soups_all_runs(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`deepyn train --arch lite0 --recipe 2.1`: stage 1, the seven second-stage runs from its last
+    checkpoint, then their soup; a rerun skips what is finished and resumes what was interrupted."""
+    from deepyn_gui.core.training import train_lite as tl
+
+    calls: list[dict[str, object]] = []
+    interrupt = {"stage2-D"}
+
+    def fake_train(real_dirs, fakes_dir, out, cfg, work_dir, yunet, **kw):  # type: ignore[no-untyped-def]
+        calls.append({"out": Path(out).name, "cfg": cfg, **kw})
+        if kw.get("soup"):
+            assert all(Path(c).exists() for c in kw["soup"]), "the soup only averages finished runs"
+            return {"calibration": {"threshold": 0.5}}
+        ck = Path(kw["ckpt_dir"])
+        ck.mkdir(parents=True, exist_ok=True)
+        (ck / "last.pt").write_bytes(b"x")
+        if ck.name in interrupt:
+            interrupt.discard(ck.name)
+            raise KeyboardInterrupt  # the machine stops during run D's first epoch
+        (ck / f"epoch_{cfg.epochs:03d}.pt").write_bytes(b"x")
+        return {"calibration": {"threshold": 0.5}}
+
+    monkeypatch.setattr(tl, "train_lite_from_folders", fake_train)
+    work = tmp_path / "work"
+
+    def recipe() -> None:
+        tl.train_lite_recipe(["real"], "fakes", tmp_path / "m.onnx", work, "yunet.onnx", log=lambda s: None)
+
+    with pytest.raises(KeyboardInterrupt):
+        recipe()
+    assert [c["out"] for c in calls] == ["stage1.onnx", "stage2-A.onnx", "stage2-B.onnx", "stage2-D.onnx"]
+    assert calls[0]["cfg"].epochs == 4 and calls[0]["resume"] is None  # type: ignore[attr-defined]
+    calls.clear()
+    recipe()  # the same command again: D resumes from its last.pt, the rest follows, then the soup
+    assert [c["out"] for c in calls] == [f"stage2-{r}.onnx" for r in "DEFGH"] + ["m.onnx"]
+    assert calls[0]["resume"] == work / "stage2-D" / "last.pt"
+    stage1 = work / "stage1" / "epoch_004.pt"
+    by_name = {r.name: r for r in tl.RECIPE_2_1}
+    for c in calls[:5]:
+        run, cfg = by_name[str(c["out"])[7]], c["cfg"]
+        assert c["init_from"] == stage1 and cfg.epochs == 2 and cfg.seed == run.seed  # type: ignore[attr-defined]
+        assert cfg.gen == run.gen and cfg.quality_match == run.quality_match  # type: ignore[attr-defined]
+        assert cfg.lr == pytest.approx(tl.LiteConfig().lr / 3) and cfg.warmup_steps == 20  # type: ignore[attr-defined]
+        assert (c["holdout"] == ()) == run.all_generators
+    soup = calls[-1]
+    assert soup["soup"] == [work / f"stage2-{r.name}" / "epoch_002.pt" for r in tl.RECIPE_2_1]
+    assert soup["holdout"] == ()  # some runs saw every generator: no generator is held out of the soup
+    calls.clear()
+    recipe()  # everything finished: only the soup is made again
+    assert [c["out"] for c in calls] == ["m.onnx"]

@@ -19,7 +19,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -432,6 +432,7 @@ def train_lite_from_folders(
     int8_out: str | Path | None = None,
     int8_crops: int = 128,
     name: str | None = None,
+    ckpt_dir: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, object]:
     """The one command behind ``deepyn train --arch lite0``: pool, split, train, calibrate, export (+ int8).
@@ -450,7 +451,12 @@ def train_lite_from_folders(
     log(f"real: {len(rt)} train crops ({len(set(rt.groups))} groups), {len(rv)} held-out ({len(set(rv.groups))}); "
         f"generated: {len(ft)} train ({len(set(ft.groups))} generators), {len(fv)} held-out ({sorted(set(fv.groups))})")
     val = make_val(rv, fv)
-    ckpt_dir = work / (f"ckpt-lite0-s{cfg.seed}" if init_from is None else f"ckpt-lite0-s{cfg.seed}-stage2")
+    if ckpt_dir is None:
+        ckpt_dir = work / (f"ckpt-lite0-s{cfg.seed}" if init_from is None else f"ckpt-lite0-s{cfg.seed}-stage2")
+        summary_path = work / f"train-lite0-s{cfg.seed}.json"
+    else:
+        ckpt_dir = Path(ckpt_dir)
+        summary_path = ckpt_dir.parent / f"train-lite0-{ckpt_dir.name}.json"
     if soup:  # no training: average finished runs, then calibrate and export like a trained model
         res = TrainResult(soup_lite(soup), [], 0.0, 0)
         log(f"model soup of {len(soup)} checkpoints: {', '.join(str(s) for s in soup)}")
@@ -488,5 +494,99 @@ def train_lite_from_folders(
         "real_val_groups": sorted(set(rv.groups)), "holdout_generators": list(holdout),
         "skipped_fakes": pools["skipped"], "train_seconds": res.seconds, "seconds": time.perf_counter() - t0,
     }
-    (work / f"train-lite0-s{cfg.seed}.json").write_text(json.dumps(summary, indent=1, default=str))
+    summary_path.write_text(json.dumps(summary, indent=1, default=str))
     return summary
+
+
+def stage2_config(cfg: LiteConfig) -> LiteConfig:
+    """A second stage refines a trained model: a third of the learning rates and a 20-step warm-up."""
+    return replace(cfg, lr=cfg.lr / 3, encoder_lr=cfg.encoder_lr / 3, warmup_steps=20)
+
+
+@dataclass(frozen=True)
+class Stage2Run:
+    """One second-stage run of a soup recipe."""
+
+    name: str
+    seed: int
+    quality_match: float = 0.0
+    gen: int = 3
+    all_generators: bool = False  # train on every generator (no generator held out)
+
+
+#: Model 2.1: stage 1 (4 epochs x 150 steps), these seven 2-epoch runs from its last checkpoint, their soup.
+RECIPE_2_1: tuple[Stage2Run, ...] = (
+    Stage2Run("A", 0, quality_match=0.5),
+    Stage2Run("B", 0),
+    Stage2Run("D", 1),
+    Stage2Run("E", 0, all_generators=True),
+    Stage2Run("F", 2, gen=5, all_generators=True),
+    Stage2Run("G", 3, gen=4, all_generators=True),
+    Stage2Run("H", 4, quality_match=0.5, all_generators=True),
+)
+STAGE1_EPOCHS = 4
+STAGE2_EPOCHS = 2
+
+
+def train_lite_recipe(
+    real_dirs: Sequence[str | Path],
+    fakes_dir: str | Path,
+    out: str | Path,
+    work_dir: str | Path,
+    yunet: str | Path,
+    *,
+    runs: Sequence[Stage2Run] = RECIPE_2_1,
+    threads: int = 1,
+    steps_per_epoch: int = 150,
+    int8_out: str | Path | None = None,
+    name: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, object]:
+    """The one command behind model 2.1 (``deepyn train --arch lite0 --recipe 2.1``): stage 1, the
+    second-stage runs, then their uniform soup, calibrated and exported.
+
+    Resumable at every step: a finished stage (its last epoch's checkpoint exists) is skipped and an
+    interrupted one continues from its ``last.pt``, so rerunning the same command picks up where it
+    stopped. All stages share ``work_dir``'s crop cache; each keeps its checkpoints in its own folder.
+    """
+    refuse_validation_data(*real_dirs, fakes_dir)
+    work = Path(work_dir)
+
+    def finished(ckpt: Path, epochs: int) -> Path:
+        return ckpt / f"epoch_{epochs:03d}.pt"
+
+    def resume_of(ckpt: Path) -> Path | None:
+        last = ckpt / "last.pt"
+        return last if last.exists() else None
+
+    stage1_dir = work / "stage1"
+    stage1 = finished(stage1_dir, STAGE1_EPOCHS)
+    if stage1.exists():
+        log(f"stage 1: done ({stage1})")
+    else:
+        log("stage 1: training")
+        cfg1 = LiteConfig(epochs=STAGE1_EPOCHS, steps_per_epoch=steps_per_epoch, threads=threads)
+        train_lite_from_folders(real_dirs, fakes_dir, work / "stage1.onnx", cfg1, work, yunet,
+                                resume=resume_of(stage1_dir), ckpt_dir=stage1_dir, log=log)
+    soup: list[Path] = []
+    for run in runs:
+        ckpt = work / f"stage2-{run.name}"
+        done = finished(ckpt, STAGE2_EPOCHS)
+        soup.append(done)
+        if done.exists():
+            log(f"stage 2, run {run.name}: done ({done})")
+            continue
+        log(f"stage 2, run {run.name}: training")
+        cfg2 = stage2_config(LiteConfig(epochs=STAGE2_EPOCHS, steps_per_epoch=steps_per_epoch, seed=run.seed,
+                                        threads=threads, quality_match=run.quality_match, gen=run.gen))
+        train_lite_from_folders(
+            real_dirs, fakes_dir, work / f"stage2-{run.name}.onnx", cfg2, work, yunet,
+            holdout=() if run.all_generators else DEFAULT_HOLDOUT_GENERATORS,
+            resume=resume_of(ckpt), init_from=stage1, ckpt_dir=ckpt, log=log,
+        )
+    log(f"soup of {len(soup)} runs")
+    return train_lite_from_folders(
+        real_dirs, fakes_dir, out, LiteConfig(threads=threads), work, yunet,
+        holdout=() if any(r.all_generators for r in runs) else DEFAULT_HOLDOUT_GENERATORS,
+        soup=soup, int8_out=int8_out, name=name, ckpt_dir=work / "soup", log=log,
+    )
