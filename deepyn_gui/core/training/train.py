@@ -203,6 +203,16 @@ def _atomic_torch_save(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def optimiser_step(loss: torch.Tensor, opt: torch.optim.Optimizer, sched: Any, epoch: int, step: int) -> None:
+    """One update of either recipe; a non-finite loss stops training with a clear error instead of NaN weights."""
+    if not torch.isfinite(loss):
+        raise ModelError(f"Training diverged (loss {loss.item()}) at epoch {epoch + 1}, step {step}.")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()  # type: ignore[no-untyped-call]
+    opt.step()
+    sched.step()
+
+
 def export_model(
     model: torch.nn.Module, out: str | Path, meta: dict[str, object], int8_out: str | Path | None,
     real_crops: np.ndarray, int8_crops: int, log: Callable[[str], None],
@@ -302,12 +312,7 @@ def train(
             ft = torch.tensor(fakes, dtype=torch.float32)
             ml, cl = model.forward_logits(x)
             loss, ce, bce = sbi_loss(ml, cl, mt, ft, cfg)
-            if not torch.isfinite(loss):
-                raise ModelError(f"Training diverged (loss {loss.item()}) at epoch {epoch + 1}, step {step}.")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            sched.step()
+            optimiser_step(loss, opt, sched, epoch, step)
             steps += 1
             sums["loss"] += loss.item()
             sums["ce"] += ce.item()

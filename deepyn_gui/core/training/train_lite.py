@@ -37,6 +37,7 @@ from .train import (
     calibration_dict,
     export_model,
     load_checkpoint_state,
+    optimiser_step,
     predict_torch,
     restore_training,
     to_tensor,
@@ -335,12 +336,7 @@ def train_lite(
             ml, rl = model.forward_logits(to_tensor(imgs))
             loss, ce, bce = lite_loss(ml, rl, torch.from_numpy(mt), torch.from_numpy(ft).float(),
                                       torch.from_numpy(hm), cfg)
-            if not torch.isfinite(loss):
-                raise ModelError(f"Training diverged (loss {loss.item()}) at epoch {epoch + 1}, step {step}.")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            sched.step()
+            optimiser_step(loss, opt, sched, epoch, step)
             sums["loss"] += loss.item()
             sums["ce"] += ce.item()
             sums["bce"] += bce.item()
