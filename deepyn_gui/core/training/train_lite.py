@@ -429,6 +429,7 @@ def train_lite_from_folders(
     int8_crops: int = 128,
     name: str | None = None,
     ckpt_dir: str | Path | None = None,
+    version: str = LITE_MODEL_VERSION,
     log: Callable[[str], None] = print,
 ) -> dict[str, object]:
     """The one command behind ``deepyn train --arch lite0``: pool, split, train, calibrate, export (+ int8).
@@ -463,7 +464,7 @@ def train_lite_from_folders(
     log("held-out figures: " + json.dumps(figures))
     meta: dict[str, object] = {
         "deepyn.name": name or LITE_MODEL_NAME,
-        "deepyn.version": LITE_MODEL_VERSION,
+        "deepyn.version": version,
         "deepyn.trained": "true",
         "deepyn.seed": str(cfg.seed),
         "deepyn.training": json.dumps({
@@ -501,13 +502,24 @@ def stage2_config(cfg: LiteConfig) -> LiteConfig:
 
 @dataclass(frozen=True)
 class Stage2Run:
-    """One second-stage run of a soup recipe."""
+    """One fine-tuning run of a soup recipe (stage 2 from stage 1, or stage 3 from the stage-2 soup)."""
 
     name: str
     seed: int
     quality_match: float = 0.0
     gen: int = 3
     all_generators: bool = False  # train on every generator (no generator held out)
+    epochs: int = 2
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole training recipe: stage 1, short stage-2 runs and their soup, then optionally long
+    stage-3 runs from that soup and their soup (the shipped model is the last soup)."""
+
+    version: str
+    stage2: tuple[Stage2Run, ...]
+    stage3: tuple[Stage2Run, ...] = ()
 
 
 #: Model 2.1: stage 1 (4 epochs x 150 steps), these seven 2-epoch runs from its last checkpoint, their soup.
@@ -520,8 +532,34 @@ RECIPE_2_1: tuple[Stage2Run, ...] = (
     Stage2Run("G", 3, gen=4, all_generators=True),
     Stage2Run("H", 4, quality_match=0.5, all_generators=True),
 )
+#: Trial "2.2" (NOT shipped): two long (12-epoch) runs from 2.1's soup on every generator, then their
+#: soup. Why tried: stages 1 and 2 had seen about 13 000 training images in all. It scored below 2.1 on
+#: deepfakes-dev (model card, "Tried with 2.1 and not adopted"); kept so the trial can be rerun, e.g.
+#: with longer runs where a GPU is lent.
+RECIPE_2_2_STAGE3: tuple[Stage2Run, ...] = (
+    Stage2Run("X", 5, gen=3, all_generators=True, epochs=12),
+    Stage2Run("Y", 6, gen=4, quality_match=0.5, all_generators=True, epochs=12),
+)
+RECIPES: dict[str, Recipe] = {
+    "2.1": Recipe("2.1", RECIPE_2_1),
+    "2.2-trial": Recipe("2.2-trial", RECIPE_2_1, RECIPE_2_2_STAGE3),
+}
 STAGE1_EPOCHS = 4
 STAGE2_EPOCHS = 2
+
+
+def save_soup_checkpoint(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
+    """Write the soup of ``checkpoints`` as a lite0 training checkpoint (epoch 0), so a later stage can
+    start from it with ``init_from``; the ingredients are recorded by name and SHA-256."""
+    from ..model.metadata import sha256_file
+
+    model = soup_lite(checkpoints)
+    state = {
+        "model": model.state_dict(), "arch": "lite0", "epoch": 0,
+        "soup_of": json.dumps([{"file": str(c), "sha256": sha256_file(c)} for c in checkpoints]),
+    }
+    _atomic_torch_save(state, Path(path))
+    return Path(path)
 
 
 def train_lite_recipe(
@@ -531,15 +569,16 @@ def train_lite_recipe(
     work_dir: str | Path,
     yunet: str | Path,
     *,
-    runs: Sequence[Stage2Run] = RECIPE_2_1,
+    recipe: Recipe = RECIPES["2.1"],
     threads: int = 1,
     steps_per_epoch: int = 150,
     int8_out: str | Path | None = None,
     name: str | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, object]:
-    """The one command behind model 2.1 (``deepyn train --arch lite0 --recipe 2.1``): stage 1, the
-    second-stage runs, then their uniform soup, calibrated and exported.
+    """The one command behind the bundled model (``deepyn train --arch lite0 --recipe 2.1``): stage 1,
+    the second-stage runs and their soup, then, for a recipe with a third stage (``2.2-trial``), its runs
+    from that soup and their soup; calibrated and exported.
 
     Resumable at every step: a finished stage (its last epoch's checkpoint exists) is skipped and an
     interrupted one continues from its ``last.pt``, so rerunning the same command picks up where it
@@ -555,6 +594,25 @@ def train_lite_recipe(
         last = ckpt / "last.pt"
         return last if last.exists() else None
 
+    def run_stage(stage: int, runs: Sequence[Stage2Run], init: Path) -> list[Path]:
+        done_list: list[Path] = []
+        for run in runs:
+            ckpt = work / f"stage{stage}-{run.name}"
+            done = finished(ckpt, run.epochs)
+            done_list.append(done)
+            if done.exists():
+                log(f"stage {stage}, run {run.name}: done ({done})")
+                continue
+            log(f"stage {stage}, run {run.name}: training")
+            cfg = stage2_config(LiteConfig(epochs=run.epochs, steps_per_epoch=steps_per_epoch, seed=run.seed,
+                                           threads=threads, quality_match=run.quality_match, gen=run.gen))
+            train_lite_from_folders(
+                real_dirs, fakes_dir, work / f"stage{stage}-{run.name}.onnx", cfg, work, yunet,
+                holdout=() if run.all_generators else DEFAULT_HOLDOUT_GENERATORS,
+                resume=resume_of(ckpt), init_from=init, ckpt_dir=ckpt, version=recipe.version, log=log,
+            )
+        return done_list
+
     stage1_dir = work / "stage1"
     stage1 = finished(stage1_dir, STAGE1_EPOCHS)
     if stage1.exists():
@@ -563,26 +621,18 @@ def train_lite_recipe(
         log("stage 1: training")
         cfg1 = LiteConfig(epochs=STAGE1_EPOCHS, steps_per_epoch=steps_per_epoch, threads=threads)
         train_lite_from_folders(real_dirs, fakes_dir, work / "stage1.onnx", cfg1, work, yunet,
-                                resume=resume_of(stage1_dir), ckpt_dir=stage1_dir, log=log)
-    soup: list[Path] = []
-    for run in runs:
-        ckpt = work / f"stage2-{run.name}"
-        done = finished(ckpt, STAGE2_EPOCHS)
-        soup.append(done)
-        if done.exists():
-            log(f"stage 2, run {run.name}: done ({done})")
-            continue
-        log(f"stage 2, run {run.name}: training")
-        cfg2 = stage2_config(LiteConfig(epochs=STAGE2_EPOCHS, steps_per_epoch=steps_per_epoch, seed=run.seed,
-                                        threads=threads, quality_match=run.quality_match, gen=run.gen))
-        train_lite_from_folders(
-            real_dirs, fakes_dir, work / f"stage2-{run.name}.onnx", cfg2, work, yunet,
-            holdout=() if run.all_generators else DEFAULT_HOLDOUT_GENERATORS,
-            resume=resume_of(ckpt), init_from=stage1, ckpt_dir=ckpt, log=log,
-        )
+                                resume=resume_of(stage1_dir), ckpt_dir=stage1_dir, version=recipe.version, log=log)
+    soup = run_stage(2, recipe.stage2, stage1)
+    runs = list(recipe.stage2)
+    if recipe.stage3:
+        soup2 = work / "soup-stage2.pt"
+        log(f"soup of the {len(soup)} stage-2 runs -> {soup2}")
+        save_soup_checkpoint(soup, soup2)  # cheap and deterministic: made again on every rerun
+        soup = run_stage(3, recipe.stage3, soup2)
+        runs = list(recipe.stage3)
     log(f"soup of {len(soup)} runs")
     return train_lite_from_folders(
         real_dirs, fakes_dir, out, LiteConfig(threads=threads), work, yunet,
         holdout=() if any(r.all_generators for r in runs) else DEFAULT_HOLDOUT_GENERATORS,
-        soup=soup, int8_out=int8_out, name=name, ckpt_dir=work / "soup", log=log,
+        soup=soup, int8_out=int8_out, name=name, ckpt_dir=work / "soup", version=recipe.version, log=log,
     )
