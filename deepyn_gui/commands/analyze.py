@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..core.output_guard import safe_name, safe_text
-from ..core.verdict import not_analysed, verdict_words
+from ..core.verdict import known_limits, not_analysed, verdict_words
 from .common import (
     add_clip_options,
     add_evidence_dir_option,
@@ -64,6 +64,9 @@ def print_verdict(result: Any) -> None:
     print(verdict_line(result))
     print(f"  {safe_text(result.verdict.explanation)}")
     print(f"  Not analysed: {safe_text(' '.join(not_analysed(result)))}")
+    limits = known_limits(result)
+    if limits:
+        print(f"  Known limits of this model (its card): {safe_text(' '.join(limits))}")
     print(f"  model {safe_text(result.model.name)} ({result.model.sha256[:12]}), "
           f"backend {safe_text(result.backend.get('name'))}")
     if not result.complete:

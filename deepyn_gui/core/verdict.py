@@ -56,6 +56,20 @@ def not_analysed(result: AnalysisResult) -> list[str]:
     return notes
 
 
+def known_limits(result: AnalysisResult, n: int = 2) -> list[str]:
+    """The first limits of the model's card, one sentence each, for a verdict that carries a score.
+
+    Why beside every verdict, not only in the report: a journalist who reads "no sign of manipulation"
+    in the viewer or the terminal must also read that this model misses most fully generated talking
+    heads. A verdict without a score (no face, too small, error) or a model without a card gives [].
+    """
+    from .model.card import model_card_text, weak_spots
+
+    if result.verdict.label not in ("fake", "real", "uncertain"):
+        return []
+    return weak_spots(model_card_text(result.model), n)
+
+
 def mean_aggregator(scores: Sequence[float]) -> float:
     """Plain mean of all frame scores."""
     return float(np.mean(scores))

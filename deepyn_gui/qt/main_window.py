@@ -576,10 +576,14 @@ class MainWindow(QMainWindow):
             QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay))
 
     def _show_coverage(self, result: Any) -> None:
-        """Say what the verdict does not cover (audio, outside faces, skipped frames)."""
-        from ..core.verdict import not_analysed
+        """Say what the verdict does not cover (audio, outside faces, skipped frames) and what the model
+        is known to miss (its card's first limits)."""
+        from ..core.verdict import known_limits, not_analysed
 
-        self.verdict_panel.set_coverage(not_analysed(result) if result is not None else [])
+        if result is None:
+            self.verdict_panel.set_coverage([])
+        else:
+            self.verdict_panel.set_coverage(not_analysed(result), known_limits(result))
 
     def _on_results_cleared(self) -> None:
         self.verdict_panel.set_coverage([])

@@ -106,14 +106,16 @@ class VerdictPanel(QFrame):
         self._partial = partial_note
         self._update_status()
 
-    def set_coverage(self, notes: list[str]) -> None:
-        """What was not analysed (:func:`deepyn_gui.core.verdict.not_analysed`); [] hides it."""
-        if notes:
-            items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-            self.coverage.setText(f"<b>Not analysed:</b><ul style='margin:0'>{items}</ul>")
-        else:
-            self.coverage.setText("")
-        self.coverage.setVisible(bool(notes))
+    def set_coverage(self, notes: list[str], limits: list[str] | None = None) -> None:
+        """What was not analysed (:func:`deepyn_gui.core.verdict.not_analysed`) and the model card's
+        first limits (:func:`deepyn_gui.core.verdict.known_limits`); both empty hides it."""
+        parts = []
+        for title, lines in (("Not analysed:", notes), ("Known limits of this model (its card):", limits or [])):
+            if lines:
+                items = "".join(f"<li>{html.escape(n)}</li>" for n in lines)
+                parts.append(f"<b>{title}</b><ul style='margin:0'>{items}</ul>")
+        self.coverage.setText("".join(parts))
+        self.coverage.setVisible(bool(parts))
 
     def set_verdict(self, verdict: Verdict | None) -> None:
         self.verdict = verdict

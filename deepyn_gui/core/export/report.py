@@ -28,6 +28,8 @@ from typing import Any
 import cv2
 
 from ..errors import Cancelled, ExportError
+from ..model.card import card_sections
+from ..model.card import model_card_text as card_text_for
 from ..results import AnalysisResult
 from ..verdict import DEFAULT_BANDS, not_analysed, verdict_words
 from .annotate import AnnotateStyle, Caption, annotate, encode_png, timecode
@@ -151,25 +153,7 @@ def render_keyframes(
 
 def model_card_text(result: AnalysisResult) -> str:
     """The model card's Markdown if it can be found (beside the model file), else ''."""
-    candidates: list[Path] = []
-    if result.model.card_path:
-        candidates.append(Path(result.model.card_path))
-    if result.model.path:
-        from ..model.metadata import card_path_for
-
-        found = card_path_for(result.model.path)
-        if found:
-            candidates.append(found)
-    for c in candidates:
-        try:
-            if c.is_file():
-                return c.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-    return ""
-
-
-_LIMITS_HEADING = re.compile(r"limit|caveat|warning|known|bias|out of scope", re.IGNORECASE)
+    return card_text_for(result.model)
 
 
 def render_markdown(text: str) -> str:
@@ -189,36 +173,6 @@ def render_markdown(text: str) -> str:
 
     md.add_render_rule("image", image_as_text)
     return str(md.render(text))
-
-
-def card_sections(card: str) -> tuple[str, str]:
-    """The model card's summary (the text between the title and the first section) and its limits
-    section(s) (headings naming limits, caveats, warnings, bias), both as Markdown."""
-    if not card.strip():
-        return "", ""
-    summary: list[str] = []
-    limits: list[str] = []
-    where = "summary"
-    level_in_limits = 0
-    for line in card.splitlines():
-        m = re.match(r"^(#{1,6})\s+(.*)$", line)
-        if m:
-            level = len(m.group(1))
-            if level == 1 and where == "summary" and not any(x.strip() for x in summary):
-                continue  # the title
-            if where == "limits" and level > level_in_limits:
-                limits.append(line)  # a sub-section of the limits
-                continue
-            if _LIMITS_HEADING.search(m.group(2)):
-                where, level_in_limits = "limits", level
-                continue
-            where = "other"
-            continue
-        if where == "summary":
-            summary.append(line)
-        elif where == "limits":
-            limits.append(line)
-    return "\n".join(summary).strip(), "\n".join(limits).strip()
 
 
 # ---------------------------------------------------------------------------------------- HTML
