@@ -134,3 +134,19 @@ def test_torch_free_install_gets_one_line_for_torch_commands(monkeypatch, capsys
     rc = cli.main(["models", "import", "x.pth", "--out", "y.onnx"])
     err = capsys.readouterr().err
     assert rc == 2 and "needs PyTorch" in err
+
+
+def test_analyze_prints_the_model_cards_first_limits_beside_a_verdict(clips, tiny_onnx_model, tmp_path):
+    """A reader of the terminal summary learns what the model misses, from the card beside the model
+    file; a clip without faces has no score, so no limits line."""
+    model = tmp_path / "mine.onnx"
+    model.write_bytes(Path(tiny_onnx_model).read_bytes())
+    (tmp_path / "mine.md").write_text("# mine\n\n## Known limits\n\n- **Misses generated heads.** Details.\n"
+                                      "- Flags webcams: often.\n- Third.\n", encoding="utf-8")
+    r = run_cli("analyze", clips["face"], "--model", model, "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert "Known limits of this model (its card): Misses generated heads. Flags webcams: often." in r.stdout
+    assert "Third" not in r.stdout and "Details" not in r.stdout
+    r = run_cli("analyze", clips["noface"], "--model", model, "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert "NO FACE FOUND" in r.stdout and "Known limits" not in r.stdout

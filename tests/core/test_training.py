@@ -357,6 +357,41 @@ def test_family_metrics_report_each_family_against_the_same_reals(tmp_path: Path
     assert rep.metrics["family[face swap]_called_fake"] == 1 and rep.metrics["family[lip-sync]_called_fake"] == 0
 
 
+def test_auc_interval_brackets_the_auc_narrows_with_more_clips_and_is_repeatable() -> None:
+    """The bootstrap interval printed beside every item-level AUC: it contains the AUC, it is narrower
+    on more clips of the same separation, the same scores give the same interval, and it is not given
+    where it would mean nothing (a class of one)."""
+    from deepyn_gui.core.training.calibrate import auc
+    from deepyn_gui.core.training.evaluate import (
+        EvalReport,
+        ItemResult,
+        add_family_metrics,
+        auc_interval,
+        format_report,
+    )
+
+    rng = np.random.default_rng(3)
+    small_neg, small_pos = rng.normal(0, 1, 17), rng.normal(1, 1, 30)
+    big_neg, big_pos = rng.normal(0, 1, 170), rng.normal(1, 1, 300)
+    a = auc(np.r_[small_neg, small_pos], np.r_[np.zeros(17), np.ones(30)])
+    lo, hi = auc_interval(small_neg.tolist(), small_pos.tolist())  # type: ignore[misc]
+    assert lo < a < hi and 0.0 <= lo and hi <= 1.0
+    blo, bhi = auc_interval(big_neg.tolist(), big_pos.tolist())  # type: ignore[misc]
+    assert (bhi - blo) < 0.6 * (hi - lo)  # ~1/sqrt(10) as wide on 10x the clips
+    assert auc_interval(small_neg.tolist(), small_pos.tolist()) == (lo, hi)
+    assert auc_interval([0.1], [0.5, 0.9]) is None
+    perfect = auc_interval([0.1, 0.2, 0.3], [0.7, 0.8])
+    assert perfect == (1.0, 1.0)  # perfectly separated: every resample is too
+
+    items = [ItemResult(f"real/r{i}.mp4", 0, float(v)) for i, v in enumerate(small_neg)]
+    items += [ItemResult(f"fake/f{i}.mp4", 1, float(v)) for i, v in enumerate(small_pos)]
+    rep = EvalReport("m", "0" * 64, "onnx", 0.5, items, {}, [])
+    add_family_metrics(rep, {f"f{i}.mp4": "face swap" for i in range(30)})
+    assert rep.metrics["family[face swap]_auc_ci95_lo"] == pytest.approx(lo)
+    text = format_report(rep)
+    assert f"(95% bootstrap interval {lo:.2f}-{hi:.2f})" in text and "ci95" not in text
+
+
 def test_validation_only_data_is_refused_for_training(tmp_path: Path) -> None:
     """deepfakes-dev is for validation and reporting only: training refuses it, whichever option names it."""
     from deepyn_gui.cli import main as cli_main
@@ -452,6 +487,36 @@ def test_model_soup_is_the_mean_of_the_runs_and_refuses_what_it_cannot_average(t
         soup_lite([tmp_path / "a.pt", tmp_path / "c.pt"])
 
 
+def test_a_soup_checkpoint_loads_as_the_start_of_a_later_stage(tmp_path: Path) -> None:
+    """Recipe 2.2-trial starts its third stage from the stage-2 soup: the saved soup is a lite0 checkpoint
+    (weights only) holding exactly the averaged weights, and it names its ingredients."""
+    import json
+
+    import torch
+
+    from deepyn_gui.core.model.uynet_lite import LiteUYNet
+    from deepyn_gui.core.training.train import load_checkpoint_state
+    from deepyn_gui.core.training.train_lite import save_soup_checkpoint, soup_lite
+
+    a, b = LiteUYNet(), LiteUYNet()
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        for p in b.parameters():
+            p.mul_(-1.0)
+    for name, m in (("a", a), ("b", b)):
+        torch.save({"model": m.state_dict(), "epoch": 2, "arch": "lite0"}, tmp_path / f"{name}.pt")
+    path = save_soup_checkpoint([tmp_path / "a.pt", tmp_path / "b.pt"], tmp_path / "soup.pt")
+    state = load_checkpoint_state(path)
+    assert state["arch"] == "lite0" and state["epoch"] == 0
+    assert [d["file"] for d in json.loads(str(state["soup_of"]))] == [str(tmp_path / "a.pt"), str(tmp_path / "b.pt")]
+    want = soup_lite([tmp_path / "a.pt", tmp_path / "b.pt"]).state_dict()
+    got = state["model"]
+    assert isinstance(got, dict) and set(got) == set(want)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    conv = "_conv_stem.weight"
+    assert torch.count_nonzero(got[conv]) == 0  # w and -w average to zero: really the mean, not a copy
+
+
 def test_recipe_2_1_runs_every_stage_once_resumes_and_soups_all_runs(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """`deepyn train --arch lite0 --recipe 2.1`: stage 1, the seven second-stage runs from its last
@@ -503,3 +568,57 @@ def test_recipe_2_1_runs_every_stage_once_resumes_and_soups_all_runs(tmp_path: P
     calls.clear()
     recipe()  # everything finished: only the soup is made again
     assert [c["out"] for c in calls] == ["m.onnx"]
+
+
+def test_recipe_2_2_trial_trains_long_runs_from_the_stage_2_soup_and_exports_their_soup(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--recipe 2.2-trial`: after 2.1's stages, the stage-2 soup is saved as a checkpoint, both 12-epoch
+    runs start from it (on every generator), and the exported model is their soup, labelled 2.2-trial."""
+    from deepyn_gui.core.training import train_lite as tl
+
+    calls: list[dict[str, object]] = []
+    soups: list[tuple[list[Path], Path]] = []
+    interrupt = {"stage3-Y"}
+
+    def fake_train(real_dirs, fakes_dir, out, cfg, work_dir, yunet, **kw):  # type: ignore[no-untyped-def]
+        calls.append({"out": Path(out).name, "cfg": cfg, **kw})
+        if kw.get("soup"):
+            assert all(Path(c).exists() for c in kw["soup"])
+            return {"calibration": {"threshold": 0.5}}
+        ck = Path(kw["ckpt_dir"])
+        ck.mkdir(parents=True, exist_ok=True)
+        (ck / "last.pt").write_bytes(b"x")
+        if ck.name in interrupt:
+            interrupt.discard(ck.name)
+            raise KeyboardInterrupt
+        (ck / f"epoch_{cfg.epochs:03d}.pt").write_bytes(b"x")
+        return {"calibration": {"threshold": 0.5}}
+
+    def fake_soup(checkpoints, path):  # type: ignore[no-untyped-def]
+        assert all(Path(c).exists() for c in checkpoints)
+        soups.append((list(checkpoints), Path(path)))
+        Path(path).write_bytes(b"soup")
+        return Path(path)
+
+    monkeypatch.setattr(tl, "train_lite_from_folders", fake_train)
+    monkeypatch.setattr(tl, "save_soup_checkpoint", fake_soup)
+    work = tmp_path / "work"
+
+    def recipe() -> None:
+        tl.train_lite_recipe(["real"], "fakes", tmp_path / "m.onnx", work, "yunet.onnx",
+                             recipe=tl.RECIPES["2.2-trial"], log=lambda s: None)
+
+    with pytest.raises(KeyboardInterrupt):
+        recipe()
+    stage2 = [f"stage2-{r.name}.onnx" for r in tl.RECIPE_2_1]
+    assert [c["out"] for c in calls] == ["stage1.onnx", *stage2, "stage3-X.onnx", "stage3-Y.onnx"]
+    assert soups == [([work / f"stage2-{r.name}" / "epoch_002.pt" for r in tl.RECIPE_2_1], work / "soup-stage2.pt")]
+    calls.clear()
+    recipe()  # resumes Y, then the final soup
+    assert [c["out"] for c in calls] == ["stage3-Y.onnx", "m.onnx"]
+    y, final = calls
+    assert y["init_from"] == work / "soup-stage2.pt" and y["resume"] == work / "stage3-Y" / "last.pt"
+    assert y["holdout"] == () and y["cfg"].epochs == 12 and y["cfg"].seed == 6  # type: ignore[attr-defined]
+    assert y["cfg"].lr == pytest.approx(tl.LiteConfig().lr / 3)  # type: ignore[attr-defined]
+    assert final["soup"] == [work / "stage3-X" / "epoch_012.pt", work / "stage3-Y" / "epoch_012.pt"]
+    assert final["holdout"] == () and final["version"] == "2.2-trial"

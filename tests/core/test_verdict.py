@@ -224,3 +224,37 @@ def test_rolling_median_is_centred_in_time():
     assert list(m) == [0, 0, 0, 0, 0]
     m = rolling_median([0, 1, 2, 3, 4], [9, 9, 9, 0, 0], 2.0)
     assert list(m) == [9, 9, 9, 0, 0]
+
+
+def test_known_limits_are_the_cards_first_limits_and_only_beside_a_score(tmp_path):
+    """Beside every verdict with a score, the CLI and the viewer print the first sentence of the model
+    card's first two limits; for the bundled model the first is that generated talking heads are missed."""
+    import dataclasses
+    from pathlib import Path
+
+    from deepyn_gui.backends import default_model_path
+    from deepyn_gui.core.model.card import weak_spots
+    from deepyn_gui.core.verdict import known_limits
+
+    card = Path(default_model_path()).with_suffix(".md").read_text(encoding="utf-8")
+    spots = weak_spots(card)
+    assert len(spots) == 2
+    assert "fully generated talking head" in spots[0] and spots[0].startswith("A low score does not clear")
+    assert "real" in spots[1].lower() and "score high" in spots[1]
+    assert all("**" not in s and "`" not in s for s in spots)
+
+    mine = tmp_path / "m.md"
+    mine.write_text("# m\n\nSummary.\n\n## Training\n- not a limit\n\n## Known limits\n\n"
+                    "- **Misses `new__tools`.** More text.\n- Second limit: here.\n- Third.\n")
+    model = dataclasses.replace(MODEL, card_path=str(mine))
+    v = video_verdict(frames_for({1: [0.9] * 20}), model)
+
+    class Result:  # the two fields known_limits reads
+        verdict = v
+
+    Result.model = model
+    assert known_limits(Result()) == ["Misses new__tools.", "Second limit: here."]  # type: ignore[arg-type]
+    Result.verdict = video_verdict(frames_for({1: [None] * 5}), model)
+    assert Result.verdict.label == "no_face" and known_limits(Result()) == []  # type: ignore[arg-type]
+    Result.verdict, Result.model = v, MODEL  # no card: nothing is made up
+    assert known_limits(Result()) == []  # type: ignore[arg-type]

@@ -170,3 +170,17 @@ def test_short_timecode_for_axis_ticks():  # type: ignore[no-untyped-def]
     assert short_timecode(65.25) == "1:05.2" or short_timecode(65.25) == "1:05.3"
     assert short_timecode(3599.9) == "59:59.9"
     assert short_timecode(3725.0) == "1:02:05"
+
+
+def test_verdict_panel_lists_what_was_not_analysed_and_the_models_known_limits(qapp):  # type: ignore[no-untyped-def]
+    from deepyn_gui.qt.verdict_panel import VerdictPanel
+
+    panel = VerdictPanel()
+    panel.set_coverage(["The audio track."], ["Misses <generated> heads."])
+    text = panel.text()
+    assert "Not analysed:" in text and "Known limits of this model (its card):" in text
+    assert "&lt;generated&gt;" in panel.coverage.text()  # card text is escaped, never markup
+    panel.set_coverage(["The audio track."], [])
+    assert "Known limits" not in panel.text() and "The audio track." in panel.text()
+    panel.set_coverage([])
+    assert not panel.coverage.isVisibleTo(panel) and panel.coverage.text() == ""
