@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--families", default=None, metavar="MANIFEST.json",
                    help="manifest.json with each fake's method (e.g. deepfakes-dev): adds per-family AUC "
                    "(face swap, lip-sync, generated talking head) and the real items at or above the threshold")
+    p.add_argument("--against", default=None, metavar="REPORT.json",
+                   help="an earlier report of this command (--json) on the same data: adds the AUC difference "
+                   "(this model minus that one), overall and per family, with a paired bootstrap interval")
     p.add_argument("--json", dest="json_out", default=None, help="write the full report as JSON here")
     add_evidence_dir_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -38,11 +41,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from ..core.export.atomic import write_bytes_atomic
-    from ..core.training.evaluate import add_family_metrics, discover, evaluate, format_report, read_families
+    from ..core.training.evaluate import (
+        add_comparison,
+        add_family_metrics,
+        discover,
+        evaluate,
+        format_report,
+        read_families,
+        read_report,
+    )
 
     # the labelled clips are evidence too: never written over, their folder kept clean
-    guard_output_files(args, [args.json_out], [args.data, *model_inputs(args)], [args.data])
+    inputs = [args.data, *model_inputs(args), *([args.against] if args.against else [])]
+    guard_output_files(args, [args.json_out], inputs, [args.data])
     items = discover(args.data)
+    families = read_families(args.families) if args.families else None
+    if args.against:
+        read_report(args.against)  # a wrong file is refused before minutes of analysis, not after
     settings = settings_from_args(args)
     backend = backend_from_args(args)
     try:
@@ -53,8 +68,10 @@ def run(args: argparse.Namespace) -> int:
         rep = evaluate(items, backend, settings, progress=say)
     finally:
         backend.close()
-    if args.families:
-        add_family_metrics(rep, read_families(args.families))
+    if families is not None:
+        add_family_metrics(rep, families)
+    if args.against:
+        add_comparison(rep, args.against, families)
     print(format_report(rep))
     if args.json_out:
         write_bytes_atomic(args.json_out, json.dumps(rep.to_json(), indent=1, default=str).encode())

@@ -238,6 +238,12 @@ def test_deepyn_train_end_to_end_and_resume(tmp_path: Path) -> None:
     assert main(["evaluate", "--model", str(out2), "--data", str(val), "--threads", "1", "--json", str(rep), "-q"]) == 0
     metrics = json.loads(rep.read_text())["metrics"]
     assert metrics["crop_n"] == 2 * metrics["crop_n_fake"] and metrics["mask_iou_n"] == metrics["crop_n_fake"]
+    # the same model against its own report: no difference; a file that is not a report is refused up front
+    rep2 = tmp_path / "rep2.json"
+    assert main(["evaluate", "--model", str(out2), "--data", str(val), "--threads", "1", "--json", str(rep2),
+                 "--against", str(rep), "-q"]) == 0
+    assert json.loads(rep2.read_text())["against"]["delta"]["all"]["delta_auc"] == 0.0
+    assert main(["evaluate", "--model", str(out2), "--data", str(val), "--against", str(out2), "-q"]) == 2
 
 
 # --------------------------------------------------------------------------------------------------
@@ -390,6 +396,49 @@ def test_auc_interval_brackets_the_auc_narrows_with_more_clips_and_is_repeatable
     assert rep.metrics["family[face swap]_auc_ci95_lo"] == pytest.approx(lo)
     text = format_report(rep)
     assert f"(95% bootstrap interval {lo:.2f}-{hi:.2f})" in text and "ci95" not in text
+
+
+def test_paired_comparison_with_an_earlier_report_is_tighter_than_the_two_intervals(tmp_path: Path) -> None:
+    """`deepyn evaluate --against OLD.json`: the AUC difference on the items both reports scored, with a
+    paired interval; a model that gains a little on every fake is a gain beyond noise even where the two
+    AUC intervals overlap. A file that is not a report is refused with a clear error."""
+    from deepyn_gui.core.errors import InputError
+    from deepyn_gui.core.training.evaluate import (
+        EvalReport,
+        ItemResult,
+        add_comparison,
+        auc_interval,
+        format_report,
+        paired_auc_difference,
+    )
+
+    rng = np.random.default_rng(5)
+    real, fake = rng.normal(0, 1, 17), rng.normal(0.8, 1, 30)
+    old = EvalReport("old", "a" * 64, "onnx", 0.5,
+                     [ItemResult(f"real/r{i}.mp4", 0, float(v)) for i, v in enumerate(real)]
+                     + [ItemResult(f"fake/f{i}.mp4", 1, float(v)) for i, v in enumerate(fake)], {}, [])
+    (tmp_path / "old.json").write_text(json.dumps(old.to_json()))
+    new_fake = fake + 0.4  # the same clips, every fake scored a little higher
+    new = EvalReport("new", "b" * 64, "onnx", 0.5,
+                     [ItemResult(f"real/r{i}.mp4", 0, float(v)) for i, v in enumerate(real)]
+                     + [ItemResult(f"fake/f{i}.mp4", 1, float(v)) for i, v in enumerate(new_fake)]
+                     + [ItemResult("fake/only_new.mp4", 1, 0.99)], {}, [])
+    add_comparison(new, tmp_path / "old.json", {f"f{i}.mp4": "face swap" for i in range(15)})
+    d = new.against["delta"]["all"]
+    assert d["n_real"] == 17 and d["n_fake"] == 30  # the clip only one report scored is left out
+    lo_old, hi_old = auc_interval(real.tolist(), fake.tolist())  # type: ignore[misc]
+    lo_new, hi_new = auc_interval(real.tolist(), new_fake.tolist())  # type: ignore[misc]
+    assert lo_new < hi_old  # the two intervals overlap...
+    assert d["delta_auc"] > 0 and d["ci95_lo"] > 0  # ...but the paired difference excludes 0
+    assert d["ci95_hi"] - d["ci95_lo"] < (hi_new - lo_new)
+    assert new.against["delta"]["face swap"]["n_fake"] == 15 and new.against["model"] == "old"
+    assert "against old (aaaaaaaaaaaa)" in format_report(new)
+    assert new.to_json()["against"]["delta"]["all"] == d
+    same = paired_auc_difference(old.scores_by_name(), old.scores_by_name())
+    assert same is not None and same["delta_auc"] == 0.0 and same["ci95_lo"] == same["ci95_hi"] == 0.0
+    (tmp_path / "bad.json").write_text('{"model": "x"}')
+    with pytest.raises(InputError, match="not a report written by"):
+        add_comparison(new, tmp_path / "bad.json")
 
 
 def test_validation_only_data_is_refused_for_training(tmp_path: Path) -> None:

@@ -65,9 +65,10 @@ class EvalReport:
     items: list[ItemResult]
     metrics: dict[str, float | int | None]
     table: list[dict[str, Any]]
+    against: dict[str, Any] = field(default_factory=dict)  # paired comparison with an earlier report
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "model": self.model,
             "model_sha256": self.model_sha256,
             "backend": self.backend,
@@ -76,6 +77,21 @@ class EvalReport:
             "calibration_table": self.table,
             "items": [vars(i) for i in self.items],
         }
+        if self.against:
+            out["against"] = self.against
+        return out
+
+    def scores_by_name(self) -> dict[str, tuple[int, float]]:
+        """:func:`item_key` -> (label, score), labelled and scored items only."""
+        return {item_key(r.path): (int(r.label), float(r.score)) for r in self.items
+                if r.label is not None and r.score is not None}
+
+
+def item_key(path: str | Path) -> str:
+    """How two reports name the same item: its folder and file name (``fake/x.mp4``), so reports made on
+    different machines match, and a real and a fake crop that share a file name stay apart."""
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}"
 
 
 def _label(text: str) -> int:
@@ -157,6 +173,32 @@ def _finite(values: Sequence[float | None]) -> list[float]:
 MAX_CI_PAIRS = 250_000
 
 
+def _resampled_aucs(
+    negatives: Sequence[np.ndarray], positives: Sequence[np.ndarray], reps: int, seed: int
+) -> np.ndarray:
+    """AUCs [models, reps] on stratified bootstrap resamples, the SAME resamples for every model (its
+    scores of the same items in the same order), so differences between models are paired."""
+    n_neg, n_pos = len(negatives[0]), len(positives[0])
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(negatives), reps))
+    chunk = max(1, 20_000_000 // (n_neg * n_pos))
+    for start in range(0, reps, chunk):
+        n = min(chunk, reps - start)
+        ni = rng.integers(0, n_neg, (n, n_neg))
+        pi = rng.integers(0, n_pos, (n, n_pos))
+        for m, (neg, pos) in enumerate(zip(negatives, positives)):
+            nb = neg[ni][:, None, :]
+            pb = pos[pi][:, :, None]
+            out[m, start : start + n] = (pb > nb).mean(axis=(1, 2)) + 0.5 * (pb == nb).mean(axis=(1, 2))
+    return out
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    tail = (1.0 - level) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
 def auc_interval(
     negatives: Sequence[float], positives: Sequence[float], reps: int = 2000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float] | None:
@@ -172,17 +214,33 @@ def auc_interval(
     pos = np.asarray(positives, np.float64)
     if len(neg) < 2 or len(pos) < 2 or len(neg) * len(pos) > MAX_CI_PAIRS:
         return None
-    rng = np.random.default_rng(seed)
-    values = np.empty(reps)
-    chunk = max(1, 20_000_000 // (len(neg) * len(pos)))
-    for start in range(0, reps, chunk):
-        n = min(chunk, reps - start)
-        nb = neg[rng.integers(0, len(neg), (n, len(neg)))][:, None, :]
-        pb = pos[rng.integers(0, len(pos), (n, len(pos)))][:, :, None]
-        values[start : start + n] = (pb > nb).mean(axis=(1, 2)) + 0.5 * (pb == nb).mean(axis=(1, 2))
-    tail = (1.0 - level) / 2 * 100
-    lo, hi = np.percentile(values, [tail, 100 - tail])
-    return float(lo), float(hi)
+    return _percentiles(_resampled_aucs([neg], [pos], reps, seed)[0], level)
+
+
+def paired_auc_difference(
+    mine: dict[str, tuple[int, float]], other: dict[str, tuple[int, float]], names: Sequence[str] | None = None,
+    reps: int = 2000, level: float = 0.95, seed: int = 0,
+) -> dict[str, float | int] | None:
+    """AUC(mine) - AUC(other) on the items both scored, with a paired bootstrap interval.
+
+    ``mine``/``other``: :func:`item_key` -> (label, score). Why paired: two models on the same 47 clips share
+    most of their luck (the same hard clips), so the interval of their difference is much narrower than
+    the two AUC intervals suggest; an interval that excludes 0 means the change is more than noise.
+    None when fewer than 2 shared items of a class (or too many pairs, :data:`MAX_CI_PAIRS`).
+    """
+    shared = sorted(set(mine) & set(other) if names is None else set(names) & set(mine) & set(other))
+    shared = [n for n in shared if mine[n][0] == other[n][0]]  # a label that changed is not the same item
+    neg = [n for n in shared if mine[n][0] == 0]
+    pos = [n for n in shared if mine[n][0] == 1]
+    if len(neg) < 2 or len(pos) < 2 or len(neg) * len(pos) > MAX_CI_PAIRS:
+        return None
+    a_neg, a_pos = np.array([mine[n][1] for n in neg]), np.array([mine[n][1] for n in pos])
+    b_neg, b_pos = np.array([other[n][1] for n in neg]), np.array([other[n][1] for n in pos])
+    y = np.r_[np.zeros(len(neg)), np.ones(len(pos))]
+    delta = auc(np.r_[a_neg, a_pos], y) - auc(np.r_[b_neg, b_pos], y)
+    boot = _resampled_aucs([a_neg, b_neg], [a_pos, b_pos], reps, seed)
+    lo, hi = _percentiles(boot[0] - boot[1], level)
+    return {"n_real": len(neg), "n_fake": len(pos), "delta_auc": float(delta), "ci95_lo": lo, "ci95_hi": hi}
 
 
 def _add_interval(out: dict[str, Any], key: str, negatives: Sequence[float], positives: Sequence[float]) -> None:
@@ -317,6 +375,39 @@ def add_family_metrics(rep: EvalReport, families: dict[str, str]) -> None:
         rep.metrics[f"family[{fam}]_called_fake"] = sum(1 for v in fakes if v >= rep.threshold)
 
 
+def read_report(path: str | Path) -> tuple[str, str, dict[str, tuple[int, float]]]:
+    """(model name, model SHA-256, :func:`item_key` -> (label, score)) of a report written by ``--json``."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        items = data["items"]
+        scores = {item_key(str(i["path"])): (int(i["label"]), float(i["score"])) for i in items
+                  if i.get("label") is not None and i.get("score") is not None}
+        return str(data.get("model", "?")), str(data.get("model_sha256", "")), scores
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path} is not a report written by `deepyn evaluate --json` ({exc}).") from exc
+
+
+def add_comparison(rep: EvalReport, other: str | Path, families: dict[str, str] | None = None) -> None:
+    """``rep.against``: AUC of this report minus the ``other`` report's, with paired intervals, overall
+    and per family (items matched by file name; only items both scored count)."""
+    name, sha, theirs = read_report(other)
+    mine = rep.scores_by_name()
+    rows: dict[str, Any] = {}
+    overall = paired_auc_difference(mine, theirs)
+    if overall is not None:
+        rows["all"] = overall
+    reals = [n for n, (lab, _) in mine.items() if lab == 0]
+    fams = families or {}
+    for fam in sorted(set(fams.values())):
+        names = reals + [n for n, (lab, _) in mine.items() if lab == 1 and fams.get(Path(n).name) == fam]
+        d = paired_auc_difference(mine, theirs, names)
+        if d is not None:
+            rows[fam] = d
+    if not rows:
+        raise InputError(f"{other} shares too few scored real and fake items with this evaluation to compare.")
+    rep.against = {"report": str(other), "model": name, "model_sha256": sha, "delta": rows}
+
+
 def format_report(rep: EvalReport) -> str:
     """Human-readable summary for the terminal."""
     lines = [f"model {rep.model} ({rep.model_sha256[:12]}), backend {rep.backend}, threshold {rep.threshold:.4f}"]
@@ -334,6 +425,12 @@ def format_report(rep: EvalReport) -> str:
             rate = row["fake_rate"]
             rate_s = "  —" if not (isinstance(rate, float) and math.isfinite(rate)) else f"{rate:.3f}"
             lines.append(f"    {row['band']:14s} [{row['lo']:.3f}, {row['hi']:.3f})  {row['n']:5d}  {row['n_fake']:5d}  {rate_s}")
+    if rep.against:
+        lines.append(f"  against {rep.against['model']} ({str(rep.against['model_sha256'])[:12]}), same items, "
+                     "AUC difference (this - that) with its 95% paired bootstrap interval:")
+        for key, d in rep.against["delta"].items():
+            lines.append(f"    {key:22s} {d['delta_auc']:+.4f}  ({d['ci95_lo']:+.2f} to {d['ci95_hi']:+.2f}; "
+                         f"{d['n_real']} real, {d['n_fake']} fake)")
     unl = [r for r in rep.items if r.label is None]
     for r in unl:
         sc = "—" if r.score is None else f"{r.score:.4f}"
