@@ -47,7 +47,9 @@ def main(out: str) -> int:
     def check() -> None:
         done = sum(1 for i in queue.items if i.state in ("done", "cached"))
         if done >= 4 or all(i.state not in ("queued", "running") for i in queue.items):
-            subprocess.run(["import", "-window", "root", "-crop", "900x420+110+30", out], check=True)
+            g = queue.frameGeometry()  # the queue's own window only, not the main window behind it
+            subprocess.run(["import", "-window", "root", "-crop", f"{g.width()}x{g.height()}+{g.x()}+{g.y()}", out],
+                           check=True)
             queue.cancel()
             app.quit()
         else:

@@ -426,7 +426,7 @@ def test_paired_comparison_with_an_earlier_report_is_tighter_than_the_two_interv
     add_comparison(new, tmp_path / "old.json", {f"f{i}.mp4": "face swap" for i in range(15)})
     d = new.against["delta"]["all"]
     assert d["n_real"] == 17 and d["n_fake"] == 30  # the clip only one report scored is left out
-    lo_old, hi_old = auc_interval(real.tolist(), fake.tolist())  # type: ignore[misc]
+    _, hi_old = auc_interval(real.tolist(), fake.tolist())  # type: ignore[misc]
     lo_new, hi_new = auc_interval(real.tolist(), new_fake.tolist())  # type: ignore[misc]
     assert lo_new < hi_old  # the two intervals overlap...
     assert d["delta_auc"] > 0 and d["ci95_lo"] > 0  # ...but the paired difference excludes 0
