@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -327,6 +327,11 @@ def track_verdict(track: int, st: _TrackStats, model: ModelInfo, aggregator: str
         else:
             span_text = (f" No sustained span ({SPAN_RULE.min_span_s:g} s or more holding a score of at "
                          f"least {level:.3f}).")
+            # a shorter run still deserves a look (and mid-analysis it may be a span still growing)
+            short = find_span(st.indices, st.times, st.scores, level, replace(SPAN_RULE, min_span_s=0.0))
+            if short is not None:
+                span_text += (f" The longest run at that level: frames {short.first_frame}–{short.last_frame} "
+                              f"({short.start_s:.1f}–{short.stop_s:.1f} s, {short.duration_s:.1f} s); review it.")
     band = band_for(score, model.bands)
     label = label_for(score, model)
     extra = []

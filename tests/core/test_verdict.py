@@ -258,3 +258,14 @@ def test_known_limits_are_the_cards_first_limits_and_only_beside_a_score(tmp_pat
     assert Result.verdict.label == "no_face" and known_limits(Result()) == []  # type: ignore[arg-type]
     Result.verdict, Result.model = v, MODEL  # no card: nothing is made up
     assert known_limits(Result()) == []  # type: ignore[arg-type]
+
+
+def test_a_run_shorter_than_the_span_rule_is_named_for_review_but_does_not_decide():
+    """1.2 s at the top band is not a sustained span, but the explanation points at it (mid-analysis
+    it may be a span still growing); isolated high frames give no such pointer."""
+    scores = demo_like(n=225, span=(100, 130))  # 30 frames = 1.2 s
+    v = video_verdict(frames_for({1: scores}), BANDED, aggregator="span")
+    assert v.label != "fake" and "No sustained span" in v.explanation
+    assert "The longest run at that level: frames 10" in v.explanation and "1.2 s); review it." in v.explanation
+    flat = video_verdict(frames_for({1: [0.3] * 100}), BANDED, aggregator="span")
+    assert "longest run" not in flat.explanation
