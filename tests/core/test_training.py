@@ -363,18 +363,22 @@ def test_family_metrics_report_each_family_against_the_same_reals(tmp_path: Path
     assert rep.metrics["family[face swap]_called_fake"] == 1 and rep.metrics["family[lip-sync]_called_fake"] == 0
 
 
+def _clip_report(real: np.ndarray, fake: np.ndarray, model: str = "m", extra: tuple[tuple[str, int, float], ...] = ()):  # type: ignore[no-untyped-def]
+    """An evaluation report of clips ``real/r<i>.mp4`` and ``fake/f<i>.mp4`` with these scores."""
+    from deepyn_gui.core.training.evaluate import EvalReport, ItemResult
+
+    items = [ItemResult(f"real/r{i}.mp4", 0, float(v)) for i, v in enumerate(real)]
+    items += [ItemResult(f"fake/f{i}.mp4", 1, float(v)) for i, v in enumerate(fake)]
+    items += [ItemResult(p, lab, sc) for p, lab, sc in extra]
+    return EvalReport(model, model[0] * 64, "onnx", 0.5, items, {}, [])
+
+
 def test_auc_interval_brackets_the_auc_narrows_with_more_clips_and_is_repeatable() -> None:
     """The bootstrap interval printed beside every item-level AUC: it contains the AUC, it is narrower
     on more clips of the same separation, the same scores give the same interval, and it is not given
     where it would mean nothing (a class of one)."""
     from deepyn_gui.core.training.calibrate import auc
-    from deepyn_gui.core.training.evaluate import (
-        EvalReport,
-        ItemResult,
-        add_family_metrics,
-        auc_interval,
-        format_report,
-    )
+    from deepyn_gui.core.training.evaluate import add_family_metrics, auc_interval, format_report
 
     rng = np.random.default_rng(3)
     small_neg, small_pos = rng.normal(0, 1, 17), rng.normal(1, 1, 30)
@@ -389,9 +393,7 @@ def test_auc_interval_brackets_the_auc_narrows_with_more_clips_and_is_repeatable
     perfect = auc_interval([0.1, 0.2, 0.3], [0.7, 0.8])
     assert perfect == (1.0, 1.0)  # perfectly separated: every resample is too
 
-    items = [ItemResult(f"real/r{i}.mp4", 0, float(v)) for i, v in enumerate(small_neg)]
-    items += [ItemResult(f"fake/f{i}.mp4", 1, float(v)) for i, v in enumerate(small_pos)]
-    rep = EvalReport("m", "0" * 64, "onnx", 0.5, items, {}, [])
+    rep = _clip_report(small_neg, small_pos)
     add_family_metrics(rep, {f"f{i}.mp4": "face swap" for i in range(30)})
     assert rep.metrics["family[face swap]_auc_ci95_lo"] == pytest.approx(lo)
     text = format_report(rep)
@@ -404,8 +406,6 @@ def test_paired_comparison_with_an_earlier_report_is_tighter_than_the_two_interv
     AUC intervals overlap. A file that is not a report is refused with a clear error."""
     from deepyn_gui.core.errors import InputError
     from deepyn_gui.core.training.evaluate import (
-        EvalReport,
-        ItemResult,
         add_comparison,
         auc_interval,
         format_report,
@@ -414,15 +414,10 @@ def test_paired_comparison_with_an_earlier_report_is_tighter_than_the_two_interv
 
     rng = np.random.default_rng(5)
     real, fake = rng.normal(0, 1, 17), rng.normal(0.8, 1, 30)
-    old = EvalReport("old", "a" * 64, "onnx", 0.5,
-                     [ItemResult(f"real/r{i}.mp4", 0, float(v)) for i, v in enumerate(real)]
-                     + [ItemResult(f"fake/f{i}.mp4", 1, float(v)) for i, v in enumerate(fake)], {}, [])
+    old = _clip_report(real, fake, "old")
     (tmp_path / "old.json").write_text(json.dumps(old.to_json()))
     new_fake = fake + 0.4  # the same clips, every fake scored a little higher
-    new = EvalReport("new", "b" * 64, "onnx", 0.5,
-                     [ItemResult(f"real/r{i}.mp4", 0, float(v)) for i, v in enumerate(real)]
-                     + [ItemResult(f"fake/f{i}.mp4", 1, float(v)) for i, v in enumerate(new_fake)]
-                     + [ItemResult("fake/only_new.mp4", 1, 0.99)], {}, [])
+    new = _clip_report(real, new_fake, "new", (("fake/only_new.mp4", 1, 0.99),))
     add_comparison(new, tmp_path / "old.json", {f"f{i}.mp4": "face swap" for i in range(15)})
     d = new.against["delta"]["all"]
     assert d["n_real"] == 17 and d["n_fake"] == 30  # the clip only one report scored is left out
@@ -432,7 +427,7 @@ def test_paired_comparison_with_an_earlier_report_is_tighter_than_the_two_interv
     assert d["delta_auc"] > 0 and d["ci95_lo"] > 0  # ...but the paired difference excludes 0
     assert d["ci95_hi"] - d["ci95_lo"] < (hi_new - lo_new)
     assert new.against["delta"]["face swap"]["n_fake"] == 15 and new.against["model"] == "old"
-    assert "against old (aaaaaaaaaaaa)" in format_report(new)
+    assert "against old (oooooooooooo)" in format_report(new)
     assert new.to_json()["against"]["delta"]["all"] == d
     same = paired_auc_difference(old.scores_by_name(), old.scores_by_name())
     assert same is not None and same["delta_auc"] == 0.0 and same["ci95_lo"] == same["ci95_hi"] == 0.0
