@@ -561,14 +561,10 @@ def test_a_soup_checkpoint_loads_as_the_start_of_a_later_stage(tmp_path: Path) -
     assert torch.count_nonzero(got[conv]) == 0  # w and -w average to zero: really the mean, not a copy
 
 
-def test_recipe_2_1_runs_every_stage_once_resumes_and_soups_all_runs(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """`deepyn train --arch lite0 --recipe 2.1`: stage 1, the seven second-stage runs from its last
-    checkpoint, then their soup; a rerun skips what is finished and resumes what was interrupted."""
-    from deepyn_gui.core.training import train_lite as tl
-
-    calls: list[dict[str, object]] = []
-    interrupt = {"stage2-D"}
+def _fake_stage_training(calls: list[dict[str, object]], interrupt: set[str]):  # type: ignore[no-untyped-def]
+    """Stands in for ``train_lite_from_folders`` in the recipe tests: records each call, writes the
+    checkpoints a finished stage leaves, and stops (like a killed machine) in the stages named in
+    ``interrupt``, once each, after writing their ``last.pt``."""
 
     def fake_train(real_dirs, fakes_dir, out, cfg, work_dir, yunet, **kw):  # type: ignore[no-untyped-def]
         calls.append({"out": Path(out).name, "cfg": cfg, **kw})
@@ -580,10 +576,23 @@ def test_recipe_2_1_runs_every_stage_once_resumes_and_soups_all_runs(tmp_path: P
         (ck / "last.pt").write_bytes(b"x")
         if ck.name in interrupt:
             interrupt.discard(ck.name)
-            raise KeyboardInterrupt  # the machine stops during run D's first epoch
+            raise KeyboardInterrupt
         (ck / f"epoch_{cfg.epochs:03d}.pt").write_bytes(b"x")
         return {"calibration": {"threshold": 0.5}}
 
+    return fake_train
+
+
+def test_recipe_2_1_runs_every_stage_once_resumes_and_soups_all_runs(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`deepyn train --arch lite0 --recipe 2.1`: stage 1, the seven second-stage runs from its last
+    checkpoint, then their soup; a rerun skips what is finished and resumes what was interrupted."""
+    from deepyn_gui.core.training import train_lite as tl
+
+    calls: list[dict[str, object]] = []
+    interrupt = {"stage2-D"}
+
+    fake_train = _fake_stage_training(calls, interrupt)  # the machine stops during run D's first epoch
     monkeypatch.setattr(tl, "train_lite_from_folders", fake_train)
     work = tmp_path / "work"
 
@@ -624,20 +633,7 @@ def test_recipe_2_2_trial_trains_long_runs_from_the_stage_2_soup_and_exports_the
     soups: list[tuple[list[Path], Path]] = []
     interrupt = {"stage3-Y"}
 
-    def fake_train(real_dirs, fakes_dir, out, cfg, work_dir, yunet, **kw):  # type: ignore[no-untyped-def]
-        calls.append({"out": Path(out).name, "cfg": cfg, **kw})
-        if kw.get("soup"):
-            assert all(Path(c).exists() for c in kw["soup"])
-            return {"calibration": {"threshold": 0.5}}
-        ck = Path(kw["ckpt_dir"])
-        ck.mkdir(parents=True, exist_ok=True)
-        (ck / "last.pt").write_bytes(b"x")
-        if ck.name in interrupt:
-            interrupt.discard(ck.name)
-            raise KeyboardInterrupt
-        (ck / f"epoch_{cfg.epochs:03d}.pt").write_bytes(b"x")
-        return {"calibration": {"threshold": 0.5}}
-
+    fake_train = _fake_stage_training(calls, interrupt)
     def fake_soup(checkpoints, path):  # type: ignore[no-untyped-def]
         assert all(Path(c).exists() for c in checkpoints)
         soups.append((list(checkpoints), Path(path)))
