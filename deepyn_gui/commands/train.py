@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="lite0: no training; average these lite0 checkpoints (a model soup), then calibrate and "
                    "export it like a trained model")
     p.add_argument("--gen", type=int, default=None, help="lite0: generated faces per batch (default 3)")
+    p.add_argument("--freeze-blocks", type=int, default=None, metavar="N",
+                   help="lite0: keep the stem and the first N of the encoder's 16 blocks at their starting "
+                   "weights (default 3)")
     p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
     p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
     p.add_argument("--threads", type=int, default=1,
@@ -140,6 +143,10 @@ def _run_lite(args: argparse.Namespace) -> int:
         cfg.quality_match = args.quality_match
     if args.gen is not None:
         cfg.gen = args.gen
+    if args.freeze_blocks is not None:
+        if not 0 <= args.freeze_blocks <= 16:
+            raise InputError("--freeze-blocks takes 0 to 16 (EfficientNet-Lite0 has 16 blocks).")
+        cfg.freeze_blocks = args.freeze_blocks
     summary = train_lite_from_folders(
         [args.data, *args.extra_real], args.fakes, args.out, cfg, args.work_dir, args.yunet,
         holdout=tuple(args.holdout) if args.holdout is not None else DEFAULT_HOLDOUT_GENERATORS,

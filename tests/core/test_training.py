@@ -662,3 +662,36 @@ def test_recipe_2_2_trial_trains_long_runs_from_the_stage_2_soup_and_exports_the
     assert y["cfg"].lr == pytest.approx(tl.LiteConfig().lr / 3)  # type: ignore[attr-defined]
     assert final["soup"] == [work / "stage3-X" / "epoch_012.pt", work / "stage3-Y" / "epoch_012.pt"]
     assert final["holdout"] == () and final["version"] == "2.2-trial"
+
+
+def test_lite0_command_line_options_reach_the_training_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`deepyn train --arch lite0`: the second-stage options become the run's configuration, a recipe
+    name selects that recipe, and an impossible --freeze-blocks is refused before anything runs."""
+    from deepyn_gui.cli import main
+    from deepyn_gui.core.training import train_lite as tl
+
+    seen: dict[str, object] = {}
+
+    def fake_train(real_dirs, fakes_dir, out, cfg, work_dir, yunet, **kw):  # type: ignore[no-untyped-def]
+        seen.update(cfg=cfg, **kw)
+        return {"calibration": {"threshold": 0.5}, "figures": {}, "seconds": 1.0, "train_seconds": 1.0}
+
+    def fake_recipe(real_dirs, fakes_dir, out, work_dir, yunet, **kw):  # type: ignore[no-untyped-def]
+        seen.update(recipe=kw["recipe"])
+        return {"calibration": {"threshold": 0.5}}
+
+    monkeypatch.setattr(tl, "train_lite_from_folders", fake_train)
+    monkeypatch.setattr(tl, "train_lite_recipe", fake_recipe)
+    (tmp_path / "reals").mkdir()
+    base = ["train", "--arch", "lite0", "--data", str(tmp_path / "reals"), "--fakes", str(tmp_path / "reals"),
+            "--yunet", "y.onnx", "--out", str(tmp_path / "m.onnx"), "--work-dir", str(tmp_path / "w")]
+    assert main([*base, "--init-from", "s1.pt", "--epochs", "2", "--freeze-blocks", "12", "--gen", "4",
+                 "--quality-match", "0.5", "--seed", "3"]) == 0
+    cfg = seen["cfg"]
+    assert isinstance(cfg, tl.LiteConfig)
+    assert (cfg.freeze_blocks, cfg.gen, cfg.quality_match, cfg.seed, cfg.epochs) == (12, 4, 0.5, 3, 2)
+    assert cfg.lr == pytest.approx(tl.LiteConfig().lr / 3) and seen["init_from"] == "s1.pt"  # a second stage
+    assert main([*base, "--recipe", "2.2-trial"]) == 0
+    assert seen["recipe"] is tl.RECIPES["2.2-trial"]
+    seen.clear()
+    assert main([*base, "--freeze-blocks", "17"]) == 2 and not seen
