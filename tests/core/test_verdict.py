@@ -269,3 +269,30 @@ def test_a_run_shorter_than_the_span_rule_is_named_for_review_but_does_not_decid
     assert "The longest run at that level: frames 10" in v.explanation and "1.2 s); review it." in v.explanation
     flat = video_verdict(frames_for({1: [0.3] * 100}), BANDED, aggregator="span")
     assert "longest run" not in flat.explanation
+
+
+def test_a_card_that_lists_other_models_is_not_shown_for_this_one(tmp_path):
+    """After a model upgrade the card beside the model path describes the new file: a result of the old
+    model must not be shown with its limits (nor the report with its figures). A card without any
+    SHA-256 (a user's own model) is used as it is."""
+    import dataclasses
+
+    from deepyn_gui.core.model.card import card_describes, model_card_text
+    from deepyn_gui.core.verdict import known_limits
+
+    mine, other = "a" * 64, "b" * 64
+    card = tmp_path / "m.md"
+    card.write_text(f"# m\n\n| file | SHA-256 |\n|---|---|\n| m.onnx | `{other}` |\n\n## Known limits\n- Misses X.\n")
+    model = dataclasses.replace(MODEL, sha256=mine, card_path=str(card))
+    v = video_verdict(frames_for({1: [0.9] * 20}), model)
+
+    class Result:
+        verdict = v
+
+    Result.model = model
+    assert not card_describes(card.read_text(), mine) and model_card_text(model) == ""
+    assert known_limits(Result()) == []  # type: ignore[arg-type]
+    Result.model = dataclasses.replace(model, sha256=other)
+    assert known_limits(Result()) == ["Misses X."]  # type: ignore[arg-type]
+    card.write_text("# m\n\n## Known limits\n- Misses Y.\n")  # no SHA-256 listed: taken as it is
+    assert card_describes(card.read_text(), mine) and known_limits(Result()) == ["Misses Y."]  # type: ignore[arg-type]

@@ -15,10 +15,23 @@ from ..results import ModelInfo
 _LIMITS_HEADING = re.compile(r"limit|caveat|warning|known|bias|out of scope", re.IGNORECASE)
 _BULLET = re.compile(r"^\s{0,3}[-*+]\s+(.*)$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'`*_])")
+_SHA256 = re.compile(r"\b[0-9a-f]{64}\b")
+
+
+def card_describes(card: str, model_sha256: str) -> bool:
+    """False when the card names model files by SHA-256 and this model is not one of them.
+
+    Why: a card is found by its place beside the model file, so after a model upgrade a result saved
+    with the old model would be shown with the new model's card, its figures and limits. A card that
+    lists no SHA-256 (a user's own model) is taken as it is.
+    """
+    listed = set(_SHA256.findall(card.lower()))
+    return not listed or not model_sha256 or model_sha256.lower() in listed
 
 
 def model_card_text(model: ModelInfo) -> str:
-    """The model card's Markdown if it can be found (recorded path, else beside the model file), else ''."""
+    """The model card's Markdown if it can be found (recorded path, else beside the model file) and
+    describes this model (:func:`card_describes`), else ''."""
     candidates: list[Path] = []
     if model.card_path:
         candidates.append(Path(model.card_path))
@@ -31,7 +44,9 @@ def model_card_text(model: ModelInfo) -> str:
     for c in candidates:
         try:
             if c.is_file():
-                return c.read_text(encoding="utf-8", errors="replace")
+                text = c.read_text(encoding="utf-8", errors="replace")
+                if card_describes(text, model.sha256):
+                    return text
         except OSError:
             continue
     return ""
