@@ -33,11 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--n-val", type=int, default=5, help="validation identities when --val-ids is not given")
     p.add_argument("--include-flagged", action="store_true",
                    help="also train on clips flagged FLAG-ENH in the folder's MANIFEST.md (left out by default)")
-    p.add_argument("--recipe", choices=("2.1", "2.2-trial"), default=None,
+    p.add_argument("--recipe", choices=("2.1", "2.2-trial", "gen-head-trial"), default=None,
                    help="lite0: run a whole recipe in one command, resumable (2.1 = the bundled model: stage 1, "
                    "seven second-stage runs, their soup; about 2 h on 2 free cores. 2.2-trial: the same, then "
                    "two 12-epoch runs from that soup and their soup, about 1.5 h more; not shipped, it scored "
-                   "lower on the validation clips, see the model card)")
+                   "lower on the validation clips, see the model card; gen-head-trial: the seven 2.1 runs with a "
+                   "second class head for generated faces, then their soup)")
     p.add_argument("--init-from", default=None, metavar="CKPT.pt",
                    help="lite0: start from the weights of an earlier lite0 checkpoint (a second training stage "
                    "with a fresh schedule); the model card records its SHA-256")
@@ -51,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--freeze-blocks", type=int, default=None, metavar="N",
                    help="lite0: keep the stem and the first N of the encoder's 16 blocks at their starting "
                    "weights (default 3)")
+    p.add_argument("--gen-head", action="store_true",
+                   help="lite0: a second class head for generated faces (3-way softmax real / self-blend / "
+                   "generated; the score stays 1 - P(real)); a one-head checkpoint given to --init-from is "
+                   "split into the two heads without changing its scores")
     p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
     p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
     p.add_argument("--threads", type=int, default=1,
@@ -143,6 +148,7 @@ def _run_lite(args: argparse.Namespace) -> int:
         cfg.quality_match = args.quality_match
     if args.gen is not None:
         cfg.gen = args.gen
+    cfg.gen_head = bool(args.gen_head)
     if args.freeze_blocks is not None:
         if not 0 <= args.freeze_blocks <= 16:
             raise InputError("--freeze-blocks takes 0 to 16 (EfficientNet-Lite0 has 16 blocks).")

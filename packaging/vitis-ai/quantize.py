@@ -64,7 +64,7 @@ def build_dpu_model(weights):  # type: ignore[no-untyped-def]
     from torch import nn
 
     if LITE_KEY in weights:
-        model = load_uynet_module(LITE_PY).LiteUYNet()
+        model = load_uynet_module(LITE_PY).LiteUYNet(gen_head="gen_classifier.weight" in weights)
     elif WIDTH_KEY in weights:
         model = load_uynet_module().UYNet(int(weights[WIDTH_KEY].shape[0]))
     else:

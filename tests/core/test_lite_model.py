@@ -151,3 +151,37 @@ def test_int8_keeps_the_sensitive_early_encoder_blocks_in_fp32(lite_onnx: tuple[
     assert set(late) & quantised, "the later encoder blocks and the decoder are int8"
     meta = {p.key: p.value for p in proto.metadata_props}
     assert meta["deepyn.precision"] == "int8" and "lite0 stem" in meta["deepyn.quantization"]
+
+
+def test_generated_head_starts_with_the_same_scores_and_exports_with_the_same_interface(tmp_path: Path) -> None:
+    """`--gen-head`: splitting the fake head into self-blend + generated heads changes no score (so a
+    second stage starts where the first ended); the 3-way model reloads from its own state, exports to the
+    unchanged ONNX interface, and ONNX Runtime agrees with torch."""
+    model = _randomised(5)
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = model(x)[1]
+        model.add_gen_head()
+        after = model(x)[1]
+    torch.testing.assert_close(after, before, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError):
+        model.add_gen_head()
+    with torch.no_grad():  # the heads part ways: the score is 1 - P(real) of the 3-way softmax
+        assert model.gen_classifier is not None
+        model.gen_classifier.bias += 2.0
+        mask, blend, gen = model.class_logits(x)
+        assert gen is not None
+        p_real = torch.softmax(torch.stack([torch.zeros_like(blend), blend, gen], 1), 1)[:, 0]
+        torch.testing.assert_close(model(x)[1][:, 0], p_real, atol=1e-6, rtol=0)
+    state = model.state_dict()
+    again = LiteUYNet.for_state(state)
+    again.load_state_dict(state)  # strict: the layout is the state's
+    assert LiteUYNet.for_state(LiteUYNet().state_dict()).gen_classifier is None
+    path = export_onnx(model, tmp_path / "gen.onnx", {"deepyn.name": "gen-head-test"})
+    validate_model_interface(_session(path))
+    xs = x.numpy()
+    m, s = _session(path).run(["mask_prob", "fake_score"], {"image": xs})
+    with torch.no_grad():
+        want_mask, fake_logit = model.heads(x)
+    np.testing.assert_allclose(s, torch.sigmoid(fake_logit).numpy(), atol=1e-4)
+    np.testing.assert_allclose(m, torch.sigmoid(want_mask[:, 0]).numpy(), atol=1e-4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -614,6 +615,7 @@ def test_recipe_2_1_runs_every_stage_once_resumes_and_soups_all_runs(tmp_path: P
         assert c["init_from"] == stage1 and cfg.epochs == 2 and cfg.seed == run.seed  # type: ignore[attr-defined]
         assert cfg.gen == run.gen and cfg.quality_match == run.quality_match  # type: ignore[attr-defined]
         assert cfg.lr == pytest.approx(tl.LiteConfig().lr / 3) and cfg.warmup_steps == 20  # type: ignore[attr-defined]
+        assert not cfg.gen_head  # type: ignore[attr-defined]
         assert (c["holdout"] == ()) == run.all_generators
     soup = calls[-1]
     assert soup["soup"] == [work / f"stage2-{r.name}" / "epoch_002.pt" for r in tl.RECIPE_2_1]
@@ -686,12 +688,80 @@ def test_lite0_command_line_options_reach_the_training_config(tmp_path: Path, mo
     base = ["train", "--arch", "lite0", "--data", str(tmp_path / "reals"), "--fakes", str(tmp_path / "reals"),
             "--yunet", "y.onnx", "--out", str(tmp_path / "m.onnx"), "--work-dir", str(tmp_path / "w")]
     assert main([*base, "--init-from", "s1.pt", "--epochs", "2", "--freeze-blocks", "12", "--gen", "4",
-                 "--quality-match", "0.5", "--seed", "3"]) == 0
+                 "--quality-match", "0.5", "--seed", "3", "--gen-head"]) == 0
     cfg = seen["cfg"]
     assert isinstance(cfg, tl.LiteConfig)
     assert (cfg.freeze_blocks, cfg.gen, cfg.quality_match, cfg.seed, cfg.epochs) == (12, 4, 0.5, 3, 2)
+    assert cfg.gen_head and not tl.LiteConfig().gen_head
     assert cfg.lr == pytest.approx(tl.LiteConfig().lr / 3) and seen["init_from"] == "s1.pt"  # a second stage
     assert main([*base, "--recipe", "2.2-trial"]) == 0
     assert seen["recipe"] is tl.RECIPES["2.2-trial"]
     seen.clear()
     assert main([*base, "--freeze-blocks", "17"]) == 2 and not seen
+
+
+def test_generated_head_learns_three_classes_and_a_second_stage_can_add_it(tmp_path: Path) -> None:
+    """`--gen-head`: the class loss tells self-blends (fakes with a mask target) from generated faces
+    (fakes without one); a one-head checkpoint gains the head without any score moving; checkpoints with
+    the head soup and reload; a run without --gen-head refuses a checkpoint that has it."""
+    import torch
+
+    from deepyn_gui.core.errors import ModelError
+    from deepyn_gui.core.model.checkpoint import load_lite_checkpoint
+    from deepyn_gui.core.model.uynet_lite import LiteUYNet
+    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, soup_lite, three_way_loss, train_lite
+
+    cfg = LiteConfig()
+    fake_t = torch.tensor([0.0, 1.0, 1.0])  # real, self-blend (has a mask), generated (none)
+    has_mask = torch.tensor([True, True, False])
+    mask_logits, mask_t = torch.zeros(3, 2, 4, 4), torch.zeros(3, 4, 4, dtype=torch.long)
+    right = three_way_loss(mask_logits, torch.tensor([-9.0, 9.0, -9.0]), torch.tensor([-9.0, -9.0, 9.0]),
+                           mask_t, fake_t, has_mask, cfg)[2]
+    swapped = three_way_loss(mask_logits, torch.tensor([-9.0, -9.0, 9.0]), torch.tensor([-9.0, 9.0, -9.0]),
+                             mask_t, fake_t, has_mask, cfg)[2]
+    assert float(right) < 0.01 < 5.0 < float(swapped)
+
+    first = LiteUYNet()
+    with torch.no_grad():
+        for p in first.parameters():
+            p.add_(0.0125)
+    crop = _astronaut_crop()
+    real = Pool(np.stack([crop, crop[:, ::-1].copy()]), np.stack([default_box()] * 2),
+                np.stack([_five_points()] * 2), ["a", "b"], ["real", "real"])
+    fake = Pool(np.stack([crop] * 2), np.stack([default_box()] * 2), np.stack([_five_points()] * 2),
+                ["g1", "g2"], ["swap"] * 2)
+    ck = tmp_path / "first.pt"
+    torch.save({"model": first.state_dict(), "epoch": 4, "arch": "lite0"}, ck)
+    run = LiteConfig(epochs=1, steps_per_epoch=1, pairs=1, gen=1, lr=0.0, encoder_lr=0.0, threads=1, gen_head=True)
+    res = train_lite(real, fake, run, tmp_path / "g", init_from=ck, log=lambda s: None)
+    assert res.model.gen_classifier is not None
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    first.eval()
+    with torch.no_grad():  # learning rate 0 and eval mode: the split head gives the first stage's scores
+        res.model.load_state_dict({**res.model.state_dict(), **{k: v for k, v in first.state_dict().items()
+                                                                  if "running_" in k or "num_batches" in k}})
+        torch.testing.assert_close(res.model.eval()(x)[1], first(x)[1], atol=1e-5, rtol=0)
+    last = tmp_path / "g" / "last.pt"
+    assert "gen_classifier.weight" in load_lite_checkpoint(last)
+    soup = soup_lite([last, last])
+    assert soup.gen_classifier is not None
+    with pytest.raises(ModelError, match="generated head"):
+        train_lite(real, fake, replace(run, gen_head=False), tmp_path / "h", init_from=last, log=lambda s: None)
+
+
+def test_gen_head_trial_reruns_the_2_1_runs_with_the_generated_head(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--recipe gen-head-trial`: the seven 2.1 runs with the same seeds and mixes (so the same batches)
+    and a generated head each, from the same stage 1, then their soup."""
+    from deepyn_gui.core.training import train_lite as tl
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(tl, "train_lite_from_folders", _fake_stage_training(calls, set()))
+    tl.train_lite_recipe(["real"], "fakes", tmp_path / "m.onnx", tmp_path / "w", "yunet.onnx",
+                         recipe=tl.RECIPES["gen-head-trial"], log=lambda s: None)
+    runs = calls[1:-1]
+    assert [c["out"] for c in runs] == [f"stage2-{r.name}.onnx" for r in tl.RECIPE_2_1]
+    for c, old in zip(runs, tl.RECIPE_2_1):
+        cfg = c["cfg"]
+        assert cfg.gen_head and (cfg.seed, cfg.gen, cfg.quality_match) == (old.seed, old.gen, old.quality_match)  # type: ignore[attr-defined]
+    assert calls[-1]["version"] == "gen-head-trial"

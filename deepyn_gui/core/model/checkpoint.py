@@ -175,7 +175,7 @@ def load_lite_checkpoint(path: str | Path) -> dict[str, Tensor]:
     if not p.is_file():
         raise ModelError(f"checkpoint not found: {p}")
     state = _unwrap(_torch_load(p), p.name)
-    model = LiteUYNet()
+    model = LiteUYNet.for_state(state)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -15,6 +15,8 @@ This module imports torch at top level: import it lazily.
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import torch
@@ -103,7 +105,7 @@ class LiteUYNet(nn.Module):
 
     arch = ARCH
 
-    def __init__(self, dropout: float = 0.2) -> None:
+    def __init__(self, dropout: float = 0.2, gen_head: bool = False) -> None:
         super().__init__()
         self.width = 0  # no width knob: recorded as 0 in the ONNX metadata, ``deepyn.arch`` says lite0
         self.n_classes = 2
@@ -123,7 +125,10 @@ class LiteUYNet(nn.Module):
         self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
         self._bn1 = _bn(1280)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(1280, 1)  # logit of "fake"
+        self.classifier = nn.Linear(1280, 1)  # logit of "fake" (with a generated head: of "self-blend")
+        # optional second class head, logit of "generated face": with it the classes are a 3-way softmax
+        # (real logit fixed at 0, self-blend, generated) and fake_score = 1 - P(real)
+        self.gen_classifier: nn.Linear | None = nn.Linear(1280, 1) if gen_head else None
         self.bottleneck = nn.Sequential(nn.Conv2d(112, 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
         self.dec8 = DecoderBlock(64, 40, 48)
         self.dec4 = DecoderBlock(48, 24, 32)
@@ -140,15 +145,45 @@ class LiteUYNet(nn.Module):
                 skips.append(y)
         return skips, F.relu6(self._bn1(self._conv_head(y)))
 
-    def heads(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(mask logit [N,1,H,W] at the input size, fake logit [N])."""
+    @classmethod
+    def for_state(cls, state: dict[str, Tensor]) -> LiteUYNet:
+        """An untrained LiteUYNet with the layout of ``state`` (with or without the generated head)."""
+        return cls(gen_head="gen_classifier.weight" in state)
+
+    def add_gen_head(self) -> None:
+        """Split the one "fake" head into self-blend + generated heads without changing any score.
+
+        Both start as copies of the fake head with ln 2 off their bias, so
+        logsumexp(b - ln 2, b - ln 2) = b: the 3-way model starts exactly where the 2-way one was.
+        """
+        if self.gen_classifier is not None:
+            raise ValueError("the model already has a generated head")
+        head = nn.Linear(1280, 1)
+        with torch.no_grad():
+            self.classifier.bias -= math.log(2.0)
+            head.weight.copy_(self.classifier.weight)
+            head.bias.copy_(self.classifier.bias)
+        self.gen_classifier = head
+
+    def class_logits(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(mask logit [N,1,H,W] at the input size, fake or self-blend logit [N], generated logit [N] or None)."""
         (s2, s4, s8, s16), deep = self.encode(x)
-        fake_logit = self.classifier(self.dropout(torch.flatten(F.adaptive_avg_pool2d(deep, 1), 1)))[:, 0]
+        pooled = self.dropout(torch.flatten(F.adaptive_avg_pool2d(deep, 1), 1))
+        blend_logit = self.classifier(pooled)[:, 0]
+        gen_logit = None if self.gen_classifier is None else self.gen_classifier(pooled)[:, 0]
         y = self.dec8(self.bottleneck(s16), s8)
         y = self.dec4(y, s4)
         y = self.dec2(y, s2)
         mask = F.interpolate(self.mask_out(y), scale_factor=2.0, mode="bilinear", align_corners=False)
-        return mask, fake_logit
+        return mask, blend_logit, gen_logit
+
+    def heads(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(mask logit [N,1,H,W] at the input size, fake logit [N]); with a generated head the fake logit
+        is log(e^blend + e^generated), i.e. fake_score = 1 - P(real) of the 3-way softmax."""
+        mask, blend_logit, gen_logit = self.class_logits(x)
+        if gen_logit is None:
+            return mask, blend_logit
+        return mask, torch.logsumexp(torch.stack([blend_logit, gen_logit], dim=1), dim=1)
 
     def forward_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """UYNet's contract: (mask logits [N,2,H,W] with softmax[:,1] = sigmoid(mask logit), P(real) logit [N,1])."""

@@ -65,6 +65,7 @@ class LiteConfig:
     mouth_prob: float = 0.25  # share of self-blends that cover only the mouth region (lip-sync)
     mask_weight: float = 0.5
     quality_match: float = 0.0  # share of real crops sharpened / generated crops softened (augment.match_quality)
+    gen_head: bool = False  # a second class head for generated faces (3-way softmax; LiteUYNet.add_gen_head)
     seed: int = 0
     threads: int = 2
 
@@ -215,6 +216,23 @@ def lite_loss(
     return cfg.mask_weight * ce + bce, ce, bce
 
 
+def three_way_loss(
+    mask_logits: torch.Tensor, blend_logit: torch.Tensor, gen_logit: torch.Tensor, mask_t: torch.Tensor,
+    fake_t: torch.Tensor, has_mask: torch.Tensor, cfg: LiteConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """With a generated head: mask_weight x pixel CE as in :func:`lite_loss` + 3-way class CE over
+    (real, self-blend, generated), the real logit fixed at 0. A fake without a mask target is a
+    generated face (``sample_batch``), one with a mask a self-blend."""
+    target = fake_t.long() + (fake_t.bool() & ~has_mask).long()  # 0 real, 1 self-blend, 2 generated
+    logits = torch.stack([torch.zeros_like(blend_logit), blend_logit, gen_logit], dim=1)
+    cls = F.cross_entropy(logits, target)
+    if bool(has_mask.any()):
+        ce = F.cross_entropy(mask_logits[has_mask], mask_t[has_mask])
+    else:
+        ce = mask_logits.sum() * 0.0
+    return cfg.mask_weight * ce + cls, ce, cls
+
+
 def make_val(real: Pool, fake: Pool, seed: int = 1234, per_group: int = 6) -> dict[str, np.ndarray]:
     """Fixed held-out sets: reals, their self-blends, generated faces (with nuisances, as in training)."""
     imgs_r, imgs_s, alphas, imgs_g, gen_names = [], [], [], [], []
@@ -306,8 +324,15 @@ def train_lite(
         first = load_checkpoint_state(init_from)
         if first.get("arch") != "lite0":
             raise ModelError(f"{init_from} is not a lite0 training checkpoint (arch {first.get('arch')!r}).")
-        model.load_state_dict(first["model"])  # type: ignore[arg-type]
+        init_state = first["model"]
+        assert isinstance(init_state, dict)
+        model = LiteUYNet.for_state(init_state)
+        model.load_state_dict(init_state)
         log(f"starting from the weights of {init_from} (epoch {first['epoch']})")
+    if cfg.gen_head and model.gen_classifier is None:
+        model.add_gen_head()  # the same scores as before; the two heads then part ways in training
+    elif not cfg.gen_head and model.gen_classifier is not None:
+        raise ModelError("this checkpoint has a generated head: train it on with gen_head (--gen-head)")
     frozen = _set_frozen(model, cfg.freeze_blocks)
     enc_names = ("_conv_stem", "_bn0", "_blocks", "_conv_head", "_bn1")
     enc = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(enc_names)]
@@ -333,9 +358,16 @@ def train_lite(
         te = time.perf_counter()
         for step in range(cfg.steps_per_epoch):
             imgs, mt, ft, hm = sample_batch(real, fake, cfg, _rng(cfg.seed, epoch, step))
-            ml, rl = model.forward_logits(to_tensor(imgs))
-            loss, ce, bce = lite_loss(ml, rl, torch.from_numpy(mt), torch.from_numpy(ft).float(),
-                                      torch.from_numpy(hm), cfg)
+            if cfg.gen_head:
+                mask, blend_logit, gen_logit = model.class_logits(to_tensor(imgs))
+                assert gen_logit is not None
+                loss, ce, bce = three_way_loss(torch.cat([-0.5 * mask, 0.5 * mask], dim=1), blend_logit, gen_logit,
+                                               torch.from_numpy(mt), torch.from_numpy(ft).float(),
+                                               torch.from_numpy(hm), cfg)
+            else:
+                ml, rl = model.forward_logits(to_tensor(imgs))
+                loss, ce, bce = lite_loss(ml, rl, torch.from_numpy(mt), torch.from_numpy(ft).float(),
+                                          torch.from_numpy(hm), cfg)
             optimiser_step(loss, opt, sched, epoch, step)
             sums["loss"] += loss.item()
             sums["ce"] += ce.item()
@@ -393,7 +425,7 @@ def soup_lite(checkpoints: Sequence[str | Path]) -> torch.nn.Module:
             avg[key] = torch.stack([s[key].float() for s in states]).mean(0).to(val.dtype)  # type: ignore[index]
         else:
             avg[key] = val
-    model = LiteUYNet()
+    model = LiteUYNet.for_state(avg)
     model.load_state_dict(avg)
     model.eval()
     return model
@@ -510,6 +542,7 @@ class Stage2Run:
     gen: int = 3
     all_generators: bool = False  # train on every generator (no generator held out)
     epochs: int = 2
+    gen_head: bool = False  # a second class head for generated faces (added to the stage-1 weights)
 
 
 @dataclass(frozen=True)
@@ -540,9 +573,13 @@ RECIPE_2_2_STAGE3: tuple[Stage2Run, ...] = (
     Stage2Run("X", 5, gen=3, all_generators=True, epochs=12),
     Stage2Run("Y", 6, gen=4, quality_match=0.5, all_generators=True, epochs=12),
 )
+#: Trial "gen-head": 2.1's seven stage-2 runs (same seeds, so the same batches) with a second class head
+#: for generated faces (3-way softmax), then their soup.
+RECIPE_GEN_HEAD: tuple[Stage2Run, ...] = tuple(replace(r, gen_head=True) for r in RECIPE_2_1)
 RECIPES: dict[str, Recipe] = {
     "2.1": Recipe("2.1", RECIPE_2_1),
     "2.2-trial": Recipe("2.2-trial", RECIPE_2_1, RECIPE_2_2_STAGE3),
+    "gen-head-trial": Recipe("gen-head-trial", RECIPE_GEN_HEAD),
 }
 STAGE1_EPOCHS = 4
 STAGE2_EPOCHS = 2
@@ -605,7 +642,8 @@ def train_lite_recipe(
                 continue
             log(f"stage {stage}, run {run.name}: training")
             cfg = stage2_config(LiteConfig(epochs=run.epochs, steps_per_epoch=steps_per_epoch, seed=run.seed,
-                                           threads=threads, quality_match=run.quality_match, gen=run.gen))
+                                           threads=threads, quality_match=run.quality_match, gen=run.gen,
+                                           gen_head=run.gen_head))
             train_lite_from_folders(
                 real_dirs, fakes_dir, work / f"stage{stage}-{run.name}.onnx", cfg, work, yunet,
                 holdout=() if run.all_generators else DEFAULT_HOLDOUT_GENERATORS,
