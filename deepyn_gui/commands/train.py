@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="lite0: a second class head for generated faces (3-way softmax real / self-blend / "
                    "generated; the score stays 1 - P(real)); a one-head checkpoint given to --init-from is "
                    "split into the two heads without changing its scores")
+    p.add_argument("--flip-average", action="store_true",
+                   help="lite0: export a model that scores each crop and its mirror image and averages them "
+                   "(twice the model's cost; calibrated as such). Tried on 2.1, not the default")
     p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
     p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
     p.add_argument("--threads", type=int, default=1,
@@ -157,6 +160,7 @@ def _run_lite(args: argparse.Namespace) -> int:
         [args.data, *args.extra_real], args.fakes, args.out, cfg, args.work_dir, args.yunet,
         holdout=tuple(args.holdout) if args.holdout is not None else DEFAULT_HOLDOUT_GENERATORS,
         resume=args.resume, init_from=args.init_from, soup=args.soup, int8_out=args.int8, name=args.name,
+        flip_average=args.flip_average,
     )
     cal, figures = summary["calibration"], summary["figures"]
     secs, train_secs = summary["seconds"], summary["train_seconds"]

@@ -185,3 +185,27 @@ def test_generated_head_starts_with_the_same_scores_and_exports_with_the_same_in
         want_mask, fake_logit = model.heads(x)
     np.testing.assert_allclose(s, torch.sigmoid(fake_logit).numpy(), atol=1e-4)
     np.testing.assert_allclose(m, torch.sigmoid(want_mask[:, 0]).numpy(), atol=1e-4)
+
+
+def test_flip_averaged_model_scores_a_crop_and_its_mirror_alike_and_exports(tmp_path: Path) -> None:
+    """`--flip-average` (tried on 2.1, not the default): the fake logit is the mean of the crop's and its
+    mirror image's, so a crop and its mirror get the same score and mask (mirrored); ONNX agrees."""
+    from deepyn_gui.core.model.uynet_lite import flip_averaged
+
+    model = _randomised(7)
+    tta = flip_averaged(model)
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    mirror = torch.flip(x, dims=[3])
+    with torch.no_grad():
+        _, a = model.heads(x)
+        _, b = model.heads(mirror)
+        mask, both = tta.heads(x)
+        mask_m, both_m = tta.heads(mirror)
+    torch.testing.assert_close(both, 0.5 * (a + b), atol=1e-5, rtol=0)
+    torch.testing.assert_close(both_m, both, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.sigmoid(mask_m), torch.flip(torch.sigmoid(mask), dims=[3]), atol=1e-5, rtol=0)
+    path = export_onnx(tta, tmp_path / "tta.onnx", {"deepyn.name": "tta-test"})
+    validate_model_interface(_session(path))
+    m, s = _session(path).run(["mask_prob", "fake_score"], {"image": x.numpy()})
+    np.testing.assert_allclose(s, torch.sigmoid(both).numpy(), atol=1e-4)
+    np.testing.assert_allclose(m, torch.sigmoid(mask[:, 0]).numpy(), atol=1e-4)

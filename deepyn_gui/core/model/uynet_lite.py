@@ -195,6 +195,29 @@ class LiteUYNet(nn.Module):
         return mask_logits, torch.sigmoid(real_logit)
 
 
+class FlipAveragedLiteUYNet(LiteUYNet):
+    """The same network scored on the crop and on its mirror image, averaged inside the graph.
+
+    Fake logits are averaged; the masks are averaged as probabilities (the mirrored one flipped back).
+    The ONNX interface is unchanged, and the cost is twice the model's. Tried on model 2.1 and not
+    adopted as the default (model card: it halves the model's speed for a gain within noise).
+    """
+
+    def heads(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        n = x.shape[0]
+        mask, fake_logit = super().heads(torch.cat([x, torch.flip(x, dims=[3])], dim=0))
+        prob = torch.sigmoid(mask)
+        prob = (0.5 * (prob[:n] + torch.flip(prob[n:], dims=[3]))).clamp(1e-6, 1.0 - 1e-6)
+        return torch.log(prob) - torch.log1p(-prob), 0.5 * (fake_logit[:n] + fake_logit[n:])
+
+
+def flip_averaged(model: LiteUYNet) -> FlipAveragedLiteUYNet:
+    """``model``'s weights in a :class:`FlipAveragedLiteUYNet` (eval mode)."""
+    out = FlipAveragedLiteUYNet(gen_head=model.gen_classifier is not None)
+    out.load_state_dict(model.state_dict())
+    return out.eval()
+
+
 class LiteUYNetForExport(nn.Module):
     """The deployable interface: ``image`` [N,3,224,224] RGB in [0,1] -> (mask_prob [N,224,224], fake_score [N])."""
 

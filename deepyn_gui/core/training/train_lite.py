@@ -462,6 +462,7 @@ def train_lite_from_folders(
     name: str | None = None,
     ckpt_dir: str | Path | None = None,
     version: str = LITE_MODEL_VERSION,
+    flip_average: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, object]:
     """The one command behind ``deepyn train --arch lite0``: pool, split, train, calibrate, export (+ int8).
@@ -491,6 +492,12 @@ def train_lite_from_folders(
         log(f"model soup of {len(soup)} checkpoints: {', '.join(str(s) for s in soup)}")
     else:
         res = train_lite(rt, ft, cfg, ckpt_dir, val=val, resume=resume, init_from=init_from, log=log)
+    if flip_average:  # test-time mirror average in the graph: figures and calibration are the averaged model's
+        from ..model.uynet_lite import LiteUYNet, flip_averaged
+
+        assert isinstance(res.model, LiteUYNet)
+        res = replace(res, model=flip_averaged(res.model))
+        log("exporting the flip-averaged model (crop and mirror image scored, logits averaged)")
     figures = val_figures(res.model, val)
     cal = calibrate_lite(res.model, val)
     log("held-out figures: " + json.dumps(figures))
@@ -507,6 +514,7 @@ def train_lite_from_folders(
                                                           "sha256": sha256_file(init_from)},
             "soup_of": [{"file": str(c), "sha256": sha256_file(c), "config": _run_config(c)} for c in soup],
             "holdout_generators": list(holdout),
+            "test_time": "mean of the crop's and its mirror image's fake logits" if flip_average else None,
             "train_generators": sorted(set(ft.groups)),
             "real_train_groups": len(set(rt.groups)),
             "real_val_groups": sorted(set(rv.groups)),
