@@ -128,8 +128,11 @@ def test_shared_time_is_charged_equally_and_figures_add_up(clip: Path, tiny_onnx
         assert st["fps_e2e"] == pytest.approx(st["frames"] / (shared + st["infer_s"]), rel=1e-3)
         assert st["fps_pipelined"] >= st["fps_e2e"]
     batches = s_slow["batches"]
-    assert s_slow["infer_s"] - s_fast["infer_s"] > 0.8 * 0.15 * batches
-    assert s_slow["latency_p50_ms"] > s_fast["latency_p50_ms"] + 100
+    # the injected 150 ms per call is in the slow backend's figures (a sleep lasts at least that long,
+    # so these hold however loaded the machine is; a comparison with the fast backend's own timings did
+    # not: it failed once under load)
+    assert s_slow["infer_s"] >= 0.15 * batches
+    assert s_slow["latency_p50_ms"] >= 150.0 and s_slow["latency_p95_ms"] >= 150.0
     assert s_slow["fps_e2e"] < s_fast["fps_e2e"]
     assert len(res.source.sha256) == 64
 
