@@ -15,9 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--data", required=False, help="folder of real-face clips (one identity per clip)")
     p.add_argument("--out", required=False, help="ONNX model to write")
-    p.add_argument("--arch", choices=("uynet", "lite0"), default="uynet",
+    p.add_argument("--arch", choices=("uynet", "lite0", "lite2"), default="uynet",
                    help="uynet: from-scratch U-YNet on self-blends (the old recipe); lite0: ImageNet "
-                   "EfficientNet-Lite0 encoder on self-blends + generated faces (the shipped default model)")
+                   "EfficientNet-Lite0 encoder on self-blends + generated faces (the shipped default model); "
+                   "lite2: the same with the larger EfficientNet-Lite2 encoder (a diagnostic, see the model card)")
     p.add_argument("--extra-real", nargs="*", default=[], help="lite0: more real-face folders (e.g. real-faces-2)")
     p.add_argument("--fakes", default=None, help="lite0: folder of generated faces with manifest.json (fakes-train)")
     p.add_argument("--yunet", default=None, help="lite0: YuNet .onnx used at training time for 5 landmarks per crop")
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise InputError("deepyn train needs --out MODEL.onnx.")
-    if args.arch == "lite0":
+    if args.arch in ("lite0", "lite2"):
         return _run_lite(args)
     from ..core.training.train import TrainConfig, train_from_clips
 
@@ -133,6 +134,8 @@ def _run_lite(args: argparse.Namespace) -> int:
     if not args.fakes or not args.yunet:
         raise InputError("deepyn train --arch lite0 needs --fakes FOLDER (generated faces) and --yunet MODEL.onnx.")
     if args.recipe:
+        if args.arch != "lite0":
+            raise InputError("--recipe builds the lite0 models; train other encoders stage by stage.")
         summary = train_lite_recipe(
             [args.data, *args.extra_real], args.fakes, args.out, args.work_dir, args.yunet,
             recipe=RECIPES[args.recipe], threads=args.threads,
@@ -142,7 +145,9 @@ def _run_lite(args: argparse.Namespace) -> int:
         assert isinstance(cal, dict)
         print(f"wrote {args.out} (recipe {args.recipe}); threshold {cal['threshold']:.3f}")
         return 0
-    cfg = LiteConfig(epochs=args.epochs, seed=args.seed, threads=args.threads)
+    cfg = LiteConfig(epochs=args.epochs, seed=args.seed, threads=args.threads, variant=args.arch)
+    if args.arch == "lite2":
+        cfg.freeze_blocks = 4  # stem + the blocks at strides <= 4, as lite0's default 3
     if args.steps_per_epoch:
         cfg.steps_per_epoch = args.steps_per_epoch
     if args.init_from:
@@ -153,8 +158,12 @@ def _run_lite(args: argparse.Namespace) -> int:
         cfg.gen = args.gen
     cfg.gen_head = bool(args.gen_head)
     if args.freeze_blocks is not None:
-        if not 0 <= args.freeze_blocks <= 16:
-            raise InputError("--freeze-blocks takes 0 to 16 (EfficientNet-Lite0 has 16 blocks).")
+        from ..core.model.uynet_lite import VARIANTS
+
+        n_blocks = sum(stage[4] for stage in VARIANTS[args.arch])
+        if not 0 <= args.freeze_blocks <= n_blocks:
+            raise InputError(f"--freeze-blocks takes 0 to {n_blocks} (EfficientNet-{args.arch.capitalize()} has "
+                             f"{n_blocks} blocks).")
         cfg.freeze_blocks = args.freeze_blocks
     summary = train_lite_from_folders(
         [args.data, *args.extra_real], args.fakes, args.out, cfg, args.work_dir, args.yunet,

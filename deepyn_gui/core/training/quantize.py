@@ -113,7 +113,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib_crops: np.n
         pre_model = onnx.load(str(pre))
         fp32_nodes = full_resolution_nodes(pre_model)
         src_meta = {p.key: p.value for p in onnx.load(str(src), load_external_data=False).metadata_props}
-        lite = src_meta.get("deepyn.arch") == "lite0"
+        lite = src_meta.get("deepyn.arch", "").startswith("lite")
         if lite:
             fp32_nodes += [n for n in lite_early_nodes(pre_model) if n not in fp32_nodes]
         quantize_static(

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError, ModelError
+from ..model.uynet_lite import VARIANTS
 from .augment import match_quality, nuisance
 from .calibrate import auc
 from .data import DEFAULT_VAL_IDS, refuse_validation_data
@@ -66,6 +67,7 @@ class LiteConfig:
     mask_weight: float = 0.5
     quality_match: float = 0.0  # share of real crops sharpened / generated crops softened (augment.match_quality)
     gen_head: bool = False  # a second class head for generated faces (3-way softmax; LiteUYNet.add_gen_head)
+    variant: str = "lite0"  # the EfficientNet-Lite encoder (uynet_lite.VARIANTS); lite2 tried as a diagnostic
     seed: int = 0
     threads: int = 2
 
@@ -318,15 +320,17 @@ def train_lite(
     torch.manual_seed(cfg.seed)
     ckpt = Path(ckpt_dir)
     ckpt.mkdir(parents=True, exist_ok=True)
-    model = LiteUYNet()
+    model = LiteUYNet(variant=cfg.variant)
     load_imagenet_weights(model)
     if init_from is not None:
         first = load_checkpoint_state(init_from)
-        if first.get("arch") != "lite0":
+        if first.get("arch") not in VARIANTS:
             raise ModelError(f"{init_from} is not a lite0 training checkpoint (arch {first.get('arch')!r}).")
         init_state = first["model"]
         assert isinstance(init_state, dict)
         model = LiteUYNet.for_state(init_state)
+        if model.arch != cfg.variant:
+            raise ModelError(f"{init_from} is a {model.arch} checkpoint, not {cfg.variant}.")
         model.load_state_dict(init_state)
         log(f"starting from the weights of {init_from} (epoch {first['epoch']})")
     if cfg.gen_head and model.gen_classifier is None:
@@ -383,7 +387,7 @@ def train_lite(
         log(json.dumps(rec))
         state = {
             "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "epoch": epoch + 1, "arch": "lite0", "seed": cfg.seed, "config": json.dumps(asdict(cfg)),
+            "epoch": epoch + 1, "arch": model.arch, "seed": cfg.seed, "config": json.dumps(asdict(cfg)),
             "history": json.dumps(history),
         }
         _atomic_torch_save(state, ckpt / f"epoch_{epoch + 1:03d}.pt")
@@ -412,7 +416,7 @@ def soup_lite(checkpoints: Sequence[str | Path]) -> torch.nn.Module:
     states = []
     for ck in checkpoints:
         st = load_checkpoint_state(ck)
-        if st.get("arch") != "lite0":
+        if st.get("arch") not in VARIANTS:
             raise ModelError(f"{ck} is not a lite0 training checkpoint (arch {st.get('arch')!r}).")
         states.append(st["model"])
     first = states[0]
@@ -600,7 +604,7 @@ def save_soup_checkpoint(checkpoints: Sequence[str | Path], path: str | Path) ->
 
     model = soup_lite(checkpoints)
     state = {
-        "model": model.state_dict(), "arch": "lite0", "epoch": 0,
+        "model": model.state_dict(), "arch": model.arch, "epoch": 0,
         "soup_of": json.dumps([{"file": str(c), "sha256": sha256_file(c)} for c in checkpoints]),
     }
     _atomic_torch_save(state, Path(path))
