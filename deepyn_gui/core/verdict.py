@@ -41,10 +41,8 @@ def not_analysed(result: AnalysisResult) -> list[str]:
     Every report, the CLI and the viewer print these, so nobody reads a verdict as covering the
     soundtrack, the background, or frames the stride skipped.
     """
-    notes = ["The audio track (if the file has one): only the pictures were analysed."]
-    notes.append("Anything outside the detected faces (background, body, hands, on-screen text): the model "
-                 "looks only at face crops.")
     stride = int(result.settings.get("stride", 1) or 1)
+    notes = not_analysed_plan(1)
     total = int(result.source.frames or 0)
     done = len(result.frames)
     if stride > 1:
@@ -56,6 +54,24 @@ def not_analysed(result: AnalysisResult) -> list[str]:
     return notes
 
 
+def not_analysed_plan(stride: int) -> list[str]:
+    """What an analysis with this stride will not look at, known before it runs (the viewer shows it
+    while the scores stream in; :func:`not_analysed` gives the final account)."""
+    notes = ["The audio track (if the file has one): only the pictures were analysed.",
+             "Anything outside the detected faces (background, body, hands, on-screen text): the model "
+             "looks only at face crops."]
+    if stride > 1:
+        notes.append(f"Frames skipped by the stride {stride}: 1 frame in {stride} is analysed.")
+    return notes
+
+
+def model_limits(model: ModelInfo, n: int = 2) -> list[str]:
+    """The first ``n`` limits of ``model``'s card, one sentence each ([] without a card that describes it)."""
+    from .model.card import model_card_text, weak_spots
+
+    return weak_spots(model_card_text(model), n)
+
+
 def known_limits(result: AnalysisResult, n: int = 2) -> list[str]:
     """The first limits of the model's card, one sentence each, for a verdict that carries a score.
 
@@ -63,11 +79,9 @@ def known_limits(result: AnalysisResult, n: int = 2) -> list[str]:
     in the viewer or the terminal must also read that this model misses most fully generated talking
     heads. A verdict without a score (no face, too small, error) or a model without a card gives [].
     """
-    from .model.card import model_card_text, weak_spots
-
     if result.verdict.label not in ("fake", "real", "uncertain"):
         return []
-    return weak_spots(model_card_text(result.model), n)
+    return model_limits(result.model, n)
 
 
 def mean_aggregator(scores: Sequence[float]) -> float:

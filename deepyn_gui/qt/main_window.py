@@ -598,6 +598,11 @@ class MainWindow(QMainWindow):
         self.verdict_panel.set_model(model, description)
         if model is not None:
             self.timeline.set_threshold(model.threshold)
+            if self.session.analysis_state in (STARTING, RUNNING):
+                # the limits belong beside the first provisional score, not only after the last frame
+                from ..core.verdict import model_limits, not_analysed_plan
+
+                self.verdict_panel.set_coverage(not_analysed_plan(self.session.settings.stride), model_limits(model))
             if not model.trained:
                 self.statusBar().showMessage("The model is UNTRAINED: its scores mean nothing.", 10000)
 

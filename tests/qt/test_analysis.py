@@ -133,6 +133,24 @@ def test_cancel_stops_within_half_a_second(window, open_clip, qtbot, long_face_c
                     timeout=2000)
 
 
+def test_limits_are_shown_beside_the_first_provisional_score(window, open_clip, qtbot, long_face_clip):  # type: ignore[no-untyped-def]
+    """While the scores stream in, the verdict panel already says what is not analysed and what the
+    bundled model's card says it misses; before, both appeared only after the last frame."""
+    from deepyn_gui.backends import default_model_path
+
+    open_clip(window, long_face_clip)
+    _use_model(window, default_model_path())
+    window.act_analyze.trigger()
+    qtbot.waitUntil(lambda: len(window.session.results) >= 1, timeout=ANALYSIS_TIMEOUT_MS)
+    running = window.session.analysis_state == "running"
+    text = window.verdict_panel.coverage.text()
+    window.session.cancel_analysis()
+    qtbot.waitUntil(lambda: window.session.analysis_state in ("cancelled", "done"), timeout=ANALYSIS_TIMEOUT_MS)
+    assert running, "the clip was analysed before the panel could be read mid-run"
+    assert "Not analysed:" in text and "audio track" in text
+    assert "Known limits of this model (its card):" in text and "generated talking head" in text
+
+
 def test_closing_mid_run_leaves_no_thread(qtbot, prefs, open_clip, long_face_clip, tiny_onnx_model):  # type: ignore[no-untyped-def]
     from deepyn_gui.qt.main_window import MainWindow
 
