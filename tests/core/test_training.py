@@ -475,16 +475,17 @@ def test_quality_matching_sharpens_reals_and_softens_generated_faces_only_when_a
     assert a.random() == b.random()
 
 
-def test_second_stage_starts_from_a_lite0_checkpoint_and_refuses_other_checkpoints(tmp_path: Path) -> None:
+def _first_stage_and_tiny_pools(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A lite0 "first stage" (neither ImageNet nor a fresh initialisation) saved as a training checkpoint,
+    and two-crop real and generated pools: what the second-stage tests start from."""
     import torch
 
-    from deepyn_gui.core.errors import ModelError
     from deepyn_gui.core.model.uynet_lite import LiteUYNet
-    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, train_lite
+    from deepyn_gui.core.training.train_lite import Pool
 
     first = LiteUYNet()
     with torch.no_grad():
-        for p in first.parameters():  # neither ImageNet nor a fresh initialisation
+        for p in first.parameters():
             p.add_(0.0125)
     crop = _astronaut_crop()
     real = Pool(np.stack([crop, crop[:, ::-1].copy()]), np.stack([default_box()] * 2),
@@ -493,6 +494,16 @@ def test_second_stage_starts_from_a_lite0_checkpoint_and_refuses_other_checkpoin
                 ["g1", "g2"], ["swap"] * 2)
     ck = tmp_path / "first.pt"
     torch.save({"model": first.state_dict(), "epoch": 4, "arch": "lite0"}, ck)
+    return first, real, fake, ck
+
+
+def test_second_stage_starts_from_a_lite0_checkpoint_and_refuses_other_checkpoints(tmp_path: Path) -> None:
+    import torch
+
+    from deepyn_gui.core.errors import ModelError
+    from deepyn_gui.core.training.train_lite import LiteConfig, train_lite
+
+    first, real, fake, ck = _first_stage_and_tiny_pools(tmp_path)
     cfg = LiteConfig(epochs=1, steps_per_epoch=1, pairs=1, gen=1, lr=0.0, encoder_lr=0.0, threads=1,
                      quality_match=0.5)
     res = train_lite(real, fake, cfg, tmp_path / "stage2", init_from=ck, log=lambda s: None)
@@ -710,8 +721,7 @@ def test_generated_head_learns_three_classes_and_a_second_stage_can_add_it(tmp_p
 
     from deepyn_gui.core.errors import ModelError
     from deepyn_gui.core.model.checkpoint import load_lite_checkpoint
-    from deepyn_gui.core.model.uynet_lite import LiteUYNet
-    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, soup_lite, three_way_loss, train_lite
+    from deepyn_gui.core.training.train_lite import LiteConfig, soup_lite, three_way_loss, train_lite
 
     cfg = LiteConfig()
     fake_t = torch.tensor([0.0, 1.0, 1.0])  # real, self-blend (has a mask), generated (none)
@@ -723,17 +733,7 @@ def test_generated_head_learns_three_classes_and_a_second_stage_can_add_it(tmp_p
                              mask_t, fake_t, has_mask, cfg)[2]
     assert float(right) < 0.01 and float(swapped) > 5.0
 
-    first = LiteUYNet()
-    with torch.no_grad():
-        for p in first.parameters():
-            p.add_(0.0125)
-    crop = _astronaut_crop()
-    real = Pool(np.stack([crop, crop[:, ::-1].copy()]), np.stack([default_box()] * 2),
-                np.stack([_five_points()] * 2), ["a", "b"], ["real", "real"])
-    fake = Pool(np.stack([crop] * 2), np.stack([default_box()] * 2), np.stack([_five_points()] * 2),
-                ["g1", "g2"], ["swap"] * 2)
-    ck = tmp_path / "first.pt"
-    torch.save({"model": first.state_dict(), "epoch": 4, "arch": "lite0"}, ck)
+    first, real, fake, ck = _first_stage_and_tiny_pools(tmp_path)
     run = LiteConfig(epochs=1, steps_per_epoch=1, pairs=1, gen=1, lr=0.0, encoder_lr=0.0, threads=1, gen_head=True)
     res = train_lite(real, fake, run, tmp_path / "g", init_from=ck, log=lambda s: None)
     assert res.model.gen_classifier is not None
