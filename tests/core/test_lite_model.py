@@ -226,6 +226,10 @@ def test_lite2_variant_keeps_the_interface_and_is_recognised_from_its_weights(tm
         model.load_state_dict(LiteUYNet().state_dict())
     with pytest.raises(ValueError, match="unknown"):
         LiteUYNet(variant="lite9")
+    from deepyn_gui.core.training.quantize import LITE_FP32_BLOCKS, lite_fp32_blocks
+
+    # int8 keeps the same cut in both: every block up to the end of the first stride-16 stage stays fp32
+    assert lite_fp32_blocks("lite0") == LITE_FP32_BLOCKS == 11 and lite_fp32_blocks("lite2") == 15
     path = export_onnx(model, tmp_path / "l2.onnx", {"deepyn.name": "lite2-test"})
     validate_model_interface(_session(path))
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}

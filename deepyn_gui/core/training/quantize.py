@@ -91,6 +91,15 @@ def full_resolution_nodes(model: Any) -> list[str]:
 LITE_FP32_BLOCKS = 11
 
 
+def lite_fp32_blocks(arch: str) -> int:
+    """How many MBConv blocks stay fp32 for this Lite variant: those up to the end of the stride-16 stage
+    with 112 (lite0) or 120 (lite2) channels -- lite0's measured 11, the same cut in any variant."""
+    from ..model.uynet_lite import VARIANTS
+
+    stages = VARIANTS.get(arch)
+    return LITE_FP32_BLOCKS if stages is None else sum(stage[4] for stage in stages[:5])
+
+
 def lite_early_nodes(model: Any, n_blocks: int = LITE_FP32_BLOCKS) -> list[str]:
     """Names of the lite0 encoder's stem and first ``n_blocks`` MBConv blocks (left in fp32)."""
     keys = ["/_conv_stem", "/_bn0", *(f"/_blocks.{i}/" for i in range(n_blocks))]
@@ -113,9 +122,11 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib_crops: np.n
         pre_model = onnx.load(str(pre))
         fp32_nodes = full_resolution_nodes(pre_model)
         src_meta = {p.key: p.value for p in onnx.load(str(src), load_external_data=False).metadata_props}
-        lite = src_meta.get("deepyn.arch", "").startswith("lite")
+        arch = src_meta.get("deepyn.arch", "")
+        lite = arch.startswith("lite")
+        n_early = lite_fp32_blocks(arch)
         if lite:
-            fp32_nodes += [n for n in lite_early_nodes(pre_model) if n not in fp32_nodes]
+            fp32_nodes += [n for n in lite_early_nodes(pre_model, n_early) if n not in fp32_nodes]
         quantize_static(
             str(pre),
             str(q),
@@ -135,7 +146,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib_crops: np.n
             f"onnxruntime {__import__('onnxruntime').__version__} quantize_static QDQ, per-channel, "
             f"U8 activations / S8 weights, MinMax on {len(calib_crops)} real crops; "
             f"{'/'.join(QUANTISED_OPS)} int8 except {len(fp32_nodes)} fp32 nodes (full-resolution"
-            + (f"; lite0 stem and first {LITE_FP32_BLOCKS} encoder blocks" if lite else "")
+            + (f"; {arch} stem and first {n_early} encoder blocks" if lite else "")
             + "); linear head and sigmoids in fp32"
         )
         del proto.metadata_props[:]
