@@ -486,11 +486,12 @@ def train_lite_from_folders(
         f"generated: {len(ft)} train ({len(set(ft.groups))} generators), {len(fv)} held-out ({sorted(set(fv.groups))})")
     val = make_val(rv, fv)
     if ckpt_dir is None:
-        ckpt_dir = work / (f"ckpt-lite0-s{cfg.seed}" if init_from is None else f"ckpt-lite0-s{cfg.seed}-stage2")
-        summary_path = work / f"train-lite0-s{cfg.seed}.json"
+        v = cfg.variant
+        ckpt_dir = work / (f"ckpt-{v}-s{cfg.seed}" if init_from is None else f"ckpt-{v}-s{cfg.seed}-stage2")
+        summary_path = work / f"train-{v}-s{cfg.seed}.json"
     else:
         ckpt_dir = Path(ckpt_dir)
-        summary_path = ckpt_dir.parent / f"train-lite0-{ckpt_dir.name}.json"
+        summary_path = ckpt_dir.parent / f"train-{cfg.variant}-{ckpt_dir.name}.json"
     if soup:  # no training: average finished runs, then calibrate and export like a trained model
         res = TrainResult(soup_lite(soup), [], 0.0, 0)
         log(f"model soup of {len(soup)} checkpoints: {', '.join(str(s) for s in soup)}")
@@ -506,7 +507,7 @@ def train_lite_from_folders(
     cal = calibrate_lite(res.model, val)
     log("held-out figures: " + json.dumps(figures))
     meta: dict[str, object] = {
-        "deepyn.name": name or LITE_MODEL_NAME,
+        "deepyn.name": name or LITE_MODEL_NAME.replace("lite0", cfg.variant),
         "deepyn.version": version,
         "deepyn.trained": "true",
         "deepyn.seed": str(cfg.seed),
