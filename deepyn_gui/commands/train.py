@@ -60,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--flip-average", action="store_true",
                    help="lite0: export a model that scores each crop and its mirror image and averages them "
                    "(twice the model's cost; calibrated as such). Tried on 2.1, not the default")
+    p.add_argument("--real-frames", type=int, default=40, metavar="N",
+                   help="lite0: evenly spaced frames taken from each real video (default 40)")
+    p.add_argument("--fake-frames", type=int, default=24, metavar="N",
+                   help="lite0: evenly spaced frames taken from each generated video (default 24)")
     p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
     p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
     p.add_argument("--threads", type=int, default=1,
@@ -169,7 +173,7 @@ def _run_lite(args: argparse.Namespace) -> int:
         [args.data, *args.extra_real], args.fakes, args.out, cfg, args.work_dir, args.yunet,
         holdout=tuple(args.holdout) if args.holdout is not None else DEFAULT_HOLDOUT_GENERATORS,
         resume=args.resume, init_from=args.init_from, soup=args.soup, int8_out=args.int8, name=args.name,
-        flip_average=args.flip_average,
+        flip_average=args.flip_average, real_frames=args.real_frames, fake_frames=args.fake_frames,
     )
     cal, figures = summary["calibration"], summary["figures"]
     secs, train_secs = summary["seconds"], summary["train_seconds"]

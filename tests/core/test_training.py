@@ -705,8 +705,10 @@ def test_lite0_command_line_options_reach_the_training_config(tmp_path: Path, mo
     assert (cfg.freeze_blocks, cfg.gen, cfg.quality_match, cfg.seed, cfg.epochs) == (12, 4, 0.5, 3, 2)
     assert cfg.gen_head and not tl.LiteConfig().gen_head and seen["flip_average"] is False
     assert cfg.lr == pytest.approx(tl.LiteConfig().lr / 3) and seen["init_from"] == "s1.pt"  # a second stage
-    assert main([*base, "--soup", "a.pt", "b.pt", "--flip-average"]) == 0
+    assert (seen["real_frames"], seen["fake_frames"]) == (40, 24)  # the pool of every shipped model
+    assert main([*base, "--soup", "a.pt", "b.pt", "--flip-average", "--real-frames", "120", "--fake-frames", "72"]) == 0
     assert seen["flip_average"] is True and seen["soup"] == ["a.pt", "b.pt"]
+    assert (seen["real_frames"], seen["fake_frames"]) == (120, 72)
     assert main([*base, "--recipe", "2.2-trial"]) == 0
     assert seen["recipe"] is tl.RECIPES["2.2-trial"]
     seen.clear()

@@ -467,6 +467,8 @@ def train_lite_from_folders(
     ckpt_dir: str | Path | None = None,
     version: str = LITE_MODEL_VERSION,
     flip_average: bool = False,
+    real_frames: int = 40,
+    fake_frames: int = 24,
     log: Callable[[str], None] = print,
 ) -> dict[str, object]:
     """The one command behind ``deepyn train --arch lite0``: pool, split, train, calibrate, export (+ int8).
@@ -478,7 +480,8 @@ def train_lite_from_folders(
     refuse_validation_data(*real_dirs, fakes_dir)
     t0 = time.perf_counter()
     work = Path(work_dir)
-    pools = build_pools(real_dirs, fakes_dir, work, yunet, holdout, log=log)
+    pools = build_pools(real_dirs, fakes_dir, work, yunet, holdout, real_frames=real_frames,
+                        fake_frames=fake_frames, log=log)
     rt, rv = pools["real_train"], pools["real_val"]
     ft, fv = pools["fake_train"], pools["fake_val"]
     assert isinstance(rt, Pool) and isinstance(rv, Pool) and isinstance(ft, Pool) and isinstance(fv, Pool)
@@ -524,6 +527,7 @@ def train_lite_from_folders(
             "real_train_groups": len(set(rt.groups)),
             "real_val_groups": sorted(set(rv.groups)),
             "train_crops": {"real": len(rt), "generated": len(ft)},
+            "frames_per_video": {"real": real_frames, "generated": fake_frames},
             "heldout_figures": figures,
         }),
         "deepyn.calibration": calibration_json(
