@@ -64,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="lite0: evenly spaced frames taken from each real video (default 40)")
     p.add_argument("--fake-frames", type=int, default=24, metavar="N",
                    help="lite0: evenly spaced frames taken from each generated video (default 24)")
+    p.add_argument("--balance-real-groups", action="store_true",
+                   help="lite0: draw each real crop by first drawing its clip or photo file uniformly, so a "
+                   "video with many frames weighs no more than one photo (default: every crop equally likely)")
     p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
     p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
     p.add_argument("--threads", type=int, default=1,
@@ -161,6 +164,7 @@ def _run_lite(args: argparse.Namespace) -> int:
     if args.gen is not None:
         cfg.gen = args.gen
     cfg.gen_head = bool(args.gen_head)
+    cfg.balance_real_groups = bool(args.balance_real_groups)
     if args.freeze_blocks is not None:
         from ..core.model.uynet_lite import VARIANTS
 

@@ -769,3 +769,26 @@ def test_gen_head_trial_reruns_the_2_1_runs_with_the_generated_head(tmp_path: Pa
         cfg = c["cfg"]
         assert cfg.gen_head and (cfg.seed, cfg.gen, cfg.quality_match) == (old.seed, old.gen, old.quality_match)  # type: ignore[attr-defined]
     assert calls[-1]["version"] == "gen-head-trial"
+
+
+def test_group_balanced_real_sampling_weighs_a_long_clip_like_one_photo() -> None:
+    """`--balance-real-groups`: a clip that gave 30 crops is drawn as often as a photo that gave one;
+    without it every crop is equally likely (the shipped models' sampling, random stream unchanged)."""
+    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, sample_batch
+
+    clip_crop = _astronaut_crop()
+    photo_crop = np.full_like(clip_crop, 245)  # a flat bright "photo": recognisable after any nuisance
+    n_clip = 30
+    real = Pool(np.stack([clip_crop] * n_clip + [photo_crop]), np.stack([default_box()] * (n_clip + 1)),
+                np.stack([_five_points()] * (n_clip + 1)), ["clip"] * n_clip + ["photo"], ["real"] * (n_clip + 1))
+    fake = Pool(np.stack([clip_crop]), np.stack([default_box()]), np.stack([_five_points()]), ["g1"], ["swap"])
+
+    def photo_share(balance: bool) -> float:
+        cfg = LiteConfig(pairs=1, gen=0, balance_real_groups=balance)
+        rng = np.random.default_rng(0)
+        firsts = [sample_batch(real, fake, cfg, rng)[0][0] for _ in range(120)]  # the real crop of each pair
+        assert all(float(f.mean()) > 190 or float(f.mean()) < 170 for f in firsts)
+        return float(np.mean([float(f.mean()) > 190 for f in firsts]))
+
+    assert 0.35 < photo_share(True) < 0.65  # about one half
+    assert photo_share(False) < 0.12  # about 1 in 31

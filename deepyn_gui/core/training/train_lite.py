@@ -68,6 +68,7 @@ class LiteConfig:
     quality_match: float = 0.0  # share of real crops sharpened / generated crops softened (augment.match_quality)
     gen_head: bool = False  # a second class head for generated faces (3-way softmax; LiteUYNet.add_gen_head)
     variant: str = "lite0"  # the EfficientNet-Lite encoder (uynet_lite.VARIANTS); lite2 tried as a diagnostic
+    balance_real_groups: bool = False  # draw a real group (clip or photo file) first, then a crop of it
     seed: int = 0
     threads: int = 2
 
@@ -175,8 +176,17 @@ def sample_batch(
     labels: list[int] = []
     has_mask: list[bool] = []
     zero = np.zeros(real.crops.shape[1:3], np.int64)
+    if cfg.balance_real_groups:  # every clip or photo file equally likely, however many crops it gave
+        groups = sorted(set(real.groups))
+        by_group = {g: np.flatnonzero(np.asarray(real.groups) == g) for g in groups}
+
+        def real_index() -> int:
+            return int(rng.choice(by_group[groups[int(rng.integers(len(groups)))]]))
+    else:
+        def real_index() -> int:
+            return int(rng.integers(len(real)))
     for _ in range(cfg.pairs):
-        k = int(rng.integers(len(real)))
+        k = real_index()
         img, box, lm = real.crops[k], real.boxes[k], real.landmarks[k]
         if rng.random() < 0.5:
             img, box, lm = _flip(img, box, lm)
@@ -196,7 +206,7 @@ def sample_batch(
         masks.append(zero)
         labels.append(1)
         has_mask.append(False)
-        k = int(rng.integers(len(real)))
+        k = real_index()
         img = real.crops[k] if rng.random() < 0.5 else np.ascontiguousarray(real.crops[k][:, ::-1])
         imgs.append(nuisance(match_quality(img, True, cfg.quality_match, rng), rng))
         masks.append(zero)
