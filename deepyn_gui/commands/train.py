@@ -67,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--balance-real-groups", action="store_true",
                    help="lite0: draw each real crop by first drawing its clip or photo file uniformly, so a "
                    "video with many frames weighs no more than one photo (default: every crop equally likely)")
+    p.add_argument("--photo-share", type=float, default=None, metavar="P",
+                   help="lite0: draw real crops from photos with probability P and from video frames otherwise "
+                   "(default: every crop equally likely, so the mix follows the crop counts)")
     p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
     p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
     p.add_argument("--threads", type=int, default=1,
@@ -165,6 +168,10 @@ def _run_lite(args: argparse.Namespace) -> int:
         cfg.gen = args.gen
     cfg.gen_head = bool(args.gen_head)
     cfg.balance_real_groups = bool(args.balance_real_groups)
+    if args.photo_share is not None:
+        if not 0.0 <= args.photo_share <= 1.0:
+            raise InputError("--photo-share takes a probability from 0 to 1.")
+        cfg.photo_share = args.photo_share
     if args.freeze_blocks is not None:
         from ..core.model.uynet_lite import VARIANTS
 

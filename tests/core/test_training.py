@@ -709,6 +709,11 @@ def test_lite0_command_line_options_reach_the_training_config(tmp_path: Path, mo
     assert main([*base, "--soup", "a.pt", "b.pt", "--flip-average", "--real-frames", "120", "--fake-frames", "72"]) == 0
     assert seen["flip_average"] is True and seen["soup"] == ["a.pt", "b.pt"]
     assert (seen["real_frames"], seen["fake_frames"]) == (120, 72)
+    assert main([*base, "--photo-share", "0.16", "--balance-real-groups"]) == 0
+    cfg = seen["cfg"]
+    assert cfg.photo_share == 0.16 and cfg.balance_real_groups  # type: ignore[attr-defined]
+    seen.clear()
+    assert main([*base, "--photo-share", "1.5"]) == 2 and not seen
     assert main([*base, "--recipe", "2.2-trial"]) == 0
     assert seen["recipe"] is tl.RECIPES["2.2-trial"]
     seen.clear()
@@ -792,3 +797,25 @@ def test_group_balanced_real_sampling_weighs_a_long_clip_like_one_photo() -> Non
 
     assert 0.35 < photo_share(True) < 0.65  # about one half
     assert photo_share(False) < 0.12  # about 1 in 31
+
+
+def test_photo_share_fixes_the_mix_of_photos_and_video_frames() -> None:
+    """`--photo-share P`: real crops come from photos with probability P whatever the frame counts;
+    a pool without photos (or without video frames) is refused with a clear error."""
+    from deepyn_gui.core.errors import InputError
+    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, sample_batch
+
+    clip_crop = _astronaut_crop()
+    photo_crop = np.full_like(clip_crop, 245)
+    n = 30
+    real = Pool(np.stack([clip_crop] * n + [photo_crop]), np.stack([default_box()] * (n + 1)),
+                np.stack([_five_points()] * (n + 1)), ["clip"] * n + ["photo"], ["real-video"] * n + ["real-photo"])
+    fake = Pool(np.stack([clip_crop]), np.stack([default_box()]), np.stack([_five_points()]), ["g1"], ["swap"])
+    cfg = LiteConfig(pairs=1, gen=0, photo_share=0.25)
+    rng = np.random.default_rng(1)
+    firsts = [sample_batch(real, fake, cfg, rng)[0][0] for _ in range(160)]
+    share = float(np.mean([float(f.mean()) > 190 for f in firsts]))
+    assert 0.15 < share < 0.35
+    only_videos = Pool(real.crops[:n], real.boxes[:n], real.landmarks[:n], ["clip"] * n, ["real-video"] * n)
+    with pytest.raises(InputError, match="photo-share"):
+        sample_batch(only_videos, fake, cfg, rng)

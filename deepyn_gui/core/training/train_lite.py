@@ -30,7 +30,7 @@ from ..errors import InputError, ModelError
 from ..model.uynet_lite import VARIANTS
 from .augment import match_quality, nuisance
 from .calibrate import auc
-from .data import DEFAULT_VAL_IDS, refuse_validation_data
+from .data import DEFAULT_VAL_IDS, IMAGE_EXTS, refuse_validation_data
 from .sbi import mask_target, self_blend
 from .train import (
     TrainResult,
@@ -69,6 +69,7 @@ class LiteConfig:
     gen_head: bool = False  # a second class head for generated faces (3-way softmax; LiteUYNet.add_gen_head)
     variant: str = "lite0"  # the EfficientNet-Lite encoder (uynet_lite.VARIANTS); lite2 tried as a diagnostic
     balance_real_groups: bool = False  # draw a real group (clip or photo file) first, then a crop of it
+    photo_share: float | None = None  # draw real crops from photos with this probability (None: by crop count)
     seed: int = 0
     threads: int = 2
 
@@ -138,7 +139,8 @@ def build_pools(
     log(f"sources: {len(rsrc)} real files, {len(fsrc)} fake files ({len(skipped)} mixed grids skipped)")
     reals = collect(rsrc, cache, lm, real_frames, log)
     fakes = collect(fsrc, cache, lm, fake_frames, log)
-    real = _concat([(s.group, "real", p.crops, p.boxes, p.landmarks) for s, p in reals])
+    real = _concat([(s.group, "real-photo" if s.path.suffix.lower() in IMAGE_EXTS else "real-video",
+                     p.crops, p.boxes, p.landmarks) for s, p in reals])
     fake = _concat([(s.group, s.family, p.crops, p.boxes, p.landmarks) for s, p in fakes])
     first = {s.group for s, _ in reals if s.all_faces is False}  # clips of the first folder: one identity each
     val_real = [g in DEFAULT_VAL_IDS if g in first else is_real2_val(g) for g in real.groups]
@@ -176,7 +178,15 @@ def sample_batch(
     labels: list[int] = []
     has_mask: list[bool] = []
     zero = np.zeros(real.crops.shape[1:3], np.int64)
-    if cfg.balance_real_groups:  # every clip or photo file equally likely, however many crops it gave
+    if cfg.photo_share is not None:  # a fixed photo / video-frame mix, however many frames the videos gave
+        photos = np.flatnonzero(np.asarray(real.families) == "real-photo")
+        videos = np.flatnonzero(np.asarray(real.families) != "real-photo")
+        if not len(photos) or not len(videos):
+            raise InputError("--photo-share needs real photos and real videos in the pool.")
+
+        def real_index() -> int:
+            return int(rng.choice(photos if rng.random() < cfg.photo_share else videos))
+    elif cfg.balance_real_groups:  # every clip or photo file equally likely, however many crops it gave
         groups = sorted(set(real.groups))
         by_group = {g: np.flatnonzero(np.asarray(real.groups) == g) for g in groups}
 
