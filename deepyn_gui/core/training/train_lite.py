@@ -178,14 +178,15 @@ def sample_batch(
     labels: list[int] = []
     has_mask: list[bool] = []
     zero = np.zeros(real.crops.shape[1:3], np.int64)
-    if cfg.photo_share is not None:  # a fixed photo / video-frame mix, however many frames the videos gave
+    share = cfg.photo_share
+    if share is not None:  # a fixed photo / video-frame mix, however many frames the videos gave
         photos = np.flatnonzero(np.asarray(real.families) == "real-photo")
         videos = np.flatnonzero(np.asarray(real.families) != "real-photo")
         if not len(photos) or not len(videos):
             raise InputError("--photo-share needs real photos and real videos in the pool.")
 
         def real_index() -> int:
-            return int(rng.choice(photos if rng.random() < cfg.photo_share else videos))
+            return int(rng.choice(photos if rng.random() < share else videos))
     elif cfg.balance_real_groups:  # every clip or photo file equally likely, however many crops it gave
         groups = sorted(set(real.groups))
         by_group = {g: np.flatnonzero(np.asarray(real.groups) == g) for g in groups}
