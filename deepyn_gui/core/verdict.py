@@ -57,7 +57,7 @@ def not_analysed(result: AnalysisResult) -> list[str]:
 def not_analysed_plan(stride: int) -> list[str]:
     """What an analysis with this stride will not look at, known before it runs (the viewer shows it
     while the scores stream in; :func:`not_analysed` gives the final account)."""
-    notes = ["The audio track (if the file has one): only the pictures were analysed.",
+    notes = ["The audio track (if the file has one): the model looks only at the pictures.",
              ("Anything outside the detected faces (background, body, hands, on-screen text): the model "
               "looks only at face crops.")]
     if stride > 1:
