@@ -778,10 +778,10 @@ def test_gen_head_trial_reruns_the_2_1_runs_with_the_generated_head(tmp_path: Pa
 
 def test_recipe_pool_sizes_reach_every_stage_and_the_soup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A recipe carries its crop pool (frames per real / generated video): stage 1, every stage-2 run and
-    the soup's calibration draw the same pool (2.3: 120 real frames per clip; 2.1: the default 40)."""
+    the soup's calibration draw the same pool (2.3-trial and 2.4: 120 real frames per clip; 2.1: 40)."""
     from deepyn_gui.core.training import train_lite as tl
 
-    for name, real_frames in (("2.3", 120), ("2.1", 40)):
+    for name, real_frames, gen_head in (("2.3-trial", 120, False), ("2.4", 120, True), ("2.1", 40, False)):
         calls: list[dict[str, object]] = []
         monkeypatch.setattr(tl, "train_lite_from_folders", _fake_stage_training(calls, set()))
         tl.train_lite_recipe(["real"], "fakes", tmp_path / "m.onnx", tmp_path / name, "yunet.onnx",
@@ -789,7 +789,10 @@ def test_recipe_pool_sizes_reach_every_stage_and_the_soup(tmp_path: Path, monkey
         assert len(calls) == 1 + len(tl.RECIPE_2_1) + 1
         assert [(c["real_frames"], c["fake_frames"]) for c in calls] == [(real_frames, 24)] * len(calls)
         assert calls[-1]["version"] == name
-    assert tl.RECIPES["2.3"].stage2 == tl.RECIPE_2_1  # the same seven runs as 2.1: only the pool differs
+        runs = calls[1:-1]
+        assert [c["cfg"].gen_head for c in runs] == [gen_head] * len(runs)  # type: ignore[attr-defined]
+        assert [(c["cfg"].seed, c["cfg"].gen, c["cfg"].quality_match) for c in runs] == [  # type: ignore[attr-defined]
+            (r.seed, r.gen, r.quality_match) for r in tl.RECIPE_2_1]  # the same seven runs: only pool and head differ
 
 
 def test_group_balanced_real_sampling_weighs_a_long_clip_like_one_photo() -> None:
