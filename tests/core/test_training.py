@@ -778,10 +778,10 @@ def test_gen_head_trial_reruns_the_2_1_runs_with_the_generated_head(tmp_path: Pa
 
 def test_recipe_pool_sizes_reach_every_stage_and_the_soup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A recipe carries its crop pool (frames per real / generated video): stage 1, every stage-2 run and
-    the soup's calibration draw the same pool (2.3-trial and 2.4: 120 real frames per clip; 2.1: 40)."""
+    the soup's calibration draw the same pool (2.3-trial and 2.4-trial: 120 real frames per clip; 2.1: 40)."""
     from deepyn_gui.core.training import train_lite as tl
 
-    for name, real_frames, gen_head in (("2.3-trial", 120, False), ("2.4", 120, True), ("2.1", 40, False)):
+    for name, real_frames, gen_head in (("2.3-trial", 120, False), ("2.4-trial", 120, True), ("2.1", 40, False)):
         calls: list[dict[str, object]] = []
         monkeypatch.setattr(tl, "train_lite_from_folders", _fake_stage_training(calls, set()))
         tl.train_lite_recipe(["real"], "fakes", tmp_path / "m.onnx", tmp_path / name, "yunet.onnx",
