@@ -6,7 +6,9 @@ This measures, on the same held-out people (the standard split of ``deepyn train
 frames per real video, the 4 default generators held out), the share of real crops at or above the
 model's own threshold and top band, separately for photos and for video frames, and again after a
 talking-head-style degradation (the face rendered at 160 px / JPEG quality 50, or 112 px / quality 30,
-then scaled back to 224 px), next to the held-out generators' crops. Only training-side data is read:
+then scaled back to 224 px), next to the held-out generators' crops; and the real crops' mean score with
+and without a black edge band (a face near the frame's edge is padded with black; see
+``augment.match_border``). Only training-side data is read:
 ``../shared/data/real-faces``, ``real-faces-2``, ``fakes-train`` and the YuNet model; the script exits
 with a message when they are absent.
 
@@ -85,6 +87,7 @@ def main() -> int:
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from deepyn_gui.core.model.metadata import read_model_info
+    from deepyn_gui.core.training.augment import black_border, with_border
     from deepyn_gui.core.training.train_lite import build_pools
 
     info = read_model_info(args.model)
@@ -112,6 +115,21 @@ def main() -> int:
         rows = {str(f): sr[families == f] for f in sorted(set(families))} | {"generated": sg}
         out["figures"][name] = {k: {"mean": round(float(v.mean()), 3), "at_or_above_threshold": share(v, info.threshold),
                                     "at_or_above_top_band": share(v, top)} for k, v in rows.items()}
+        banded = np.array([any(d >= 4 for d in black_border(c)) for c in real.crops])
+        out["figures"][name]["real crops by black edge band"] = {
+            f"{f}, {'with' if b else 'without'} band": {"crops": int(((families == f) & (banded == b)).sum()),
+                                                         "mean": round(float(sr[(families == f) & (banded == b)].mean()), 3)}
+            for f in sorted(set(families)) for b in (True, False) if ((families == f) & (banded == b)).any()}
+        if how is None:  # the intervention: the same band-less crops, given the band of a random banded one
+            rng = np.random.default_rng(0)
+            donors = [black_border(c) for c in real.crops[banded]]
+            plain = np.flatnonzero(~banded)
+            moved = score(np.stack([with_border(real.crops[i], donors[int(rng.integers(len(donors)))]) for i in plain]))
+            out["figures"][name]["band-less real crops given a real crop's band"] = {
+                str(f): {"crops": int((families[plain] == f).sum()),
+                         "mean before": round(float(sr[plain][families[plain] == f].mean()), 3),
+                         "mean after": round(float(moved[families[plain] == f].mean()), 3)}
+                for f in sorted(set(families[plain]))}
         videos = families == "real-video"
         groups = np.asarray(real.groups)
         out["figures"][name]["per real video"] = {

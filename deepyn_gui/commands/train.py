@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--quality-match", type=float, default=None, metavar="P",
                    help="lite0: share of real crops sharpened and generated crops softened before the shared "
                    "nuisances, so sharpness stops telling the classes apart (default 0)")
+    p.add_argument("--border-match", type=float, default=None, metavar="P",
+                   help="lite0: share of generated crops given the black frame-edge bands of a random real crop, "
+                   "so a band (a face near the frame's edge) stops meaning real (default 0)")
     p.add_argument("--soup", nargs="+", default=(), metavar="CKPT.pt",
                    help="lite0: no training; average these lite0 checkpoints (a model soup), then calibrate and "
                    "export it like a trained model")
@@ -165,6 +168,10 @@ def _run_lite(args: argparse.Namespace) -> int:
         cfg = stage2_config(cfg)
     if args.quality_match is not None:
         cfg.quality_match = args.quality_match
+    if args.border_match is not None:
+        if not 0.0 <= args.border_match <= 1.0:
+            raise InputError("--border-match must be between 0 and 1.")
+        cfg.border_match = args.border_match
     if args.gen is not None:
         cfg.gen = args.gen
     cfg.gen_head = bool(args.gen_head)

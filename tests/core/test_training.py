@@ -475,6 +475,53 @@ def test_quality_matching_sharpens_reals_and_softens_generated_faces_only_when_a
     assert a.random() == b.random()
 
 
+def test_black_border_finds_the_padding_of_a_face_near_the_frame_edge() -> None:
+    """A crop padded with black where the face's square left the frame (extract_crop) has bands of that
+    depth; codec noise in the band (values <= 3) still counts, a dark but lit edge does not."""
+    from deepyn_gui.core.faces.crops import crop_transform_for_box, extract_crop
+    from deepyn_gui.core.training.augment import black_border, with_border
+
+    frame = np.full((200, 300, 3), 120, np.uint8)
+    inside = extract_crop(frame, crop_transform_for_box((100.0, 50.0, 100.0, 100.0), margin=1.0, size=224))
+    assert black_border(inside) == (0, 0, 0, 0)
+    edge = extract_crop(frame, crop_transform_for_box((-50.0, 50.0, 100.0, 100.0), margin=1.0, size=224))
+    top, bottom, left, right = black_border(edge)  # the left half of the square is outside the frame
+    assert (top, bottom, right) == (0, 0, 0) and 108 <= left <= 116
+    noisy = with_border(_astronaut_crop(), (10, 0, 0, 20))
+    noisy[:10] = np.random.default_rng(0).integers(0, 4, noisy[:10].shape)
+    assert black_border(noisy) == (10, 0, 0, 20)
+    dim = _astronaut_crop().copy()
+    dim[:5] = 4
+    assert black_border(dim)[0] == 0
+
+
+def test_border_matching_gives_generated_crops_the_bands_of_real_ones_only_when_asked() -> None:
+    """`--border-match P`: a generated crop takes the black edge bands of a random real crop with
+    probability P, so "no band" stops meaning fake; P 0 draws nothing (2.x recipes' stream unchanged)."""
+    from deepyn_gui.core.training.augment import black_border, match_border, with_border
+
+    gen = _astronaut_crop()
+    reals = np.stack([with_border(_astronaut_crop(), (0, 0, 30, 0)), with_border(_astronaut_crop(), (12, 0, 0, 0))])
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    assert match_border(gen, reals, 0.0, a) is gen
+    assert a.random() == b.random()
+    seen = {black_border(match_border(gen, reals, 1.0, np.random.default_rng(i))) for i in range(20)}
+    assert seen == {(0, 0, 30, 0), (12, 0, 0, 0)}  # exactly the real crops' bands, both drawn
+    assert black_border(gen) == (0, 0, 0, 0)  # the pool's crop itself is not modified
+    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, sample_batch
+
+    n = len(reals)
+    real = Pool(reals, np.stack([default_box()] * n), np.stack([_five_points()] * n), ["a", "b"], ["real"] * n)
+    fake = Pool(gen[None], np.stack([default_box()]), np.stack([_five_points()]), ["g1"], ["swap"])
+    for prob, banded in ((1.0, 8), (0.0, 0)):
+        imgs, _, labels, has_mask = sample_batch(real, fake, LiteConfig(pairs=1, gen=8, border_match=prob),
+                                                 np.random.default_rng(3))
+        generated = imgs[(labels == 1) & ~has_mask]
+        # after the nuisances (JPEG, resampling) a band is near-black, not exactly 0
+        dark = [min(g[:, :8].mean(), g[:, -8:].mean(), g[:8].mean()) < 12 for g in generated]
+        assert len(generated) == 8 and sum(dark) == banded
+
+
 def _first_stage_and_tiny_pools(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A lite0 "first stage" (neither ImageNet nor a fresh initialisation) saved as a training checkpoint,
     and two-crop real and generated pools: what the second-stage tests start from."""

@@ -79,6 +79,48 @@ def match_quality(img: np.ndarray, is_real: bool, prob: float, rng: np.random.Ge
     return resample(img, rng.uniform(0.4, 0.8), cubic=bool(rng.random() < 0.5))
 
 
+def black_border(img: np.ndarray, level: int = 3) -> tuple[int, int, int, int]:
+    """Depth in pixels of the all-black bands at the top, bottom, left and right of a crop.
+
+    A face near the frame's edge gives a crop padded with black (:func:`..faces.crops.extract_crop`);
+    ``level`` allows for codec noise in a band that is black in the source.
+    """
+    dark = img.max(axis=2) <= level if img.ndim == 3 else img <= level
+    rows, cols = np.asarray(dark.all(axis=1)), np.asarray(dark.all(axis=0))
+
+    def depth(line: np.ndarray) -> int:
+        lit = np.flatnonzero(~line)
+        return int(lit[0]) if len(lit) else len(line)
+
+    return depth(rows), depth(rows[::-1]), depth(cols), depth(cols[::-1])
+
+
+def with_border(img: np.ndarray, border: tuple[int, int, int, int]) -> np.ndarray:
+    """A copy of ``img`` with black bands of the given depths (top, bottom, left, right)."""
+    top, bottom, left, right = border
+    out = img.copy()
+    h, w = out.shape[:2]
+    out[: min(top, h)] = 0
+    out[h - min(bottom, h):] = 0
+    out[:, : min(left, w)] = 0
+    out[:, w - min(right, w):] = 0
+    return out
+
+
+def match_border(img: np.ndarray, reals: np.ndarray, prob: float, rng: np.random.Generator) -> np.ndarray:
+    """Give a generated crop the black frame-edge bands of a random real crop, with probability ``prob``.
+
+    Why: 45 % of the real training crops carry black bands (faces near the frame's edge, most photos)
+    against 3 % of the generated talking-head crops, so "no black band" leans towards fake: on unseen
+    real photos model 2.1 scores 0.08 with a band and 0.50 without one. Copying the real crops' bands
+    onto generated ones makes the band say nothing about the class. ``prob`` 0 draws nothing (the
+    random stream of the 2.x recipes is unchanged).
+    """
+    if prob <= 0 or rng.random() >= prob:
+        return img
+    return with_border(img, black_border(reals[int(rng.integers(len(reals)))]))
+
+
 def nuisance(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The random nuisance chain used on both classes (order: light, resolution, noise, codec)."""
     out = img

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError, ModelError
 from ..model.uynet_lite import VARIANTS
-from .augment import match_quality, nuisance
+from .augment import match_border, match_quality, nuisance
 from .calibrate import auc
 from .data import DEFAULT_VAL_IDS, IMAGE_EXTS, refuse_validation_data
 from .sbi import mask_target, self_blend
@@ -66,6 +66,7 @@ class LiteConfig:
     mouth_prob: float = 0.25  # share of self-blends that cover only the mouth region (lip-sync)
     mask_weight: float = 0.5
     quality_match: float = 0.0  # share of real crops sharpened / generated crops softened (augment.match_quality)
+    border_match: float = 0.0  # share of generated crops given a real crop's black edge bands (augment.match_border)
     gen_head: bool = False  # a second class head for generated faces (3-way softmax; LiteUYNet.add_gen_head)
     variant: str = "lite0"  # the EfficientNet-Lite encoder (uynet_lite.VARIANTS); lite2 tried as a diagnostic
     balance_real_groups: bool = False  # draw a real group (clip or photo file) first, then a crop of it
@@ -213,6 +214,7 @@ def sample_batch(
         g = gens[int(rng.integers(len(gens)))]
         k = int(rng.choice(by_gen[g]))
         img = fake.crops[k] if rng.random() < 0.5 else np.ascontiguousarray(fake.crops[k][:, ::-1])
+        img = match_border(img, real.crops, cfg.border_match, rng)
         imgs.append(nuisance(match_quality(img, False, cfg.quality_match, rng), rng))
         masks.append(zero)
         labels.append(1)
