@@ -522,6 +522,25 @@ def test_border_matching_gives_generated_crops_the_bands_of_real_ones_only_when_
         assert len(generated) == 8 and sum(dark) == banded
 
 
+def test_held_out_real_flag_rates_are_split_into_photos_and_video_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every training run reports the share of unseen real crops at or above its own threshold and top
+    band, photos and video frames apart (calibration's reals are mostly photos; users analyse video)."""
+    from deepyn_gui.core.training import train_lite as tl
+
+    scores = np.array([0.1, 0.9, 0.2, 0.95, 0.99, 0.5])
+    families = ["real-photo", "real-photo", "real-video", "real-video", "real-video", "real-video"]
+    crops = np.stack([np.full((8, 8, 3), i, np.uint8) for i in range(len(scores))])  # crop i scores scores[i]
+    real = tl.Pool(crops, np.zeros((6, 4)), np.zeros((6, 5, 2)), [f"g{i}" for i in range(6)], families)
+    monkeypatch.setattr(tl, "scores_of", lambda model, imgs: (scores[imgs[:, 0, 0, 0]], None))
+    cal = {"threshold": 0.9, "bands": [[0.0, 0.3, "low", ""], [0.3, 0.9, "mid", ""], [0.9, 0.97, "elevated", ""],
+                                       [0.97, 1.0, "high", ""]]}
+    got = tl.heldout_real_flagged(None, real, cal)  # type: ignore[arg-type]
+    assert got["real-photo_at_threshold"] == 0.5 and got["real-video_at_threshold"] == 0.5
+    assert got["all_at_threshold"] == pytest.approx(3 / 6) and got["all_at_top_band"] == pytest.approx(1 / 6)
+    assert got["real-video_at_top_band"] == 0.25 and got["real-photo_at_top_band"] == 0.0
+    assert (got["real-photo_crops"], got["real-video_crops"], got["all_crops"]) == (2, 4, 6)
+
+
 def _first_stage_and_tiny_pools(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A lite0 "first stage" (neither ImageNet nor a fresh initialisation) saved as a training checkpoint,
     and two-crop real and generated pools: what the second-stage tests start from."""
