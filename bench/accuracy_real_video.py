@@ -42,12 +42,10 @@ def degrade(crop: np.ndarray, size: int, quality: int) -> np.ndarray:
     """The face at ``size`` px, JPEG-compressed at ``quality``, back to the crop's size (RGB uint8)."""
     import cv2
 
+    from deepyn_gui.core.training.augment import jpeg
+
     h, w = crop.shape[:2]
-    small = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", small[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    small = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    small = jpeg(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), quality)
     return np.ascontiguousarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR))
 
 
