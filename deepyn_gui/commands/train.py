@@ -34,14 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--n-val", type=int, default=5, help="validation identities when --val-ids is not given")
     p.add_argument("--include-flagged", action="store_true",
                    help="also train on clips flagged FLAG-ENH in the folder's MANIFEST.md (left out by default)")
-    p.add_argument("--recipe", choices=("2.1", "2.2-trial", "2.3-trial", "2.4-trial", "gen-head-trial"),
+    p.add_argument("--recipe", choices=("2.1", "2.2-trial", "2.3-trial", "2.4-trial", "2.5-trial", "gen-head-trial"),
                    default=None,
                    help="lite0: run a whole recipe in one command, resumable (2.1 = the bundled model: stage 1, "
                    "seven second-stage runs, their soup; about 2 h on 2 free cores. 2.2-trial: the same, then "
                    "two 12-epoch runs from that soup and their soup, about 1.5 h more; not shipped, it scored "
                    "lower on the validation clips, see the model card; 2.3-trial: 2.1's stages on a crop pool "
                    "with 120 frames per real video instead of 40; 2.4-trial: 2.3-trial with the generated-face "
-                   "head (neither shipped, see the card); gen-head-trial: the seven 2.1 runs with a second class "
+                   "head (neither shipped, see the card); 2.5-trial: 2.3-trial with --border-match 0.5 in every "
+                   "stage; gen-head-trial: the seven 2.1 runs with a second class "
                    "head for generated faces, then their soup)")
     p.add_argument("--init-from", default=None, metavar="CKPT.pt",
                    help="lite0: start from the weights of an earlier lite0 checkpoint (a second training stage "

@@ -844,10 +844,12 @@ def test_gen_head_trial_reruns_the_2_1_runs_with_the_generated_head(tmp_path: Pa
 
 def test_recipe_pool_sizes_reach_every_stage_and_the_soup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A recipe carries its crop pool (frames per real / generated video): stage 1, every stage-2 run and
-    the soup's calibration draw the same pool (2.3-trial and 2.4-trial: 120 real frames per clip; 2.1: 40)."""
+    the soup's calibration draw the same pool (2.3/2.4/2.5-trial: 120 real frames per clip; 2.1: 40), and
+    2.5-trial's border matching reaches stage 1 and every stage-2 run."""
     from deepyn_gui.core.training import train_lite as tl
 
-    for name, real_frames, gen_head in (("2.3-trial", 120, False), ("2.4-trial", 120, True), ("2.1", 40, False)):
+    for name, real_frames, gen_head, border in (("2.3-trial", 120, False, 0.0), ("2.4-trial", 120, True, 0.0),
+                                                ("2.5-trial", 120, False, 0.5), ("2.1", 40, False, 0.0)):
         calls: list[dict[str, object]] = []
         monkeypatch.setattr(tl, "train_lite_from_folders", _fake_stage_training(calls, set()))
         tl.train_lite_recipe(["real"], "fakes", tmp_path / "m.onnx", tmp_path / name, "yunet.onnx",
@@ -857,6 +859,8 @@ def test_recipe_pool_sizes_reach_every_stage_and_the_soup(tmp_path: Path, monkey
         assert calls[-1]["version"] == name
         runs = calls[1:-1]
         assert [c["cfg"].gen_head for c in runs] == [gen_head] * len(runs)  # type: ignore[attr-defined]
+        # border matching (2.5-trial) is a training augmentation: stage 1 and every stage-2 run carry it
+        assert [c["cfg"].border_match for c in calls[:-1]] == [border] * (len(calls) - 1)  # type: ignore[attr-defined]
         assert [(c["cfg"].seed, c["cfg"].gen, c["cfg"].quality_match) for c in runs] == [  # type: ignore[attr-defined]
             (r.seed, r.gen, r.quality_match) for r in tl.RECIPE_2_1]  # the same seven runs: only pool and head differ
 
@@ -904,3 +908,19 @@ def test_photo_share_fixes_the_mix_of_photos_and_video_frames() -> None:
     only_videos = Pool(real.crops[:n], real.boxes[:n], real.landmarks[:n], ["clip"] * n, ["real-video"] * n)
     with pytest.raises(InputError, match="photo-share"):
         sample_batch(only_videos, fake, cfg, rng)
+
+
+def test_cli_recipe_choices_are_exactly_the_recipes() -> None:
+    """`deepyn train --recipe` offers every recipe that `RECIPES` defines and nothing else (the CLI keeps the
+    names as a plain tuple so that parsing arguments never imports torch)."""
+    import argparse
+
+    from deepyn_gui.cli import build_parser
+    from deepyn_gui.core.training.train_lite import RECIPES
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    train = sub.choices["train"]
+    recipe = next(a for a in train._actions if a.dest == "recipe")
+    assert recipe.choices is not None
+    assert sorted(recipe.choices) == sorted(RECIPES)
