@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "lower on the validation clips, see the model card; 2.3-trial: 2.1's stages on a crop pool "
                    "with 120 frames per real video instead of 40; 2.4-trial: 2.3-trial with the generated-face "
                    "head (neither shipped, see the card); 2.5-trial: 2.3-trial with --border-match 0.5 in every "
-                   "stage; gen-head-trial: the seven 2.1 runs with a second class "
+                   "stage (not shipped: the demo stays uncertain); gen-head-trial: the seven 2.1 runs with a second class "
                    "head for generated faces, then their soup)")
     p.add_argument("--init-from", default=None, metavar="CKPT.pt",
                    help="lite0: start from the weights of an earlier lite0 checkpoint (a second training stage "

@@ -655,9 +655,11 @@ RECIPE_GEN_HEAD: tuple[Stage2Run, ...] = tuple(replace(r, gen_head=True) for r i
 #: per clip), 2.4 also with the generated-face head on every run. Why: stage 1 on that pool ("BIGR")
 #: raised generated talking heads by +0.15 on deepfakes-dev against 2.0. Both flagged 5 of 17 real clips
 #: there, and 2.4 gained too little overall (model card, "Tried with 2.1 and not adopted").
-#: Trial 2.5: 2.3's recipe with border matching (--border-match 0.5) in stage 1 and every stage-2 run. Why:
-#: black edge bands are a "real" cue in the pool (45 % of real crops, 3 % of generated talking heads), and at
-#: 0.5 a stage-1 run no longer reacted to a pasted band while fewer unseen real video frames crossed its threshold.
+#: Trial 2.5 (NOT shipped): 2.3's recipe with border matching (--border-match 0.5) in stage 1 and every stage-2
+#: run. Why: black edge bands are a "real" cue in the pool (45 % of real crops, 3 % of generated talking heads),
+#: and at 0.5 a stage-1 run no longer reacted to a pasted band. On deepfakes-dev it beat 2.1 on every pre-set
+#: condition (0.796 overall, 3 real clips flagged) but left the demo clip uncertain: its top band starts at
+#: 0.978, so no span decides (model card, "Tried with 2.1 and not adopted").
 RECIPES: dict[str, Recipe] = {
     "2.1": Recipe("2.1", RECIPE_2_1),
     "2.3-trial": Recipe("2.3-trial", RECIPE_2_1, real_frames=120),
