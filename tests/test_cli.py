@@ -147,6 +147,8 @@ def test_analyze_prints_the_model_cards_first_limits_beside_a_verdict(clips, tin
     assert r.returncode == 0, r.stderr
     assert "Known limits of this model (its card): Misses generated heads. Flags webcams: often." in r.stdout
     assert "Third" not in r.stdout and "Details" not in r.stdout
+    # the test clip's face is small (its crop covers well under the model's 224 px): the clip's own caution
+    assert "Caution for this clip: The faces in this clip are small" in r.stdout
     r = run_cli("analyze", clips["noface"], "--model", model, "--threads", "1")
     assert r.returncode == 0, r.stderr
-    assert "NO FACE FOUND" in r.stdout and "Known limits" not in r.stdout
+    assert "NO FACE FOUND" in r.stdout and "Known limits" not in r.stdout and "Caution" not in r.stdout

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..core.output_guard import safe_name, safe_text
-from ..core.verdict import known_limits, not_analysed, verdict_words
+from ..core.verdict import clip_cautions, known_limits, not_analysed, verdict_words
 from .common import (
     add_clip_options,
     add_evidence_dir_option,
@@ -63,6 +63,8 @@ def print_verdict(result: Any) -> None:
     never hides a problem."""
     print(verdict_line(result))
     print(f"  {safe_text(result.verdict.explanation)}")
+    for caution in clip_cautions(result):
+        print(f"  Caution for this clip: {safe_text(caution)}")
     print(f"  Not analysed: {safe_text(' '.join(not_analysed(result)))}")
     limits = known_limits(result)
     if limits:

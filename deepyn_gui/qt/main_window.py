@@ -578,12 +578,12 @@ class MainWindow(QMainWindow):
     def _show_coverage(self, result: Any) -> None:
         """Say what the verdict does not cover (audio, outside faces, skipped frames) and what the model
         is known to miss (its card's first limits)."""
-        from ..core.verdict import known_limits, not_analysed
+        from ..core.verdict import clip_cautions, known_limits, not_analysed
 
         if result is None:
             self.verdict_panel.set_coverage([])
         else:
-            self.verdict_panel.set_coverage(not_analysed(result), known_limits(result))
+            self.verdict_panel.set_coverage(not_analysed(result), known_limits(result), clip_cautions(result))
 
     def _on_results_cleared(self) -> None:
         self.verdict_panel.set_coverage([])

@@ -106,11 +106,13 @@ class VerdictPanel(QFrame):
         self._partial = partial_note
         self._update_status()
 
-    def set_coverage(self, notes: list[str], limits: list[str] | None = None) -> None:
-        """What was not analysed (:func:`deepyn_gui.core.verdict.not_analysed`) and the model card's
-        first limits (:func:`deepyn_gui.core.verdict.known_limits`); both empty hides it."""
+    def set_coverage(self, notes: list[str], limits: list[str] | None = None, cautions: list[str] | None = None) -> None:
+        """Cautions about this clip (:func:`deepyn_gui.core.verdict.clip_cautions`), what was not analysed
+        (:func:`deepyn_gui.core.verdict.not_analysed`) and the model card's first limits
+        (:func:`deepyn_gui.core.verdict.known_limits`); all empty hides it."""
         parts = []
-        for title, lines in (("Not analysed:", notes), ("Known limits of this model (its card):", limits or [])):
+        for title, lines in (("Caution for this clip:", cautions or []), ("Not analysed:", notes),
+                             ("Known limits of this model (its card):", limits or [])):
             if lines:
                 items = "".join(f"<li>{html.escape(n)}</li>" for n in lines)
                 parts.append(f"<b>{title}</b><ul style='margin:0'>{items}</ul>")

@@ -21,7 +21,7 @@ from deepyn_gui.core.export.report import (
     report_html,
     write_report,
 )
-from deepyn_gui.core.verdict import verdict_words
+from deepyn_gui.core.verdict import clip_cautions, verdict_words
 
 try:
     from tests.exports_support import TINTED, ColourBackend, analyse_clip, shared_analysis, write_test_clip
@@ -88,6 +88,8 @@ def test_report_has_every_section_and_the_numbers_of_the_result() -> None:
     assert f"{len(result.frames)} analysed frames, {len(result.frames)} rows" in html
     assert not re.findall(r"<tr><td class=\"num\">(\d+)</td><td class=\"num\">", html)
     assert "Not analysed" in html and "audio track" in html
+    cautions = clip_cautions(result)  # the test clip's faces are small: the report says so beside the verdict
+    assert cautions and all(f"<b>Caution for this clip:</b> {c}" in html for c in cautions)
     # keyframes are the most suspicious frames; timeline + keyframes are embedded PNGs
     kfs = collect_keyframes(result, per_track=3, min_gap_s=0.0)
     assert {k.index for k in kfs} <= set(TINTED) and len(kfs) == 3

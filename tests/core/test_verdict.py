@@ -296,3 +296,33 @@ def test_a_card_that_lists_other_models_is_not_shown_for_this_one(tmp_path):
     assert known_limits(Result()) == ["Misses X."]  # type: ignore[arg-type]
     card.write_text("# m\n\n## Known limits\n- Misses Y.\n")  # no SHA-256 listed: taken as it is
     assert card_describes(card.read_text(), mine) and known_limits(Result()) == ["Misses Y."]  # type: ignore[arg-type]
+
+
+def test_a_clip_of_small_faces_carries_a_caution_beside_its_score():
+    """Faces the model must enlarge (a typical crop under its 224 px input) make the score less reliable
+    both ways; the caution names the typical crop size (the median, so a few close-ups do not hide it),
+    and says nothing when the faces are large enough or when there is no score at all."""
+    import dataclasses
+
+    from deepyn_gui.core.results import CropTransform
+    from deepyn_gui.core.verdict import clip_cautions
+
+    def result_with(sides, scores=None):
+        frames = frames_for({1: scores or [0.9] * len(sides)})
+        frames = [dataclasses.replace(fr, faces=tuple(dataclasses.replace(f, crop=CropTransform(0, 0, side))
+                                                      for f in fr.faces))
+                  for fr, side in zip(frames, sides)]
+
+        class Result:
+            verdict = video_verdict(frames, MODEL)
+
+        Result.frames = frames
+        return Result()
+
+    small = clip_cautions(result_with([150] * 15 + [400] * 5))  # a few close-ups: the median is still 150
+    assert len(small) == 1 and "covers 150 px" in small[0] and "looks at 224 px" in small[0]
+    assert "less reliable both ways" in small[0]
+    assert clip_cautions(result_with([224] * 10)) == []  # the model's own size: nothing is enlarged
+    assert clip_cautions(result_with([400] * 15 + [150] * 5)) == []
+    no_score = result_with([150] * 5, scores=["small"] * 5)
+    assert no_score.verdict.label not in ("fake", "real", "uncertain") and clip_cautions(no_score) == []

@@ -182,5 +182,9 @@ def test_verdict_panel_lists_what_was_not_analysed_and_the_models_known_limits(q
     assert "&lt;generated&gt;" in panel.coverage.text()  # card text is escaped, never markup
     panel.set_coverage(["The audio track."], [])
     assert "Known limits" not in panel.text() and "The audio track." in panel.text()
+    panel.set_coverage(["The audio track."], ["A limit."], ["Faces are <small>."])
+    text = panel.coverage.text()
+    assert text.index("Caution for this clip:") < text.index("Not analysed:")  # the clip's own caution first
+    assert "Faces are &lt;small&gt;." in text
     panel.set_coverage([])
     assert not panel.coverage.isVisibleTo(panel) and panel.coverage.text() == ""

@@ -31,7 +31,7 @@ from ..errors import Cancelled, ExportError
 from ..model.card import card_sections
 from ..model.card import model_card_text as card_text_for
 from ..results import AnalysisResult
-from ..verdict import DEFAULT_BANDS, not_analysed, verdict_words
+from ..verdict import DEFAULT_BANDS, clip_cautions, not_analysed, verdict_words
 from .annotate import AnnotateStyle, Caption, annotate, encode_png, timecode
 from .atomic import write_bytes_atomic
 from .frames import DEFAULT_TOP_FRAMES, flagged_spans, frame_lookup, top_frames
@@ -293,6 +293,8 @@ def report_html(
     band = f" — band: {e(v.band)}" if v.band else ""
     add(f'<p class="verdict {_verdict_class(v.label)}">{e(verdict_words(v.label))}{score}{band}</p>')
     add(f"<p>{e(v.explanation)}</p>")
+    for caution in clip_cautions(result):
+        add(f'<p class="warn"><b>Caution for this clip:</b> {e(caution)}</p>')
     add(f'<p class="small">Aggregator: {e(v.aggregator)}; decision threshold {v.threshold:.3f} '
         f"(scores at or above it read as manipulated; below {min(model.real_below, model.threshold):.3f} as real; "
         "between as uncertain). A score is the model's estimate, not proof.</p>")
