@@ -21,7 +21,6 @@ Prints one JSON document.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -34,6 +33,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from training_data import add_options, emit, pool_sources
 
 DEGRADATIONS: dict[str, tuple[int, int] | None] = {"as filmed": None, "160px q50": (160, 50), "112px q30": (112, 30)}
 
@@ -72,16 +74,10 @@ def share(values: np.ndarray, level: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(ROOT / "resources" / "models" / "uynet_default.onnx"))
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--work", default=None, help="crop-pool cache folder (default: a temporary one)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=None, help="also write the JSON here")
+    add_options(ap)
     args = ap.parse_args()
-    data = Path(args.data)
-    needed = [data / "real-faces", data / "real-faces-2", data / "fakes-train", data / "detectors" / "yunet_n_320_320.onnx"]
-    missing = [str(p) for p in needed if not p.exists()]
-    if missing:
-        print(f"accuracy_real_video: skipped, missing {', '.join(missing)}", file=sys.stderr)
+    needed = pool_sources(args.data, "accuracy_real_video")
+    if needed is None:
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from deepyn_gui.core.model.metadata import read_model_info
@@ -137,10 +133,7 @@ def main() -> int:
     out["note"] = ("generated = the crops of the standard split's held-out generators; a model whose later "
                    "runs trained on every generator (2.1: runs E-H) has seen them, so they show its scale only")
     out["seconds"] = round(time.perf_counter() - t0, 1)
-    text = json.dumps(out, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    emit(out, args.out)
     return 0
 
 

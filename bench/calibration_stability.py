@@ -24,7 +24,6 @@ Prints one JSON document (per model, and the spread of each procedure over all m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -37,6 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from training_data import add_options, emit, pool_sources
 
 
 def balanced_weights(families: np.ndarray) -> np.ndarray:
@@ -68,17 +69,11 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="exported lite0 models (.onnx)")
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--work", default=None, help="crop-pool cache folder (default: a temporary one)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=None, help="also write the JSON here")
+    add_options(ap)
     args = ap.parse_args()
-    data = Path(args.data)
-    needed = [data / "real-faces", data / "real-faces-2", data / "fakes-train", data / "detectors" / "yunet_n_320_320.onnx"]
-    missing = [str(p) for p in needed if not p.exists()]
-    if missing:
-        print(f"calibration_stability: training data not found ({', '.join(missing)}); nothing measured.", file=sys.stderr)
-        return 2
+    needed = pool_sources(args.data, "calibration_stability")
+    if needed is None:
+        return 0
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from accuracy_real_video import scorer
 
@@ -121,10 +116,7 @@ def main() -> int:
     out["spread_max_minus_min"] = {k: round(max(p[k] for p in per) - min(p[k] for p in per), 3)
                                    for k in ("v1_youden", "v2_youden_balanced", "v3_real_p90_balanced")}
     out["seconds"] = round(time.perf_counter() - t0, 1)
-    text = json.dumps(out, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    emit(out, args.out)
     return 0
 
 

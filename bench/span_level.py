@@ -18,7 +18,6 @@ Prints one JSON document.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -28,6 +27,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from training_data import add_options, emit
 
 #: The held-out real videos of the standard split (``train_lite.DEFAULT_VAL_IDS`` and real-faces-2's held-out clip).
 HELD_OUT_REAL_VIDEOS = ("real-faces/dagan__driving.mp4", "real-faces/liveportrait__driving_d12.mp4",
@@ -54,9 +56,7 @@ def clip_score(tracks: dict[int, tuple[list[int], list[float], list[float]]], le
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="models (.onnx) to compare")
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=None, help="also write the JSON here")
+    add_options(ap, work=False)
     args = ap.parse_args()
     data = Path(args.data)
     clips = [data / c for c in HELD_OUT_REAL_VIDEOS]
@@ -106,10 +106,7 @@ def main() -> int:
             finally:
                 backend.close()
     out["seconds"] = round(time.perf_counter() - t0, 1)
-    text = json.dumps(out, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    emit(out, args.out)
     return 0
 
 
