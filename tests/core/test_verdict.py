@@ -299,9 +299,9 @@ def test_a_card_that_lists_other_models_is_not_shown_for_this_one(tmp_path):
 
 
 def test_a_clip_of_small_faces_carries_a_caution_beside_its_score():
-    """Faces the model must enlarge (a typical crop under its 224 px input) make the score less reliable
-    both ways; the caution names the typical crop size (the median, so a few close-ups do not hide it),
-    and says nothing when the faces are large enough or when there is no score at all."""
+    """Faces the model must enlarge (a typical crop under its 224 px input) make real footage score higher;
+    the caution names the typical crop size (the median, so a few close-ups do not hide it), and says
+    nothing when the faces are large enough or when there is no score at all."""
     import dataclasses
 
     from deepyn_gui.core.results import CropTransform
@@ -321,7 +321,7 @@ def test_a_clip_of_small_faces_carries_a_caution_beside_its_score():
 
     small = clip_cautions(result_with([150] * 15 + [400] * 5))  # a few close-ups: the median is still 150
     assert len(small) == 1 and "covers 150 px" in small[0] and "looks at 224 px" in small[0]
-    assert "less reliable both ways" in small[0]
+    assert "make real footage score higher" in small[0] and "treat a high score with extra care" in small[0]
     assert clip_cautions(result_with([224] * 10)) == []  # the model's own size: nothing is enlarged
     assert clip_cautions(result_with([400] * 15 + [150] * 5)) == []
     no_score = result_with([150] * 5, scores=["small"] * 5)
