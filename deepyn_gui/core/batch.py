@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from .errors import Cancelled, DeepYNError, InputError
 from .export.atomic import write_bytes_atomic
-from .verdict import verdict_words
+from .verdict import clip_cautions, verdict_words
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,14 @@ class BatchItem:
     seconds: float = 0.0
     frames: int = 0
     faces_error: int = 0
+    caution: str = ""  # what about this clip makes its score less reliable (verdict.clip_cautions), "" = nothing
 
     def to_json(self) -> dict[str, Any]:
         return {
             "clip": self.clip, "state": self.state, "verdict": self.label, "fake_score": self.fake_score,
             "band": self.band, "sha256": self.sha256, "report": self.report, "error": self.error,
             "seconds": round(self.seconds, 3), "frames": self.frames, "faces_error": self.faces_error,
+            "caution": self.caution,
         }
 
 
@@ -127,7 +129,7 @@ def sort_by_score(items: Sequence[BatchItem]) -> list[BatchItem]:
 
 
 SUMMARY_COLUMNS = ("rank", "clip", "verdict", "fake_score", "band", "state", "frames", "faces_error",
-                   "sha256", "report", "error")
+                   "sha256", "report", "error", "caution")
 
 
 def summary_csv_bytes(items: Sequence[BatchItem]) -> bytes:
@@ -136,7 +138,7 @@ def summary_csv_bytes(items: Sequence[BatchItem]) -> bytes:
     w.writerow(SUMMARY_COLUMNS)
     for rank, i in enumerate(sort_by_score(items), 1):
         w.writerow([rank, i.clip, i.label, "" if i.fake_score is None else f"{i.fake_score:.6f}", i.band,
-                    i.state, i.frames, i.faces_error, i.sha256, i.report, i.error])
+                    i.state, i.frames, i.faces_error, i.sha256, i.report, i.error, i.caution])
     return buf.getvalue().encode("utf-8")
 
 
@@ -155,7 +157,7 @@ def summary_html_bytes(items: Sequence[BatchItem], meta: dict[str, Any]) -> byte
         rows.append(
             f"<tr class=\"{e(i.label or i.state)}\"><td>{rank}</td><td>{e(i.clip)}</td><td>{e(verdict_words(i.label)) if i.label else '—'}</td>"
             f"<td class=num>{score}</td><td>{e(i.band)}</td><td>{e(i.state)}</td><td>{link}</td>"
-            f"<td>{e(i.error)}</td></tr>"
+            f"<td>{e(i.error)}</td><td>{e(i.caution)}</td></tr>"
         )
     model = meta.get("model", {})
     head = (
@@ -170,7 +172,7 @@ def summary_html_bytes(items: Sequence[BatchItem], meta: dict[str, Any]) -> byte
         "tr.fake td{background:#fde0dc}tr.uncertain td{background:#fff4d6}tr.error td,tr.failed td{color:#a00}"
         "</style></head><body><h1>DeepYN batch triage</h1>" + head +
         "<table><tr><th>#</th><th>Clip</th><th>Verdict</th><th>Fake score</th><th>Band</th><th>State</th>"
-        "<th>Report</th><th>Problem</th></tr>\n" + "\n".join(rows) + "\n</table>"
+        "<th>Report</th><th>Problem</th><th>Caution for this clip</th></tr>\n" + "\n".join(rows) + "\n</table>"
         "<p>Scores are the model's; see each report for frames, persons and provenance.</p></body></html>\n"
     )
     return doc.encode("utf-8")
@@ -265,6 +267,7 @@ def run_batch(
                 label=v.label, fake_score=v.fake_score, band=v.band or "", sha256=result.source.sha256,
                 report=report, error=result.stop_reason or (f"{n_err} faces could not be scored" if n_err else ""),
                 seconds=time.perf_counter() - t0, frames=len(result.frames), faces_error=n_err,
+                caution=" ".join(clip_cautions(result)),
             )
         except Cancelled:
             item = replace(run.items[index], state="cancelled")

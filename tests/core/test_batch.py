@@ -66,7 +66,7 @@ def test_summary_sorted_by_score_and_html_escaped(tmp_path: Path) -> None:
         BatchItem("a.mp4", "done", "real", 0.1, report="clips/a/report.html"),
         BatchItem("<script>alert(1)</script>.mp4", "done", "fake", 0.9, report="clips/x y/report.html"),
         BatchItem("n.mp4", "done", "no_face", None),
-        BatchItem("m.mp4", "done", "uncertain", 0.5),
+        BatchItem("m.mp4", "done", "uncertain", 0.5, caution="The faces in this clip are <small>."),
     ]
     assert [i.clip for i in sort_by_score(items)][:3] == ["<script>alert(1)</script>.mp4", "m.mp4", "a.mp4"]
     rows = list(csv.DictReader(io.StringIO(summary_csv_bytes(items).decode())))
@@ -74,9 +74,13 @@ def test_summary_sorted_by_score_and_html_escaped(tmp_path: Path) -> None:
     page = summary_html_bytes(items, {"model": {"name": "<b>m</b>"}}).decode()
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;m" in page
     assert 'href="clips/x%20y/report.html"' in page
+    # the clip's own caution reaches every triage format (a small-faced clip is flagged for care)
+    assert rows[1]["caution"] == "The faces in this clip are <small>." and rows[0]["caution"] == ""
+    assert "Caution for this clip" in page and "are &lt;small&gt;." in page
     paths = write_summary(items, tmp_path, {})
     assert [p.name for p in paths] == ["summary.csv", "summary.json", "index.html"]
     assert json.loads(paths[1].read_text())["clips"][0]["fake_score"] == 0.9
+    assert json.loads(paths[1].read_text())["clips"][1]["caution"].startswith("The faces in this clip")
     assert not list(tmp_path.glob(".*.part"))  # atomic writes leave no temp files
 
 
@@ -109,3 +113,5 @@ def test_interrupted_batch_finishes_only_the_rest(tmp_path: Path, tiny_onnx_mode
         if before.state == "done":
             assert after.state == "cached" and after.fake_score == pytest.approx(before.fake_score, abs=1e-6)
     assert all((out / i.report).is_file() for i in second.items)
+    # the test clips' faces are small: each analysed item carries the clip's caution, fresh or from the cache
+    assert all(i.caution.startswith("The faces in this clip are small") for i in second.items)
