@@ -128,12 +128,15 @@ class FolderQueueWindow(QWidget):
     # -- display ----------------------------------------------------------------------------------
     def _show(self, row: int, item: BatchItem) -> None:
         score = "—" if item.fake_score is None else f"{item.fake_score:.3f}"
-        cells = (Path(item.clip).name, verdict_words(item.label).lower() if item.label else "—", score,
+        verdict = verdict_words(item.label).lower() if item.label else "—"
+        cells = (Path(item.clip).name, f"{verdict} · caution" if item.caution else verdict, score,
                  _STATE_TEXT.get(item.state, item.state))
         for col, text in enumerate(cells):
             cell = QTableWidgetItem(text)
             if col == 0:
                 cell.setToolTip(item.clip)
+            if col == 1 and item.caution:
+                cell.setToolTip(item.caution)
             if col == 3 and item.error:
                 cell.setToolTip(item.error)
             if col == 2:

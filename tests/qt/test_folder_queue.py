@@ -21,6 +21,9 @@ def test_folder_queue_fills_in_and_opens_from_the_cache(qtbot, window, tmp_path:
         assert item.fake_score is not None and item.label
         assert queue.table.item(row, 2).text() == f"{item.fake_score:.3f}"
         assert queue.table.item(row, 3).text() == "done"
+        # faces of 70 and 90 px are smaller than the model's input: the row says so, the tooltip says why
+        assert item.caution and queue.table.item(row, 1).text().endswith(" · caution")
+        assert queue.table.item(row, 1).toolTip() == item.caution
     queue.open_row(1)
     qtbot.waitUntil(lambda: window.session.results_from_cache is not None, timeout=30_000)
     assert window.session.analysis_result is not None
