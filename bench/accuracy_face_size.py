@@ -31,8 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from span_level import HELD_OUT_REAL_VIDEOS
-from training_data import add_options, emit
+from training_data import add_options, emit, held_out_real_videos
 
 #: Typical face-crop sizes (px of the frame) the clips are shrunk to; "as filmed" keeps the original.
 TARGET_SIDES = (224, 160, 112)
@@ -74,11 +73,8 @@ def main() -> int:
     ap.add_argument("--model", default=str(ROOT / "resources" / "models" / "uynet_default.onnx"))
     add_options(ap, work=False)
     args = ap.parse_args()
-    data = Path(args.data)
-    reals = [data / c for c in HELD_OUT_REAL_VIDEOS]
-    missing = [str(c) for c in reals if not c.exists()]
-    if missing:
-        print(f"accuracy_face_size: skipped, missing {', '.join(missing)}", file=sys.stderr)
+    reals = held_out_real_videos(args.data, "accuracy_face_size")
+    if reals is None:
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from deepyn_gui.backends import create_backend

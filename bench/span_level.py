@@ -29,12 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from training_data import add_options, emit
-
-#: The held-out real videos of the standard split (``train_lite.DEFAULT_VAL_IDS`` and real-faces-2's held-out clip).
-HELD_OUT_REAL_VIDEOS = ("real-faces/dagan__driving.mp4", "real-faces/liveportrait__driving_d12.mp4",
-                        "real-faces/pcavs__Pose_Source_620900105.mp4", "real-faces/tpsmm__driving.mp4",
-                        "real-faces/videoretalking__face_4.mp4", "real-faces-2/videos/lia__vox_driving3.mov")
+from training_data import add_options, emit, held_out_real_videos
 
 
 def clip_score(tracks: dict[int, tuple[list[int], list[float], list[float]]], level: float) -> float | None:
@@ -58,12 +53,9 @@ def main() -> int:
     ap.add_argument("models", nargs="+", help="models (.onnx) to compare")
     add_options(ap, work=False)
     args = ap.parse_args()
-    data = Path(args.data)
-    clips = [data / c for c in HELD_OUT_REAL_VIDEOS]
-    missing = [str(c) for c in clips if not c.exists()]
-    if missing:
-        print(f"span_level: held-out real videos not found ({', '.join(missing)}); nothing measured.", file=sys.stderr)
-        return 2
+    clips = held_out_real_videos(args.data, "span_level")
+    if clips is None:
+        return 0
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from deepyn_gui.backends import create_backend
     from deepyn_gui.core.demo import write_demo

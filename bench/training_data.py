@@ -1,5 +1,6 @@
 """What the accuracy benchmarks that read our own training-side data share: their options, the check that the
-data are there, and the JSON they print (``accuracy_real_video``, ``calibration_stability``, ``span_level``)."""
+data are there, and the JSON they print (``accuracy_real_video``, ``calibration_stability``, ``span_level``,
+``accuracy_face_size``)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,22 @@ def pool_sources(data: str | Path, suite: str) -> list[Path] | None:
         print(f"{suite}: skipped, missing {', '.join(missing)}", file=sys.stderr)
         return None
     return needed
+
+
+#: The real videos of the standard split's held-out people (``train_lite.DEFAULT_VAL_IDS`` and real-faces-2's).
+HELD_OUT_REAL_VIDEOS = ("real-faces/dagan__driving.mp4", "real-faces/liveportrait__driving_d12.mp4",
+                        "real-faces/pcavs__Pose_Source_620900105.mp4", "real-faces/tpsmm__driving.mp4",
+                        "real-faces/videoretalking__face_4.mp4", "real-faces-2/videos/lia__vox_driving3.mov")
+
+
+def held_out_real_videos(data: str | Path, suite: str) -> list[Path] | None:
+    """:data:`HELD_OUT_REAL_VIDEOS` under ``data``; None (and a message on stderr) when one is missing."""
+    clips = [Path(data) / c for c in HELD_OUT_REAL_VIDEOS]
+    missing = [str(c) for c in clips if not c.exists()]
+    if missing:
+        print(f"{suite}: skipped, missing {', '.join(missing)}", file=sys.stderr)
+        return None
+    return clips
 
 
 def emit(doc: dict[str, Any], out: str | None) -> None:
