@@ -95,9 +95,15 @@ def clip_cautions(result: AnalysisResult) -> list[str]:
     threshold (``bench/accuracy_face_size.py``; model card, *Calibration*); the demo's manipulated frames
     stayed detected, so the caution is about false alarms only. Only beside a verdict with a score.
     """
-    if result.verdict.label not in ("fake", "real", "uncertain"):
+    return frame_cautions(result.frames, result.verdict.label)
+
+
+def frame_cautions(frames: Iterable[FrameResult], label: str) -> list[str]:
+    """:func:`clip_cautions` from the frames scored so far and the (provisional) verdict's label, so the
+    viewer can show the caution while the scores stream in."""
+    if label not in ("fake", "real", "uncertain"):
         return []
-    crops = [f.crop for fr in result.frames for f in fr.faces if f.state == "ok" and f.crop is not None]
+    crops = [f.crop for fr in frames for f in fr.faces if f.state == "ok" and f.crop is not None]
     if not crops:
         return []
     side = float(np.median([c.side for c in crops]))

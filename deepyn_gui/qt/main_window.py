@@ -354,6 +354,7 @@ class MainWindow(QMainWindow):
         s.resultsAdded.connect(self.timeline.add_results)
         s.resultsCleared.connect(self._on_results_cleared)
         s.verdictChanged.connect(self.verdict_panel.set_verdict)
+        s.verdictChanged.connect(self._on_provisional_verdict)
         s.analysisFinished.connect(self._show_coverage)
         s.cacheLoaded.connect(lambda hit: self._show_coverage(hit.result))
         s.modelChanged.connect(self._on_model)
@@ -584,6 +585,19 @@ class MainWindow(QMainWindow):
             self.verdict_panel.set_coverage([])
         else:
             self.verdict_panel.set_coverage(not_analysed(result), known_limits(result), clip_cautions(result))
+
+    def _on_provisional_verdict(self, verdict: Any) -> None:
+        """While the scores stream in, the clip's own caution (small faces) joins the plan and the card's
+        limits as soon as the frames so far show it; the final account comes with the finished result."""
+        model = self.verdict_panel.model
+        if verdict is None or model is None or self.session.analysis_state not in (STARTING, RUNNING):
+            return
+        from ..core.verdict import frame_cautions, model_limits, not_analysed_plan
+
+        cautions = frame_cautions(self.session.results.values(), verdict.label)
+        if cautions:
+            self.verdict_panel.set_coverage(not_analysed_plan(self.session.settings.stride), model_limits(model),
+                                            cautions)
 
     def _on_results_cleared(self) -> None:
         self.verdict_panel.set_coverage([])

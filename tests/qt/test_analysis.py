@@ -151,6 +151,32 @@ def test_limits_are_shown_beside_the_first_provisional_score(window, open_clip, 
     assert "Known limits of this model (its card):" in text and "generated talking head" in text
 
 
+
+def test_the_clips_caution_shows_while_the_scores_stream_in(window, open_clip, qtbot, long_face_clip):  # type: ignore[no-untyped-def]
+    """The test clip's faces are smaller than the model's input: the panel says so beside the provisional
+    score, not only after the last frame."""
+    from deepyn_gui.backends import default_model_path
+
+    open_clip(window, long_face_clip)
+    _use_model(window, default_model_path())
+    window.act_analyze.trigger()
+    seen: dict[str, object] = {}
+
+    def caution_or_done() -> bool:
+        text = window.verdict_panel.coverage.text()
+        if "Caution for this clip:" in text and "running" not in seen:
+            # mid-run: no final result yet (the finished result brings its own caution as well)
+            seen["running"] = window.session.analysis_state == "running" and window.session.analysis_result is None
+            seen["text"] = text
+        return "text" in seen or window.session.analysis_state in ("done", "cancelled", "failed")
+
+    qtbot.waitUntil(caution_or_done, timeout=ANALYSIS_TIMEOUT_MS)
+    window.session.cancel_analysis()
+    qtbot.waitUntil(lambda: window.session.analysis_state in ("cancelled", "done"), timeout=ANALYSIS_TIMEOUT_MS)
+    assert seen.get("running"), "no caution was shown while the analysis ran"
+    text = str(seen["text"])
+    assert "The faces in this clip are small" in text and "Not analysed:" in text and "Known limits" in text
+
 def test_closing_mid_run_leaves_no_thread(qtbot, prefs, open_clip, long_face_clip, tiny_onnx_model):  # type: ignore[no-untyped-def]
     from deepyn_gui.qt.main_window import MainWindow
 
