@@ -60,6 +60,12 @@ def test_analyze_writes_the_documented_json(clips, tiny_onnx_model, tmp_path):
     assert d["verdict"]["label"] in ("fake", "real", "uncertain")
     for key in ("fake_score", "label", "aggregator", "band", "explanation"):
         assert key in d["verdict"]
+    # the test clip's face is small: the export carries the same caution as the terminal, and reads back
+    assert len(d["cautions"]) == 1 and d["cautions"][0].startswith("The faces in this clip are small")
+    from deepyn_gui.core.results import AnalysisResult
+    from deepyn_gui.core.verdict import clip_cautions
+
+    assert clip_cautions(AnalysisResult.from_json(d)) == d["cautions"]
     assert csv_out.read_text().splitlines()[0].startswith("frame,pts_s,frame_state,track")
     assert digest(clips["face"]) == before  # evidence unchanged
 
@@ -71,6 +77,7 @@ def test_no_face_clip(clips, tiny_onnx_model, tmp_path):
     assert "NO FACE FOUND" in r.stdout  # the one vocabulary (core.verdict.VERDICT_WORDS)
     d = json.loads(out.read_text())
     assert d["verdict"]["label"] == "no_face" and d["verdict"]["fake_score"] is None
+    assert d["cautions"] == []  # no score, no caution about it
 
 
 @pytest.mark.parametrize("name", ["zero", "text", "trunc", "missing", "dir"])

@@ -18,8 +18,17 @@ CSV_COLUMNS = (
 
 
 def analysis_json_bytes(result: AnalysisResult) -> bytes:
-    """Deterministic JSON bytes (sorted keys inside objects, stable float rounding)."""
-    return (json.dumps(result.to_json(), indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    """Deterministic JSON bytes (sorted keys inside objects, stable float rounding).
+
+    The export adds ``cautions`` (:func:`..verdict.clip_cautions`), so an analyst who receives only the
+    JSON reads the same caution as the viewer and the report; it is derived from the frames, and
+    :meth:`AnalysisResult.from_json` ignores it when the file is read back.
+    """
+    from ..verdict import clip_cautions
+
+    doc = result.to_json()
+    doc["cautions"] = clip_cautions(result)
+    return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def analysis_csv_bytes(result: AnalysisResult) -> bytes:
