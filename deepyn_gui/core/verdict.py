@@ -84,7 +84,6 @@ def known_limits(result: AnalysisResult, n: int = 2) -> list[str]:
     return model_limits(result.model, n)
 
 
-
 def clip_cautions(result: AnalysisResult) -> list[str]:
     """What about *this clip* makes its score less reliable, in sentences a reader can act on.
 

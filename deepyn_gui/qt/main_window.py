@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.overlay_controls = OverlayControls(self.prefs.overlay())
         self.overlay.set_options(self.overlay_controls.options())
         self.verdict_panel = VerdictPanel()
+        self._cautions_checked_at = 0  # results counted at the last mid-run caution check (_on_provisional_verdict)
         self.timeline = ScoreTimeline()
 
         side = QWidget()
@@ -588,10 +589,17 @@ class MainWindow(QMainWindow):
 
     def _on_provisional_verdict(self, verdict: Any) -> None:
         """While the scores stream in, the clip's own caution (small faces) joins the plan and the card's
-        limits as soon as the frames so far show it; the final account comes with the finished result."""
+        limits as soon as the frames so far show it; the final account comes with the finished result.
+
+        The check reads every result so far, on the GUI thread, so it runs again only once the results have
+        grown by a tenth: the work stays linear in the clip's length, not quadratic."""
         model = self.verdict_panel.model
         if verdict is None or model is None or self.session.analysis_state not in (STARTING, RUNNING):
             return
+        n = len(self.session.results)
+        if n < self._cautions_checked_at * 1.1:
+            return
+        self._cautions_checked_at = max(n, 1)
         from ..core.verdict import frame_cautions, model_limits, not_analysed_plan
 
         cautions = frame_cautions(self.session.results.values(), verdict.label)
@@ -600,6 +608,7 @@ class MainWindow(QMainWindow):
                                             cautions)
 
     def _on_results_cleared(self) -> None:
+        self._cautions_checked_at = 0
         self.verdict_panel.set_coverage([])
         self.timeline.clear_results()
         sf = self.session.shown

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from ..results import AnalysisResult
+from ..verdict import clip_cautions
 from .atomic import write_bytes_atomic
 
 CSV_COLUMNS = (
@@ -24,8 +25,6 @@ def analysis_json_bytes(result: AnalysisResult) -> bytes:
     JSON reads the same caution as the viewer and the report; it is derived from the frames, and
     :meth:`AnalysisResult.from_json` ignores it when the file is read back.
     """
-    from ..verdict import clip_cautions
-
     doc = result.to_json()
     doc["cautions"] = clip_cautions(result)
     return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")

@@ -331,7 +331,7 @@ def evaluate(
 
 
 def family_of(method: str) -> str:
-    """Manipulation family from a manifest's ``method`` text (deepfakes-dev/manifest.json wording)."""
+    """Manipulation family from a manifest's ``method`` text (the validation set's manifest.json wording)."""
     m = method.lower()
     if "face swap" in m:
         return "face swap"

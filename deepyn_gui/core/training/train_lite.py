@@ -9,7 +9,7 @@ self-blends only: a generated face has no ground-truth mask, and none is invente
 
 Splits: real identities (one clip or one photo file = one group) and whole generators are held out;
 the held-out split gives the self-blend AUC on unseen identities, the cross-generator AUC and the
-calibration (threshold and bands). ``deepfakes-dev`` is never read here.
+calibration (threshold and bands). The validation clips are never read here (``data.refuse_validation_data``).
 Every random draw is seeded by (seed, epoch, step), so a resumed run continues as an uninterrupted one.
 """
 
@@ -642,7 +642,7 @@ RECIPE_2_1: tuple[Stage2Run, ...] = (
 )
 #: Trial "2.2" (NOT shipped): two long (12-epoch) runs from 2.1's soup on every generator, then their
 #: soup. Why tried: stages 1 and 2 had seen about 13 000 training images in all. It scored below 2.1 on
-#: deepfakes-dev (model card, "Tried with 2.1 and not adopted"); kept so the trial can be rerun, e.g.
+#: the validation clips (model card, "Tried with 2.1 and not adopted"); kept so the trial can be rerun, e.g.
 #: with longer runs where a GPU is lent.
 RECIPE_2_2_STAGE3: tuple[Stage2Run, ...] = (
     Stage2Run("X", 5, gen=3, all_generators=True, epochs=12),
@@ -653,11 +653,11 @@ RECIPE_2_2_STAGE3: tuple[Stage2Run, ...] = (
 RECIPE_GEN_HEAD: tuple[Stage2Run, ...] = tuple(replace(r, gen_head=True) for r in RECIPE_2_1)
 #: Trials 2.3 and 2.4 (NOT shipped): 2.1's stages on a pool with three times the real video frames (120
 #: per clip), 2.4 also with the generated-face head on every run. Why: stage 1 on that pool ("BIGR")
-#: raised generated talking heads by +0.15 on deepfakes-dev against 2.0. Both flagged 5 of 17 real clips
+#: raised generated talking heads by +0.15 on the validation clips against 2.0. Both flagged 5 of 17 real clips
 #: there, and 2.4 gained too little overall (model card, "Tried with 2.1 and not adopted").
 #: Trial 2.5 (NOT shipped): 2.3's recipe with border matching (--border-match 0.5) in stage 1 and every stage-2
 #: run. Why: black edge bands are a "real" cue in the pool (45 % of real crops, 3 % of generated talking heads),
-#: and at 0.5 a stage-1 run no longer reacted to a pasted band. On deepfakes-dev it beat 2.1 on every pre-set
+#: and at 0.5 a stage-1 run no longer reacted to a pasted band. On the validation clips it beat 2.1 on every pre-set
 #: condition (0.796 overall, 3 real clips flagged) but left the demo clip uncertain: its top band starts at
 #: 0.978, so no span decides (model card, "Tried with 2.1 and not adopted").
 RECIPES: dict[str, Recipe] = {
