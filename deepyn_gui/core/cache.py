@@ -15,6 +15,9 @@ a flipped mask, scores edited by hand, an entry copied under another key -- is d
 and the clip analysed again, never shown (an edited entry once gave frame scores of 0.99 under a REAL
 verdict). This detects damage and casual edits; it is not a signature against someone who rewrites
 the digest too.
+
+The verdict is not taken from the entry: it is recomputed from the stored frame scores with this
+version's rules, so an update that changes the verdict rules never shows a stale verdict.
 """
 
 from __future__ import annotations
@@ -217,7 +220,7 @@ class AnalysisCache:
             return None
         if evidence_path is not None:
             result.source = replace(result.source, path=str(evidence_path))
-        return result
+        return _with_current_verdict(result, path)
 
     def entries(self, evidence_sha256: str) -> list[CacheEntry]:
         """Every saved analysis of this evidence (any model/settings), newest first."""
@@ -254,6 +257,23 @@ class AnalysisCache:
             p.unlink()
             return True
         return False
+
+
+def _with_current_verdict(result: AnalysisResult, path: Path) -> AnalysisResult:
+    """``result`` with its verdict recomputed from its stored frames by this version's rules.
+
+    The key covers the evidence, the model and the settings, not the verdict rules (span level, brief-person
+    rule), which can change between releases: a stored verdict would then contradict what a fresh analysis
+    of the same frames says. The frame scores are the measurement; the verdict is derived from them.
+    """
+    from .verdict import video_verdict
+
+    fresh = video_verdict(result.frames, result.model, result.verdict.aggregator)
+    if fresh.to_json() != result.verdict.to_json():
+        log.info("cache entry %s: verdict recomputed with the current rules (%s -> %s)",
+                 path.name, result.verdict.label, fresh.label)
+    result.verdict = fresh
+    return result
 
 
 def has_errors(result: AnalysisResult) -> bool:

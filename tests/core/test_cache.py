@@ -153,3 +153,27 @@ def test_incomplete_results_are_not_cached(tmp_path: Path, monkeypatch: pytest.M
     got, cached = analyse_cached(str(clip), ColourBackend(), AnalysisSettings(detector="haar"))
     assert got is partial and not cached
     assert AnalysisCache().entries(result.source.sha256) == []
+
+
+def test_a_stored_verdict_is_recomputed_with_the_current_rules() -> None:
+    """An entry written by an older release (other span level, no brief-person rule) must not show its
+    old verdict: the frames are reused, the verdict is derived again from them."""
+    from deepyn_gui.core.results import Verdict
+    from deepyn_gui.core.verdict import video_verdict
+
+    _clip, result = shared_analysis()
+    current = video_verdict(result.frames, result.model, result.verdict.aggregator)
+    stale = Verdict(
+        label="real" if current.label != "real" else "fake",
+        fake_score=0.01 if current.label != "real" else 0.99,
+        aggregator=result.verdict.aggregator, band="low", explanation="decided by an older rule",
+        threshold=result.verdict.threshold,
+    )
+    old = dataclasses.replace(result, verdict=stale)
+    cache = AnalysisCache()
+    cache.save(old)
+    back = cache.load(result.source.sha256, result.model.sha256, result.settings)
+    assert back is not None
+    assert back.verdict.to_json() == current.to_json()
+    assert back.verdict.label != stale.label and "older rule" not in back.verdict.explanation
+    assert back.to_json()["frames"] == old.to_json()["frames"]
