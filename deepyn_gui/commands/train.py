@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported only when training runs
+    from ..core.training.train_lite import LiteConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -53,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--border-match", type=float, default=None, metavar="P",
                    help="lite0: share of generated crops given the black frame-edge bands of a random real crop, "
                    "so a band (a face near the frame's edge) stops meaning real (default 0)")
+    p.add_argument("--lowres-codec", type=float, default=None, metavar="P",
+                   help="lite0: share of training crops (both classes) re-coded as a small face in a compressed "
+                   "video: shrunk to 64-160 px, JPEG-coded, enlarged back (default 0)")
     p.add_argument("--soup", nargs="+", default=(), metavar="CKPT.pt",
                    help="lite0: no training; average these lite0 checkpoints (a model soup), then calibrate and "
                    "export it like a trained model")
@@ -137,13 +144,54 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probability(value: float, flag: str) -> float:
+    from ..core.errors import InputError
+
+    if not 0.0 <= value <= 1.0:
+        raise InputError(f"{flag} takes a probability from 0 to 1.")
+    return value
+
+
+def lite_config(args: argparse.Namespace) -> LiteConfig:
+    """The training configuration the lite0/lite2 options describe (validated; no data read)."""
+    from ..core.errors import InputError
+    from ..core.training.train_lite import LiteConfig, stage2_config
+
+    cfg = LiteConfig(epochs=args.epochs, seed=args.seed, threads=args.threads, variant=args.arch)
+    if args.arch == "lite2":
+        cfg.freeze_blocks = 4  # stem + the blocks at strides <= 4, as lite0's default 3
+    if args.steps_per_epoch:
+        cfg.steps_per_epoch = args.steps_per_epoch
+    if args.init_from:
+        cfg = stage2_config(cfg)
+    if args.quality_match is not None:
+        cfg.quality_match = args.quality_match
+    if args.border_match is not None:
+        cfg.border_match = _probability(args.border_match, "--border-match")
+    if args.lowres_codec is not None:
+        cfg.lowres_codec = _probability(args.lowres_codec, "--lowres-codec")
+    if args.gen is not None:
+        cfg.gen = args.gen
+    cfg.gen_head = bool(args.gen_head)
+    cfg.balance_real_groups = bool(args.balance_real_groups)
+    if args.photo_share is not None:
+        cfg.photo_share = _probability(args.photo_share, "--photo-share")
+    if args.freeze_blocks is not None:
+        from ..core.model.uynet_lite import VARIANTS
+
+        n_blocks = sum(stage[4] for stage in VARIANTS[args.arch])
+        if not 0 <= args.freeze_blocks <= n_blocks:
+            raise InputError(f"--freeze-blocks takes 0 to {n_blocks} (EfficientNet-{args.arch.capitalize()} has "
+                             f"{n_blocks} blocks).")
+        cfg.freeze_blocks = args.freeze_blocks
+    return cfg
+
+
 def _run_lite(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
     from ..core.training.train_lite import (
         DEFAULT_HOLDOUT_GENERATORS,
         RECIPES,
-        LiteConfig,
-        stage2_config,
         train_lite_from_folders,
         train_lite_recipe,
     )
@@ -162,35 +210,7 @@ def _run_lite(args: argparse.Namespace) -> int:
         assert isinstance(cal, dict)
         print(f"wrote {args.out} (recipe {args.recipe}); threshold {cal['threshold']:.3f}")
         return 0
-    cfg = LiteConfig(epochs=args.epochs, seed=args.seed, threads=args.threads, variant=args.arch)
-    if args.arch == "lite2":
-        cfg.freeze_blocks = 4  # stem + the blocks at strides <= 4, as lite0's default 3
-    if args.steps_per_epoch:
-        cfg.steps_per_epoch = args.steps_per_epoch
-    if args.init_from:
-        cfg = stage2_config(cfg)
-    if args.quality_match is not None:
-        cfg.quality_match = args.quality_match
-    if args.border_match is not None:
-        if not 0.0 <= args.border_match <= 1.0:
-            raise InputError("--border-match must be between 0 and 1.")
-        cfg.border_match = args.border_match
-    if args.gen is not None:
-        cfg.gen = args.gen
-    cfg.gen_head = bool(args.gen_head)
-    cfg.balance_real_groups = bool(args.balance_real_groups)
-    if args.photo_share is not None:
-        if not 0.0 <= args.photo_share <= 1.0:
-            raise InputError("--photo-share takes a probability from 0 to 1.")
-        cfg.photo_share = args.photo_share
-    if args.freeze_blocks is not None:
-        from ..core.model.uynet_lite import VARIANTS
-
-        n_blocks = sum(stage[4] for stage in VARIANTS[args.arch])
-        if not 0 <= args.freeze_blocks <= n_blocks:
-            raise InputError(f"--freeze-blocks takes 0 to {n_blocks} (EfficientNet-{args.arch.capitalize()} has "
-                             f"{n_blocks} blocks).")
-        cfg.freeze_blocks = args.freeze_blocks
+    cfg = lite_config(args)
     summary = train_lite_from_folders(
         [args.data, *args.extra_real], args.fakes, args.out, cfg, args.work_dir, args.yunet,
         holdout=tuple(args.holdout) if args.holdout is not None else DEFAULT_HOLDOUT_GENERATORS,

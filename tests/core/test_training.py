@@ -522,6 +522,47 @@ def test_border_matching_gives_generated_crops_the_bands_of_real_ones_only_when_
         assert len(generated) == 8 and sum(dark) == banded
 
 
+def test_lowres_codec_recodes_crops_like_a_small_face_in_a_compressed_video_only_when_asked() -> None:
+    """`--lowres-codec P`: a crop is shrunk to a 64-160 px face, JPEG-coded and enlarged back (what inference
+    does with a small face in a compressed clip); P 0 returns the batch untouched and draws nothing."""
+    from deepyn_gui.core.training.augment import lowres_codec, lowres_codec_batch
+
+    crop = _astronaut_crop()
+    out = lowres_codec(crop, np.random.default_rng(0))
+    assert out.shape == crop.shape and out.dtype == np.uint8
+    assert _laplacian_var(out) < 0.5 * _laplacian_var(crop)  # the detail of 224 px is gone
+    assert np.array_equal(out, lowres_codec(crop, np.random.default_rng(0)))  # seeded: reproducible
+    batch = np.stack([crop, crop[:, ::-1].copy(), crop])
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    assert lowres_codec_batch(batch, 0.0, a) is batch
+    assert a.random() == b.random()
+    every = lowres_codec_batch(batch, 1.0, np.random.default_rng(1))
+    assert all(not np.array_equal(x, y) for x, y in zip(every, batch))
+    assert np.array_equal(batch[0], crop)  # the pool's crops are not modified
+    some = [sum(not np.array_equal(x, y) for x, y in zip(lowres_codec_batch(batch, 0.5, np.random.default_rng(i)), batch))
+            for i in range(20)]
+    assert 0 < sum(some) < 60
+
+
+def test_lowres_codec_option_is_validated_and_reaches_the_config() -> None:
+    import argparse
+
+    from deepyn_gui.commands import train as train_cmd
+    from deepyn_gui.core.errors import InputError
+
+    parser = argparse.ArgumentParser()
+    train_cmd.register(parser.add_subparsers())
+
+    def cfg(*extra: str) -> object:
+        return train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0", *extra]))
+
+    with pytest.raises(InputError, match="--lowres-codec"):
+        cfg("--lowres-codec", "1.5")
+    assert cfg("--lowres-codec", "0.3").lowres_codec == 0.3  # type: ignore[attr-defined]
+    assert cfg().lowres_codec == 0.0  # type: ignore[attr-defined]  # off unless asked: 2.x recipes unchanged
+    assert cfg("--init-from", "x.pt", "--lowres-codec", "0.3").lowres_codec == 0.3  # type: ignore[attr-defined]
+
+
 def test_held_out_real_flag_rates_are_split_into_photos_and_video_frames(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every training run reports the share of unseen real crops at or above its own threshold and top
     band, photos and video frames apart (calibration's reals are mostly photos; users analyse video)."""

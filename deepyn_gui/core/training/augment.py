@@ -121,6 +121,35 @@ def match_border(img: np.ndarray, reals: np.ndarray, prob: float, rng: np.random
     return with_border(img, black_border(reals[int(rng.integers(len(reals)))]))
 
 
+def lowres_codec(img: np.ndarray, rng: np.random.Generator, min_side: int = 64, max_side: int = 160) -> np.ndarray:
+    """The crop of a small face in a compressed video, as inference sees it: shrunk to a face side of
+    ``min_side``-``max_side`` px (INTER_AREA), JPEG-coded at that size (quality 20-70), then enlarged back
+    with INTER_LINEAR, as ``faces.crops.extract_crop`` enlarges a small face.
+
+    Why: ``bench/face_size_causes.py`` found that most of the rise in false alarms on small real faces
+    comes from codec artefacts made at low resolution and then enlarged, which the shared chain (``blocky``:
+    15 %, at least half the crop's side) rarely shows.
+    """
+    h, w = img.shape[:2]
+    side = int(rng.integers(min_side, max_side + 1))
+    small = cv2.resize(img, (max(8, side * w // max(h, w)), max(8, side * h // max(h, w))), interpolation=cv2.INTER_AREA)
+    small = jpeg(small, int(rng.integers(20, 71)))
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def lowres_codec_batch(imgs: np.ndarray, prob: float, rng: np.random.Generator) -> np.ndarray:
+    """``imgs`` [B,H,W,3] with :func:`lowres_codec` applied to each image independently with probability
+    ``prob``, after every other step (a clip's last encode). Drawn from its own generator so that the rest
+    of a batch is the same with and without it; ``prob`` 0 returns ``imgs`` untouched."""
+    if prob <= 0:
+        return imgs
+    out = imgs.copy()
+    for i in range(len(out)):
+        if rng.random() < prob:
+            out[i] = lowres_codec(out[i], rng)
+    return out
+
+
 def nuisance(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The random nuisance chain used on both classes (order: light, resolution, noise, codec)."""
     out = img

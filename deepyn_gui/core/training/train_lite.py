@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError, ModelError
 from ..model.uynet_lite import VARIANTS
-from .augment import match_border, match_quality, nuisance
+from .augment import lowres_codec_batch, match_border, match_quality, nuisance
 from .calibrate import auc
 from .data import DEFAULT_VAL_IDS, IMAGE_EXTS, refuse_validation_data
 from .sbi import mask_target, self_blend
@@ -67,6 +67,7 @@ class LiteConfig:
     mask_weight: float = 0.5
     quality_match: float = 0.0  # share of real crops sharpened / generated crops softened (augment.match_quality)
     border_match: float = 0.0  # share of generated crops given a real crop's black edge bands (augment.match_border)
+    lowres_codec: float = 0.0  # share of all crops re-coded as a small face in a compressed video (augment.lowres_codec)
     gen_head: bool = False  # a second class head for generated faces (3-way softmax; LiteUYNet.add_gen_head)
     variant: str = "lite0"  # the EfficientNet-Lite encoder (uynet_lite.VARIANTS); lite2 tried as a diagnostic
     balance_real_groups: bool = False  # draw a real group (clip or photo file) first, then a crop of it
@@ -412,6 +413,7 @@ def train_lite(
         te = time.perf_counter()
         for step in range(cfg.steps_per_epoch):
             imgs, mt, ft, hm = sample_batch(real, fake, cfg, _rng(cfg.seed, epoch, step))
+            imgs = lowres_codec_batch(imgs, cfg.lowres_codec, _rng(cfg.seed, epoch, step, 7))
             if cfg.gen_head:
                 mask, blend_logit, gen_logit = model.class_logits(to_tensor(imgs))
                 assert gen_logit is not None
