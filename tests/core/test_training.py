@@ -886,11 +886,13 @@ def test_gen_head_trial_reruns_the_2_1_runs_with_the_generated_head(tmp_path: Pa
 def test_recipe_pool_sizes_reach_every_stage_and_the_soup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A recipe carries its crop pool (frames per real / generated video): stage 1, every stage-2 run and
     the soup's calibration draw the same pool (2.3/2.4/2.5-trial: 120 real frames per clip; 2.1: 40), and
-    2.5-trial's border matching reaches stage 1 and every stage-2 run."""
+    2.5-trial's border matching reaches stage 1 and every stage-2 run; 2.7-trial's low-resolution codec
+    reaches every stage-2 run and not stage 1 (it reuses 2.1's)."""
     from deepyn_gui.core.training import train_lite as tl
 
-    for name, real_frames, gen_head, border in (("2.3-trial", 120, False, 0.0), ("2.4-trial", 120, True, 0.0),
-                                                ("2.5-trial", 120, False, 0.5), ("2.1", 40, False, 0.0)):
+    for name, real_frames, gen_head, border, lowres in (
+            ("2.3-trial", 120, False, 0.0, 0.0), ("2.4-trial", 120, True, 0.0, 0.0), ("2.5-trial", 120, False, 0.5, 0.0),
+            ("2.1", 40, False, 0.0, 0.0), ("2.7-trial", 40, False, 0.0, 0.3)):
         calls: list[dict[str, object]] = []
         monkeypatch.setattr(tl, "train_lite_from_folders", _fake_stage_training(calls, set()))
         tl.train_lite_recipe(["real"], "fakes", tmp_path / "m.onnx", tmp_path / name, "yunet.onnx",
@@ -902,6 +904,7 @@ def test_recipe_pool_sizes_reach_every_stage_and_the_soup(tmp_path: Path, monkey
         assert [c["cfg"].gen_head for c in runs] == [gen_head] * len(runs)  # type: ignore[attr-defined]
         # border matching (2.5-trial) is a training augmentation: stage 1 and every stage-2 run carry it
         assert [c["cfg"].border_match for c in calls[:-1]] == [border] * (len(calls) - 1)  # type: ignore[attr-defined]
+        assert [c["cfg"].lowres_codec for c in calls[:-1]] == [0.0] + [lowres] * len(runs)  # type: ignore[attr-defined]
         assert [(c["cfg"].seed, c["cfg"].gen, c["cfg"].quality_match) for c in runs] == [  # type: ignore[attr-defined]
             (r.seed, r.gen, r.quality_match) for r in tl.RECIPE_2_1]  # the same seven runs: only pool and head differ
 
