@@ -663,10 +663,11 @@ RECIPE_GEN_HEAD: tuple[Stage2Run, ...] = tuple(replace(r, gen_head=True) for r i
 #: and at 0.5 a stage-1 run no longer reacted to a pasted band. On the validation clips it beat 2.1 on every pre-set
 #: condition (0.796 overall, 3 real clips flagged) but left the demo clip uncertain: its top band starts at
 #: 0.978, so no span decides (model card, "Tried with 2.1 and not adopted").
-#: Trial 2.7: 2.1's stage 1 and seven stage-2 runs, the runs with the low-resolution codec nuisance
-#: (--lowres-codec 0.3). Why: bench/face_size_causes.py found that a codec applied at low resolution, then
-#: enlarged, is the largest reason small real faces read as fake, and run E with it (same batches otherwise)
-#: halved that rise without losing self-blend accuracy (model card, "Tried with 2.1").
+#: Trial 2.7 (NOT shipped): 2.1's stage 1 and seven stage-2 runs, the runs with the low-resolution codec
+#: nuisance (--lowres-codec 0.3). Why: bench/face_size_causes.py found that a codec applied at low resolution,
+#: then enlarged, is the largest reason small real faces read as fake, and run E with it (same batches
+#: otherwise) halved that rise without losing self-blend accuracy. The soup of seven kept only part of that
+#: gain and flagged one more held-out real video, so it failed its non-dev gates (model card, "Tried with 2.1").
 RECIPES: dict[str, Recipe] = {
     "2.1": Recipe("2.1", RECIPE_2_1),
     "2.3-trial": Recipe("2.3-trial", RECIPE_2_1, real_frames=120),
