@@ -67,6 +67,12 @@ class VideoInfo:
     exact_seek: bool = True
     video_streams: int = 1  # video streams in the file; ``stream`` is the one these facts describe
     stream: int = 0
+    stream_labels: tuple[str, ...] = ()  # one line per video stream (describe_stream), to choose among them
+
+
+def describe_stream(v: dict[str, int | float | str]) -> str:
+    """One video stream in words, as the warnings and the viewer's stream chooser name it."""
+    return f"stream {v['index']}: {v['width']}x{v['height']} {v['codec']}, {v['frames'] or '?'} frames"
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,6 +206,10 @@ class VideoSource:
             exact_seek=t.exact,
             video_streams=max(1, len(self.video_streams)),
             stream=self.stream_choice,
+            stream_labels=tuple(  # the shown stream's frames are counted even where the container has no count
+                describe_stream({**v, "frames": v["frames"] or t.count} if i == self.stream_choice else v)
+                for i, v in enumerate(self.video_streams)
+            ),
         )
 
     # ------------------------------------------------------------------ public API
@@ -360,10 +370,7 @@ class VideoSource:
 
             choice = max(range(n), key=lambda i: (size(i), -i))
         if n > 1:
-            desc = "; ".join(
-                f"stream {v['index']}: {v['width']}x{v['height']} {v['codec']}, {v['frames'] or '?'} frames"
-                for v in self.video_streams
-            )
+            desc = "; ".join(describe_stream(v) for v in self.video_streams)
             how = "as asked" if req is not None else "the one with the most frames / largest picture"
             self._record(
                 f"The file holds {n} video streams ({desc}); stream {choice} was analysed ({how}); "

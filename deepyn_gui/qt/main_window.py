@@ -509,9 +509,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("This file holds one video stream.", 5000)
             return
         current = int(getattr(info, "stream", 0))
-        value, ok = QInputDialog.getInt(self, "Video stream", f"This file holds {n} video streams (0-{n - 1}). "
-                                        "Show and analyse stream:", current, 0, n - 1)
-        if ok and value != current:
+        labels = list(getattr(info, "stream_labels", ())) or [f"stream {i}" for i in range(n)]
+        label, ok = QInputDialog.getItem(self, "Video stream", f"This file holds {n} video streams. "
+                                         "Show and analyse:", labels, current, False)
+        value = labels.index(label) if ok and label in labels else current
+        if value != current:
             self.session.choose_stream(value)
 
     def _on_clip_opened(self, info: Any) -> None:

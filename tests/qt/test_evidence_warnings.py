@@ -27,7 +27,7 @@ def test_incomplete_analysis_and_decode_warnings_reach_the_evidence_bar(qtbot) -
     assert not bar.warnings.isVisibleTo(bar)
 
 
-def test_a_file_with_several_video_streams_is_said_and_the_stream_can_be_chosen(window, qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_with_several_video_streams_is_said_and_the_stream_can_be_chosen(window, qtbot, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from tests.corpus.hostile import _two_streams
 
     clip = _two_streams(tmp_path / "two.mkv")
@@ -39,7 +39,20 @@ def test_a_file_with_several_video_streams_is_said_and_the_stream_can_be_chosen(
     assert (info.width, info.height, info.video_streams, info.stream) == (320, 240, 2, 1)  # not the 64x64 decoy
     assert any(s.startswith("warning:") and "2 video streams" in s for s in said), said
     assert window.act_stream.isEnabled()
+    assert len(info.stream_labels) == 2 and "64x64" in info.stream_labels[0] and "320x240" in info.stream_labels[1]
+    assert f"{info.frames} frames" in info.stream_labels[1]  # counted for the stream shown
+    # Analysis > Video stream... lists the streams by size, codec and frames (not a bare number box)
+    from PySide6.QtWidgets import QInputDialog
+
+    asked: list[tuple[list[str], int]] = []
+
+    def pick_first(_parent, _title, _text, items, current, _editable):  # type: ignore[no-untyped-def]
+        asked.append((list(items), current))
+        return items[0], True
+
+    monkeypatch.setattr(QInputDialog, "getItem", staticmethod(pick_first))
     with qtbot.waitSignal(window.session.clipOpened, timeout=10000) as opened:
-        window.session.choose_stream(0)
+        window.choose_stream()
+    assert asked == [(list(info.stream_labels), 1)]  # offered every stream, the one shown preselected
     assert (opened.args[0].width, opened.args[0].stream) == (64, 0)
     assert window.session.settings.video_stream == 0  # the analysis reads the same stream as the picture
