@@ -12,11 +12,15 @@ the same held-out people (standard split: 40 frames per real video, 4 generators
 - ``v3_real_p90_balanced``: the 90th percentile of those reals, same weights (a threshold that fixes the
   false-alarm rate on our own held-out reals at 10 %, photos and video frames alike);
 
-and the share of held-out real video frames at or above ``v1_youden``. Only training-side data is read
+and the share of held-out real video frames at or above ``v1_youden``. With ``--bootstrap N`` it also resamples
+the held-out groups (people and clips) with replacement N times and gives, per model, the 5th-95th percentile
+interval of the v1 and v2 thresholds: how much of a threshold is the luck of which people were held out. Only
+training-side data is read
 (``real-faces``, ``real-faces-2``, ``fakes-train``, the YuNet model); the script exits with a message when
 they are absent.
 
     python bench/calibration_stability.py MODEL.onnx [MODEL.onnx ...] [--data ../shared/data] [--work DIR]
+        [--bootstrap N]
 
 Prints one JSON document (per model, and the spread of each procedure over all models given).
 """
@@ -66,9 +70,29 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(values[order][min(len(values) - 1, int(np.searchsorted(cum, q)))])
 
 
+def group_bootstrap(groups: np.ndarray, statistic: Any, n: int, seed: int = 0) -> list[float]:
+    """``statistic(index array)`` on ``n`` resamples of whole groups drawn with replacement (a person or a
+    clip counts once, however many crops it gave), so crops of one person never split between draws."""
+    rng = np.random.default_rng(seed)
+    names = np.unique(groups)
+    members = {g: np.flatnonzero(groups == g) for g in names}
+    out = []
+    for _ in range(n):
+        pick = rng.choice(names, size=len(names), replace=True)
+        out.append(float(statistic(np.concatenate([members[g] for g in pick]))))
+    return out
+
+
+def interval(values: list[float]) -> list[float]:
+    """The 5th and 95th percentiles, rounded."""
+    return [round(float(np.percentile(values, 5)), 3), round(float(np.percentile(values, 95)), 3)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="exported lite0 models (.onnx)")
+    ap.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                    help="also resample the held-out groups N times (threshold intervals per model)")
     add_options(ap)
     args = ap.parse_args()
     needed = pool_sources(args.data, "calibration_stability")
@@ -87,11 +111,17 @@ def main() -> int:
     v1 = make_val(held, pools["fake_val"])
     v2 = make_val(held, pools["fake_val"], per_group=40)
     families: list[str] = []
+    groups1: list[str] = []
+    groups2: list[str] = []
     for g in sorted(set(held.groups)):  # make_val's order and choice of crops
         idx = np.flatnonzero(np.asarray(held.groups) == g)
         chosen = idx[np.unique(np.linspace(0, len(idx) - 1, min(40, len(idx))).round().astype(int))]
         families += [held.families[k] for k in chosen]
+        groups2 += [g] * len(chosen)
+        groups1 += [g] * len(np.unique(np.linspace(0, len(idx) - 1, min(6, len(idx))).round().astype(int)))
     fam = np.asarray(families)
+    if len(groups1) != len(v1["real"]):
+        raise SystemExit("calibration_stability: make_val chose crops differently from this script")
     if len(fam) != len(v2["real"]):
         raise SystemExit("calibration_stability: make_val chose crops differently from this script")
     weights = balanced_weights(fam)
@@ -112,6 +142,18 @@ def main() -> int:
             "v3_real_p90_balanced": round(weighted_quantile(r2, weights, 0.9), 3),
             "video_frames_at_or_above_v1": round(float((r2[fam == "real-video"] >= t1).mean()), 3),
         }
+        if args.bootstrap > 0:
+            def v1_of(i: np.ndarray, r: np.ndarray = r1, s: np.ndarray = s1) -> float:
+                return youden_threshold(np.r_[r[i], s[i]], np.r_[np.zeros(len(i)), np.ones(len(i))])
+
+            def v2_of(i: np.ndarray, r: np.ndarray = r2, s: np.ndarray = s2) -> float:
+                return weighted_youden(r[i], s[i], balanced_weights(fam[i]))
+
+            b1 = group_bootstrap(np.asarray(groups1), v1_of, args.bootstrap)
+            b2 = group_bootstrap(np.asarray(groups2), v2_of, args.bootstrap)
+            out["models"][model]["bootstrap"] = {
+                "resamples": args.bootstrap, "v1_youden_5_95": interval(b1), "v2_youden_balanced_5_95": interval(b2),
+                "v1_sd": round(float(np.std(b1)), 3), "v2_sd": round(float(np.std(b2)), 3)}
     per = list(out["models"].values())
     out["spread_max_minus_min"] = {k: round(max(p[k] for p in per) - min(p[k] for p in per), 3)
                                    for k in ("v1_youden", "v2_youden_balanced", "v3_real_p90_balanced")}

@@ -48,3 +48,16 @@ def test_weighted_quantile() -> None:
     assert cs.weighted_quantile(v, np.ones(10), 0.9) == 8.0
     w = np.r_[np.full(9, 0.01), 0.91]  # the last value carries most of the weight
     assert cs.weighted_quantile(v, w, 0.5) == 9.0
+
+
+def test_group_bootstrap_resamples_whole_groups() -> None:
+    """A resample draws people or clips, never single crops of them: group "a" (3 crops) always comes
+    with a multiple of 3 crops and "c" (2 crops) with a multiple of 2."""
+    calstab = _bench()
+    groups = np.array(["a", "a", "a", "b", "c", "c"])
+    whole = calstab.group_bootstrap(
+        groups, lambda i: float((groups[i] == "a").sum() % 3 == 0 and (groups[i] == "c").sum() % 2 == 0), 200, seed=1)
+    assert whole == [1.0] * 200
+    sizes = calstab.group_bootstrap(groups, lambda i: len(i), 200, seed=1)
+    assert len(set(sizes)) > 3 and all(3 <= n <= 9 for n in sizes)  # really resampled, three groups each time
+    assert calstab.interval([0.0] * 10 + [1.0] * 90) == [0.0, 1.0]
