@@ -909,6 +909,21 @@ def test_recipe_pool_sizes_reach_every_stage_and_the_soup(tmp_path: Path, monkey
             (r.seed, r.gen, r.quality_match) for r in tl.RECIPE_2_1]  # the same seven runs: only pool and head differ
 
 
+def test_h16_recipe_holds_ten_more_real_videos_out_of_every_stage_and_calibrates_on_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--recipe 2.1-h16-trial`: stage 1, every stage-2 run and the soup's calibration use the same split with
+    the ten extra held-out videos (a video trained on in one stage must not calibrate the soup); 2.1 holds none."""
+    from deepyn_gui.core.training import train_lite as tl
+
+    for name, extra in (("2.1-h16-trial", tl.EXTRA_VAL_VIDEOS_H16), ("2.1", ())):
+        calls: list[dict[str, object]] = []
+        monkeypatch.setattr(tl, "train_lite_from_folders", _fake_stage_training(calls, set()))
+        tl.train_lite_recipe(["real"], "fakes", tmp_path / "m.onnx", tmp_path / name, "yunet.onnx",
+                             recipe=tl.RECIPES[name], log=lambda s: None)
+        assert len(calls) == 9 and [c["extra_val_real"] for c in calls] == [extra] * 9
+    assert len(set(tl.EXTRA_VAL_VIDEOS_H16)) == 10 and not set(tl.EXTRA_VAL_VIDEOS_H16) & set(tl.DEFAULT_VAL_IDS)
+
+
 def test_group_balanced_real_sampling_weighs_a_long_clip_like_one_photo() -> None:
     """`--balance-real-groups`: a clip that gave 30 crops is drawn as often as a photo that gave one;
     without it every crop is equally likely (the shipped models' sampling, random stream unchanged)."""
