@@ -10,7 +10,10 @@ between; a clip is flagged when that score is at or above the model's threshold.
 brief-person rule does not apply; the score is the person's ``max(confident figure, span level)`` as in
 ``verdict.track_verdict``. Only training-side data is read (``../shared/data/real-faces``, ``real-faces-2``).
 
-    python bench/span_level.py MODEL.onnx [MODEL.onnx ...] [--data ../shared/data] [--threads 2]
+    python bench/span_level.py MODEL.onnx [MODEL.onnx ...] [--data ../shared/data] [--threads 2] [--h16]
+
+``--h16`` adds the ten real videos that ``--recipe 2.1-h16-trial`` holds out (16 in all); every other model
+trained on those ten, so use it only to compare models of that split.
 
 Prints one JSON document.
 """
@@ -51,9 +54,11 @@ def clip_score(tracks: dict[int, tuple[list[int], list[float], list[float]]], le
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="models (.onnx) to compare")
+    ap.add_argument("--h16", action="store_true",
+                    help="also the ten real videos that --recipe 2.1-h16-trial holds out (only unseen by such models)")
     add_options(ap, work=False)
     args = ap.parse_args()
-    clips = held_out_real_videos(args.data, "span_level")
+    clips = held_out_real_videos(args.data, "span_level", h16=args.h16)
     if clips is None:
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))

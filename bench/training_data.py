@@ -40,9 +40,21 @@ HELD_OUT_REAL_VIDEOS = ("real-faces/dagan__driving.mp4", "real-faces/liveportrai
                         "real-faces/videoretalking__face_4.mp4", "real-faces-2/videos/lia__vox_driving3.mov")
 
 
-def held_out_real_videos(data: str | Path, suite: str) -> list[Path] | None:
-    """:data:`HELD_OUT_REAL_VIDEOS` under ``data``; None (and a message on stderr) when one is missing."""
-    clips = [Path(data) / c for c in HELD_OUT_REAL_VIDEOS]
+#: The ten more real videos that models trained with ``--recipe 2.1-h16-trial`` never saw
+#: (``train_lite.EXTRA_VAL_VIDEOS_H16``); only meaningful for such models: every other model trained on them.
+EXTRA_HELD_OUT_REAL_VIDEOS_H16 = (
+    "real-faces/liveportrait__driving_d0.mp4", "real-faces/liveportrait__driving_d9.mp4",
+    "real-faces/aniportrait__pose_ref_video.mp4", "real-faces-2/videos/pcavs__Audio_Source_681100216.mp4",
+    "real-faces/liveportrait__driving_d19.mp4", "real-faces/liveportrait__driving_d10.mp4",
+    "real-faces-2/videos/pcavs__Audio_Source_00086.mp4", "real-faces-2/videos/lia__vox_obama.mov",
+    "real-faces/videoretalking__face_1.mp4", "real-faces-2/videos/vtoonify__529.mp4",
+)
+
+
+def held_out_real_videos(data: str | Path, suite: str, h16: bool = False) -> list[Path] | None:
+    """:data:`HELD_OUT_REAL_VIDEOS` (and with ``h16`` the ten of :data:`EXTRA_HELD_OUT_REAL_VIDEOS_H16`) under
+    ``data``; None (and a message on stderr) when one is missing."""
+    clips = [Path(data) / c for c in HELD_OUT_REAL_VIDEOS + (EXTRA_HELD_OUT_REAL_VIDEOS_H16 if h16 else ())]
     missing = [str(c) for c in clips if not c.exists()]
     if missing:
         print(f"{suite}: skipped, missing {', '.join(missing)}", file=sys.stderr)
