@@ -20,7 +20,7 @@ training-side data is read
 they are absent.
 
     python bench/calibration_stability.py MODEL.onnx [MODEL.onnx ...] [--data ../shared/data] [--work DIR]
-        [--bootstrap N]
+        [--bootstrap N] [--h16]
 
 Prints one JSON document (per model, and the spread of each procedure over all models given).
 """
@@ -93,6 +93,8 @@ def main() -> int:
     ap.add_argument("models", nargs="+", help="exported lite0 models (.onnx)")
     ap.add_argument("--bootstrap", type=int, default=0, metavar="N",
                     help="also resample the held-out groups N times (threshold intervals per model)")
+    ap.add_argument("--h16", action="store_true",
+                    help="the split of --recipe 2.1-h16-trial (ten more real videos held out); only for its models")
     add_options(ap)
     args = ap.parse_args()
     needed = pool_sources(args.data, "calibration_stability")
@@ -102,11 +104,12 @@ def main() -> int:
     from accuracy_real_video import scorer
 
     from deepyn_gui.core.training.calibrate import youden_threshold
-    from deepyn_gui.core.training.train_lite import build_pools, make_val
+    from deepyn_gui.core.training.train_lite import EXTRA_VAL_VIDEOS_H16, build_pools, make_val
 
     t0 = time.perf_counter()
     work = args.work or tempfile.mkdtemp(prefix="deepyn-calstab-")
-    pools = build_pools(needed[:2], needed[2], work, needed[3], log=lambda s: None)
+    pools = build_pools(needed[:2], needed[2], work, needed[3], log=lambda s: None,
+                        extra_val_real=EXTRA_VAL_VIDEOS_H16 if args.h16 else ())
     held = pools["real_val"]
     v1 = make_val(held, pools["fake_val"])
     v2 = make_val(held, pools["fake_val"], per_group=40)
