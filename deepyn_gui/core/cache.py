@@ -16,8 +16,9 @@ and the clip analysed again, never shown (an edited entry once gave frame scores
 verdict). This detects damage and casual edits; it is not a signature against someone who rewrites
 the digest too.
 
-The verdict is not taken from the entry: it is recomputed from the stored frame scores with this
-version's rules, so an update that changes the verdict rules never shows a stale verdict.
+An entry records the verdict rules it was made under (``verdict.verdict_rules_id``); when they differ from
+this version's, the verdict is derived again from the stored frame scores, so an update that changes the
+verdict rules never shows a stale verdict.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 from .errors import DeepYNError, ExportError
 from .export.atomic import write_atomic
 from .results import AnalysisResult, FaceResult, FrameResult
+from .verdict import verdict_rules_id
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,7 @@ class AnalysisCache:
             "model_sha256": result.model.sha256,
             "model_name": result.model.name,
             "settings_hash": settings_hash(result.settings),
+            "verdict_rules": verdict_rules_id(),
             "saved_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
         doc_bytes = json.dumps(result.to_json(), ensure_ascii=False).encode("utf-8")
@@ -220,7 +223,9 @@ class AnalysisCache:
             return None
         if evidence_path is not None:
             result.source = replace(result.source, path=str(evidence_path))
-        return _with_current_verdict(result, path)
+        if meta.get("verdict_rules") != verdict_rules_id():
+            result = _with_current_verdict(result, path)
+        return result
 
     def entries(self, evidence_sha256: str) -> list[CacheEntry]:
         """Every saved analysis of this evidence (any model/settings), newest first."""
@@ -264,7 +269,9 @@ def _with_current_verdict(result: AnalysisResult, path: Path) -> AnalysisResult:
 
     The key covers the evidence, the model and the settings, not the verdict rules (span level, brief-person
     rule), which can change between releases: a stored verdict would then contradict what a fresh analysis
-    of the same frames says. The frame scores are the measurement; the verdict is derived from them.
+    of the same frames says. The frame scores are the measurement; the verdict is derived from them. Used
+    only when the entry was made under other rules (``verdict.verdict_rules_id``): stored scores are rounded
+    to 6 decimals, so a recomputed verdict can differ from the original in its last digit.
     """
     from .verdict import video_verdict
 

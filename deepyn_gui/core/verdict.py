@@ -451,3 +451,20 @@ def video_verdict(
     if n_no_face:
         text += f" No face on {n_no_face} of {n_frames} analysed frames."
     return Verdict(worst.label, worst.fake_score, aggregator, worst.band, text, model.threshold, per_track)
+
+
+#: Raise when the verdict's logic changes in a way its parameters below do not show.
+VERDICT_RULES_VERSION = 1
+
+
+def verdict_rules_id() -> str:
+    """A short fingerprint of the rules that turn frame scores into a verdict (span rule, brief-person rule,
+    fallback bands). The session cache stores it: an entry made under other rules gets its verdict derived
+    again from its frames instead of showing the old one."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    rules = {"version": VERDICT_RULES_VERSION, "span": asdict(SPAN_RULE), "min_track_s": MIN_DECISIVE_TRACK_S,
+             "default_aggregator": DEFAULT_AGGREGATOR, "bands": [[b.lo, b.hi, b.name] for b in DEFAULT_BANDS]}
+    return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()[:16]

@@ -155,9 +155,10 @@ def test_incomplete_results_are_not_cached(tmp_path: Path, monkeypatch: pytest.M
     assert AnalysisCache().entries(result.source.sha256) == []
 
 
-def test_a_stored_verdict_is_recomputed_with_the_current_rules() -> None:
+def test_a_stored_verdict_is_recomputed_with_the_current_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     """An entry written by an older release (other span level, no brief-person rule) must not show its
     old verdict: the frames are reused, the verdict is derived again from them."""
+    from deepyn_gui.core import cache as cache_module
     from deepyn_gui.core.results import Verdict
     from deepyn_gui.core.verdict import video_verdict
 
@@ -171,9 +172,15 @@ def test_a_stored_verdict_is_recomputed_with_the_current_rules() -> None:
     )
     old = dataclasses.replace(result, verdict=stale)
     cache = AnalysisCache()
+    monkeypatch.setattr(cache_module, "verdict_rules_id", lambda: "rules-of-an-older-release")
     cache.save(old)
+    monkeypatch.undo()
     back = cache.load(result.source.sha256, result.model.sha256, result.settings)
     assert back is not None
     assert back.verdict.to_json() == current.to_json()
     assert back.verdict.label != stale.label and "older rule" not in back.verdict.explanation
     assert back.to_json()["frames"] == old.to_json()["frames"]
+    # an entry made under the current rules keeps its stored verdict exactly (no rounding drift)
+    cache.save(result)
+    same = cache.load(result.source.sha256, result.model.sha256, result.settings)
+    assert same is not None and same.verdict.to_json() == result.verdict.to_json()
