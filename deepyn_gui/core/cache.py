@@ -224,7 +224,11 @@ class AnalysisCache:
         if evidence_path is not None:
             result.source = replace(result.source, path=str(evidence_path))
         if meta.get("verdict_rules") != verdict_rules_id():
-            result = _with_current_verdict(result, path)
+            try:
+                result = _with_current_verdict(result, path)
+            except (ValueError, KeyError) as exc:  # e.g. an aggregator this version no longer has
+                log.warning("ignoring cache entry %s: its verdict cannot be derived again (%s)", path, exc)
+                return None
         return result
 
     def entries(self, evidence_sha256: str) -> list[CacheEntry]:

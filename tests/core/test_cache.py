@@ -180,6 +180,11 @@ def test_a_stored_verdict_is_recomputed_with_the_current_rules(monkeypatch: pyte
     assert back.verdict.to_json() == current.to_json()
     assert back.verdict.label != stale.label and "older rule" not in back.verdict.explanation
     assert back.to_json()["frames"] == old.to_json()["frames"]
+    # an older entry whose aggregator no longer exists is analysed again, never shown or crashed on
+    monkeypatch.setattr(cache_module, "verdict_rules_id", lambda: "rules-of-an-older-release")
+    cache.save(dataclasses.replace(old, verdict=dataclasses.replace(stale, aggregator="retired-aggregator")))
+    monkeypatch.undo()
+    assert cache.load(result.source.sha256, result.model.sha256, result.settings) is None
     # an entry made under the current rules keeps its stored verdict exactly (no rounding drift)
     cache.save(result)
     same = cache.load(result.source.sha256, result.model.sha256, result.settings)
