@@ -165,7 +165,7 @@ def lite_config(args: argparse.Namespace) -> LiteConfig:
     if args.init_from:
         cfg = stage2_config(cfg)
     if args.quality_match is not None:
-        cfg.quality_match = args.quality_match
+        cfg.quality_match = _probability(args.quality_match, "--quality-match")
     if args.border_match is not None:
         cfg.border_match = _probability(args.border_match, "--border-match")
     if args.lowres_codec is not None:

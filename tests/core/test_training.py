@@ -558,6 +558,9 @@ def test_lowres_codec_option_is_validated_and_reaches_the_config() -> None:
 
     with pytest.raises(InputError, match="--lowres-codec"):
         cfg("--lowres-codec", "1.5")
+    for flag in ("--quality-match", "--border-match", "--photo-share"):
+        with pytest.raises(InputError, match=flag):
+            cfg(flag, "-0.1")
     assert cfg("--lowres-codec", "0.3").lowres_codec == 0.3  # type: ignore[attr-defined]
     assert cfg().lowres_codec == 0.0  # type: ignore[attr-defined]  # off unless asked: 2.x recipes unchanged
     assert cfg("--init-from", "x.pt", "--lowres-codec", "0.3").lowres_codec == 0.3  # type: ignore[attr-defined]

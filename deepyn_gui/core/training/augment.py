@@ -122,9 +122,9 @@ def match_border(img: np.ndarray, reals: np.ndarray, prob: float, rng: np.random
 
 
 def lowres_codec(img: np.ndarray, rng: np.random.Generator, min_side: int = 64, max_side: int = 160) -> np.ndarray:
-    """The crop of a small face in a compressed video, as inference sees it: shrunk to a face side of
-    ``min_side``-``max_side`` px (INTER_AREA), JPEG-coded at that size (quality 20-70), then enlarged back
-    with INTER_LINEAR, as ``faces.crops.extract_crop`` enlarges a small face.
+    """The crop of a small face in a compressed video, as inference sees it: the crop (face and margin)
+    shrunk to a side of ``min_side``-``max_side`` px (INTER_AREA), JPEG-coded at that size (quality 20-70),
+    then enlarged back with INTER_LINEAR, as ``faces.crops.extract_crop`` enlarges a small face's crop.
 
     Why: ``bench/face_size_causes.py`` found that most of the rise in false alarms on small real faces
     comes from codec artefacts made at low resolution and then enlarged, which the shared chain (``blocky``:
