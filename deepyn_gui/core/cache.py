@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 APP_NAME = "deepyn-viewer"
 ENV_DATA_DIR = "DEEPYN_DATA_DIR"
 CACHE_FORMAT = "deepyn.cache/2"  # /2: entries carry content_sha256
+#: Why an existing entry was not used (``AnalysisCache.load_checked``).
+REFUSED_DAMAGED = "damaged"  # unreadable, or its content does not match its digest or key
+REFUSED_RULES = "rules"  # made under verdict rules whose verdict cannot be derived again from its scores
 #: Settings that change speed only, never the numbers: left out of the key.
 NON_RESULT_SETTINGS: frozenset[str] = frozenset({"detector_threads"})
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -169,17 +172,30 @@ class AnalysisCache:
         self, evidence_sha256: str, model_sha256: str, settings: dict[str, Any], evidence_path: str | None = None
     ) -> AnalysisResult | None:
         """The cached analysis for exactly this evidence, model and settings, or None."""
+        return self.load_checked(evidence_sha256, model_sha256, settings, evidence_path)[0]
+
+    def load_checked(
+        self, evidence_sha256: str, model_sha256: str, settings: dict[str, Any], evidence_path: str | None = None
+    ) -> tuple[AnalysisResult | None, str | None]:
+        """Like :meth:`load`, plus why an entry that exists was refused (None when absent or used).
+
+        The reason lets a caller tell the user the truth: a damaged entry and one made under verdict rules
+        this version cannot re-derive are both analysed again, but only the first is a warning sign.
+        """
         path = self.path_for(evidence_sha256, model_sha256, settings)
         if not path.is_file():
-            return None
-        return self.load_file(path, evidence_path)
+            return None, None
+        return self._read(path, evidence_path)
 
     def load_file(self, path: str | os.PathLike[str], evidence_path: str | None = None) -> AnalysisResult | None:
         """Read one entry; None (with a warning logged) if it is damaged or not a cache file.
 
         ``evidence_path`` replaces the recorded path: the same bytes may have been moved or renamed.
         """
-        path = Path(path)
+        return self._read(Path(path), evidence_path)[0]
+
+    def _read(self, path: Path, evidence_path: str | None) -> tuple[AnalysisResult | None, str | None]:
+        """``(result, None)`` or ``(None, reason)``: REFUSED_DAMAGED or REFUSED_RULES."""
         try:
             with zipfile.ZipFile(path, "r") as z:
                 meta = json.loads(z.read("cache.json"))
@@ -213,14 +229,14 @@ class AnalysisCache:
                 result.frames = frames
         except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, json.JSONDecodeError, zlib.error) as exc:
             log.warning("discarding damaged cache entry %s: %s; the clip is analysed again", path, exc)
-            return None
+            return None, REFUSED_DAMAGED
         if (
             result.source.sha256 != meta.get("evidence_sha256")
             or result.model.sha256 != meta.get("model_sha256")
             or settings_hash(result.settings) != meta.get("settings_hash")
         ):
             log.warning("ignoring cache entry %s: its content does not match its key", path)
-            return None
+            return None, REFUSED_DAMAGED
         if evidence_path is not None:
             result.source = replace(result.source, path=str(evidence_path))
         if meta.get("verdict_rules") != verdict_rules_id():
@@ -228,8 +244,8 @@ class AnalysisCache:
                 result = _with_current_verdict(result, path)
             except (ValueError, KeyError) as exc:  # e.g. an aggregator this version no longer has
                 log.warning("ignoring cache entry %s: its verdict cannot be derived again (%s)", path, exc)
-                return None
-        return result
+                return None, REFUSED_RULES
+        return result, None
 
     def entries(self, evidence_sha256: str) -> list[CacheEntry]:
         """Every saved analysis of this evidence (any model/settings), newest first."""
@@ -416,12 +432,11 @@ def analyse_cached(
     digest = evidence_sha256 or sha256_file(path)
     model_sha = backend.model_info.sha256
     wanted = settings.to_json()
-    discarded = False
+    refused: str | None = None
     if not reanalyse and model_sha:
-        hit = cache.load(digest, model_sha, wanted, evidence_path=str(path))
+        hit, refused = cache.load_checked(digest, model_sha, wanted, evidence_path=str(path))
         if hit is not None:
             return hit, True
-        discarded = cache.path_for(digest, model_sha, wanted).is_file()  # there, but refused as damaged
     result = analyze(path, backend, settings, cancel=cancel, on_progress=on_progress)
     if result.source.sha256 != digest:
         raise DeepYNError(
@@ -432,9 +447,14 @@ def analyse_cached(
             cache.save(result)
         except DeepYNError as exc:  # a full disk must not lose the analysis itself
             log.warning("could not cache the analysis: %s", exc)
-    if discarded:  # said in every output of this run (after saving: the new entry is sound)
+    if refused == REFUSED_DAMAGED:  # said in every output of this run (after saving: the new entry is sound)
         result.warnings.append(
             "A cached analysis of this clip was damaged or edited (its digest did not match) and was "
             "discarded; the clip was analysed again."
+        )
+    elif refused == REFUSED_RULES:
+        result.warnings.append(
+            "A cached analysis of this clip was made under verdict rules this version cannot apply again to "
+            "its stored scores; the clip was analysed again."
         )
     return result, False

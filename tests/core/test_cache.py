@@ -119,9 +119,35 @@ def test_damaged_entry_is_ignored_and_replaced(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:100])
     assert cache.load(result.source.sha256, result.model.sha256, result.settings) is None
     b = ColourBackend()
-    _again, cached = analyse_cached(str(clip), b, settings)
+    again, cached = analyse_cached(str(clip), b, settings)
     assert not cached and b.calls > 0
+    assert any("damaged or edited" in w for w in again.warnings)
     assert cache.load(result.source.sha256, result.model.sha256, result.settings) is not None
+
+
+def test_an_entry_under_rules_that_cannot_be_applied_again_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Such an entry is analysed again like a damaged one, but the user is not told it was damaged."""
+    from deepyn_gui.core import cache as cache_module
+
+    (tmp_path / "ev").mkdir()
+    clip = write_test_clip(tmp_path / "ev" / "a.mp4", n=3)
+    settings = AnalysisSettings(detector="haar")
+    result, _ = analyse_cached(str(clip), ColourBackend(), settings)
+    cache = AnalysisCache()
+    retired = dataclasses.replace(result, verdict=dataclasses.replace(result.verdict, aggregator="retired-aggregator"))
+    with monkeypatch.context() as m:
+        m.setattr(cache_module, "verdict_rules_id", lambda: "rules-of-an-older-release")
+        cache.save(retired)
+    assert cache.load_checked(result.source.sha256, result.model.sha256, result.settings)[1] == "rules"
+    b = ColourBackend()
+    again, cached = analyse_cached(str(clip), b, settings, cache=cache)
+    assert not cached and b.calls > 0
+    assert any("verdict rules" in w for w in again.warnings)
+    assert not any("damaged" in w for w in again.warnings)
+    assert cache.load_checked(result.source.sha256, result.model.sha256, result.settings) == (
+        cache.load(result.source.sha256, result.model.sha256, result.settings), None)
 
 
 def test_failed_save_keeps_the_previous_entry(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,18 +198,18 @@ def test_a_stored_verdict_is_recomputed_with_the_current_rules(monkeypatch: pyte
     )
     old = dataclasses.replace(result, verdict=stale)
     cache = AnalysisCache()
-    monkeypatch.setattr(cache_module, "verdict_rules_id", lambda: "rules-of-an-older-release")
-    cache.save(old)
-    monkeypatch.undo()
+    with monkeypatch.context() as m:  # not monkeypatch.undo(): that would also undo the test's data folder
+        m.setattr(cache_module, "verdict_rules_id", lambda: "rules-of-an-older-release")
+        cache.save(old)
     back = cache.load(result.source.sha256, result.model.sha256, result.settings)
     assert back is not None
     assert back.verdict.to_json() == current.to_json()
     assert back.verdict.label != stale.label and "older rule" not in back.verdict.explanation
     assert back.to_json()["frames"] == old.to_json()["frames"]
     # an older entry whose aggregator no longer exists is analysed again, never shown or crashed on
-    monkeypatch.setattr(cache_module, "verdict_rules_id", lambda: "rules-of-an-older-release")
-    cache.save(dataclasses.replace(old, verdict=dataclasses.replace(stale, aggregator="retired-aggregator")))
-    monkeypatch.undo()
+    with monkeypatch.context() as m:
+        m.setattr(cache_module, "verdict_rules_id", lambda: "rules-of-an-older-release")
+        cache.save(dataclasses.replace(old, verdict=dataclasses.replace(stale, aggregator="retired-aggregator")))
     assert cache.load(result.source.sha256, result.model.sha256, result.settings) is None
     # an entry made under the current rules keeps its stored verdict exactly (no rounding drift)
     cache.save(result)
