@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--n-val", type=int, default=5, help="validation identities when --val-ids is not given")
     p.add_argument("--include-flagged", action="store_true",
                    help="also train on clips flagged FLAG-ENH in the folder's MANIFEST.md (left out by default)")
-    p.add_argument("--recipe", choices=("2.1", "2.2-trial", "2.3-trial", "2.4-trial", "2.5-trial", "2.7-trial", "2.1-h16-trial", "gen-head-trial"),
+    p.add_argument("--recipe", choices=("2.1", "2.2-trial", "2.3-trial", "2.4-trial", "2.5-trial", "2.7-trial", "2.1-h16-trial", "2.5-h16-trial", "gen-head-trial"),
                    default=None,
                    help="lite0: run a whole recipe in one command, resumable (2.1 = the bundled model: stage 1, "
                    "seven second-stage runs, their soup; about 2 h on 2 free cores. 2.2-trial: the same, then "
