@@ -8,12 +8,15 @@ opens it in :class:`deepyn_gui.qt.main_window.MainWindow` and measures, on the G
   and a scrub burst;
 * playback: frames shown / dropped against the clip's clock;
 * the longest GUI-thread stall (gap between ticks of a 5 ms QTimer) while an analysis runs, alone and
-  while the clip plays.
+  while the clip plays;
+* cancel latency: the Cancel request -> the cancelled analysis finished on the GUI thread (median of
+  ``--cancels`` runs, each cancelled once a few frames are in). The test suite only checks that Cancel
+  stops the run early and within seconds; the figure itself lives here.
 
 Prints one JSON document on stdout (a short summary on stderr). Runs offscreen unless QT_QPA_PLATFORM
 says otherwise. Numbers depend on the machine and its load; the load average is recorded with them.
 
-    python bench/bench_gui.py [--frames 240] [--seeks 40] [--analysis-frames 60] [--model PATH]
+    python bench/bench_gui.py [--frames 240] [--seeks 40] [--analysis-frames 60] [--cancels 5] [--model PATH]
 """
 
 from __future__ import annotations
@@ -204,11 +207,37 @@ class Bench:
         }
 
 
+    def cancel_latency(self, runs: int) -> dict[str, Any]:
+        from dataclasses import replace
+
+        self.s.settings = replace(self.s.settings, max_frames=None)
+        waits: list[float] = []
+        worker: list[float] = []
+        for _ in range(runs):
+            if not self.s.start_analysis():
+                raise RuntimeError("analysis did not start")
+            self.pump(lambda: len(self.s.results) >= 3 or not self.s.analysis_running, 120)
+            if not self.s.analysis_running:
+                raise RuntimeError("the analysis ended before it could be cancelled")
+            t0 = time.perf_counter()
+            self.s.cancel_analysis()
+            self.pump(lambda: not self.s.analysis_running, 60)
+            waits.append(time.perf_counter() - t0)
+            if self.s.last_cancel_latency_s is not None:
+                worker.append(self.s.last_cancel_latency_s)
+            if self.s.analysis_state != "cancelled":
+                raise RuntimeError(f"the analysis ended as {self.s.analysis_state!r}, not cancelled")
+        return {"runs": runs, "p50_ms": round(statistics.median(waits) * 1000, 1),
+                "max_ms": round(max(waits) * 1000, 1),
+                "worker_p50_ms": round(statistics.median(worker) * 1000, 1) if worker else None}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=240, help="frames in the generated 720p clip (30 fps)")
     ap.add_argument("--seeks", type=int, default=40, help="random seeks to time")
     ap.add_argument("--analysis-frames", type=int, default=60, help="frames to analyse per stall measurement")
+    ap.add_argument("--cancels", type=int, default=5, help="analyses cancelled to time the Cancel request")
     ap.add_argument("--backend", default="onnx")
     ap.add_argument("--model", default=None, help="model file (default: the bundled model)")
     ap.add_argument("--threads", type=int, default=2, help="inference threads")
@@ -254,6 +283,7 @@ def main() -> int:
         out["playback"] = b.playback(3.0)
         out["analysis"] = b.analysis_stall(False, args.analysis_frames)
         out["analysis_while_playing"] = b.analysis_stall(True, args.analysis_frames)
+        out["cancel"] = b.cancel_latency(args.cancels)
         t0 = time.perf_counter()
         win.close()
         out["close_ms"] = round((time.perf_counter() - t0) * 1000, 1)
@@ -262,7 +292,8 @@ def main() -> int:
     s, a, ap_ = out["seek"], out["analysis"], out["analysis_while_playing"]
     print(f"seek p50/p95 {s['random_seek_to_painted']['p50_ms']}/{s['random_seek_to_painted']['p95_ms']} ms; "
           f"longest GUI stall during analysis {a['longest_stall_ms']} ms "
-          f"({ap_['longest_stall_ms']} ms while playing)", file=sys.stderr)
+          f"({ap_['longest_stall_ms']} ms while playing); cancel -> finished p50 {out['cancel']['p50_ms']} ms",
+          file=sys.stderr)
     return 0
 
 

@@ -223,7 +223,7 @@ def test_hashing_never_blocks_the_gui_and_is_cancelled_by_a_new_clip_or_close(
     wait_shown(qtbot, window, 5)
     stall_probe.stop()
     print(f"\nlongest GUI-thread stall while hashing: {stall_probe.longest_s * 1000:.1f} ms")
-    assert stall_probe.longest_s < 0.25
+    assert stall_probe.longest_s < 1.0  # the 3 s hash on the GUI thread would stall it for seconds (bench_gui: figures)
 
     open_clip(window, pattern_clip)  # another clip: the first hash stops
     qtbot.waitUntil(lambda: calls[0]["cancelled"], timeout=2_000)
