@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def main() -> int:
     from deepyn_gui.backends import create_backend
     from deepyn_gui.core.demo import write_demo
     from deepyn_gui.core.pipeline import AnalysisSettings, analyze
-    from deepyn_gui.core.verdict import span_level
+    from deepyn_gui.core.verdict import SPAN_RULE, span_level
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="deepyn-span-") as tmp:
@@ -77,7 +78,7 @@ def main() -> int:
             backend = create_backend("onnx", model_path=model, threads=args.threads)
             try:
                 info = backend.model_info
-                threshold, top = float(info.threshold), span_level(info)
+                threshold, top = float(info.threshold), span_level(info, replace(SPAN_RULE, level="top_band"))
                 levels = {"top band (shipped)": top, "threshold": threshold, "midpoint": (threshold + top) / 2}
                 rows: dict[str, Any] = {}
                 for clip, stride in [(c, 5) for c in clips] + [(demo, 1)]:

@@ -159,3 +159,16 @@ def test_analyze_prints_the_model_cards_first_limits_beside_a_verdict(clips, tin
     r = run_cli("analyze", clips["noface"], "--model", model, "--threads", "1")
     assert r.returncode == 0, r.stderr
     assert "NO FACE FOUND" in r.stdout and "Known limits" not in r.stdout and "Caution" not in r.stdout
+
+
+def test_models_info_names_the_threshold_and_the_span_level():
+    """`deepyn models info` shows the two numbers the verdict rests on, so an analyst can check a report."""
+    from deepyn_gui.backends import default_model_path
+    from deepyn_gui.core.model.metadata import read_model_info
+    from deepyn_gui.core.verdict import span_level
+
+    info = read_model_info(default_model_path())
+    r = run_cli("models", "info")
+    assert r.returncode == 0, r.stderr
+    assert f"threshold  {info.threshold:.3f}" in r.stdout
+    assert f"span level {span_level(info):.3f} (" in r.stdout

@@ -40,6 +40,7 @@ def run_info(args: argparse.Namespace) -> int:
     from ..backends import default_model_path
     from ..core.errors import ModelError
     from ..core.model.metadata import read_model_info
+    from ..core.verdict import SPAN_LEVEL_NAMES, span_level
 
     path = Path(args.model) if args.model else default_model_path()
     if not path.is_file():
@@ -50,6 +51,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"sha256     {mi.sha256}")
     print(f"trained    {'yes' if mi.trained else 'NO - untrained placeholder, scores mean nothing'}")
     print(f"threshold  {mi.threshold:.3f} (real below {mi.real_below:.3f})")
+    print(f"span level {span_level(mi):.3f} ({SPAN_LEVEL_NAMES.get(mi.span_level, mi.span_level)})")
     for b in mi.bands:
         print(f"band       [{b.lo:.2f}, {min(b.hi, 1.0):.2f}) {b.name}: {b.meaning}")
     if mi.card_path and Path(mi.card_path).is_file():

@@ -297,6 +297,9 @@ class ModelInfo:
     bands: tuple[ScoreBand, ...] = ()
     card_path: str = ""
     notes: str = ""
+    #: where a sustained span must sit for this model: "top_band" (the default) or "threshold"
+    #: (for a model whose top band starts so high that no span reaches it; see verdict.span_level)
+    span_level: str = "top_band"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -309,6 +312,7 @@ class ModelInfo:
             "real_below": self.real_below,
             "bands": [[b.lo, b.hi, b.name, b.meaning] for b in self.bands],
             "notes": self.notes,
+            "span_level": self.span_level,
         }
 
     @classmethod
@@ -323,7 +327,15 @@ class ModelInfo:
             real_below=float(d.get("real_below", 0.3)),
             bands=tuple(ScoreBand(float(b[0]), float(b[1]), str(b[2]), str(b[3])) for b in d.get("bands", [])),
             notes=d.get("notes", ""),
+            span_level=_span_level(d.get("span_level", "top_band")),
         )
+
+
+def _span_level(value: Any) -> str:
+    """A stored span level, checked (an edited export must not smuggle in a rule the verdict cannot apply)."""
+    if value not in ("top_band", "threshold"):
+        raise ValueError(f"unknown span level {value!r} in the model record; expected top_band or threshold")
+    return str(value)
 
 
 VerdictLabel = Literal["fake", "real", "uncertain", "no_face", "too_small", "error"]

@@ -21,7 +21,7 @@ from deepyn_gui.core.export.report import (
     report_html,
     write_report,
 )
-from deepyn_gui.core.verdict import clip_cautions, verdict_words
+from deepyn_gui.core.verdict import clip_cautions, span_level, verdict_words
 
 try:
     from tests.exports_support import TINTED, ColourBackend, analyse_clip, shared_analysis, write_test_clip
@@ -78,6 +78,8 @@ def test_report_has_every_section_and_the_numbers_of_the_result() -> None:
         f"{result.source.size_bytes:,} bytes",
         verdict_words(result.verdict.label), result.verdict.explanation.split(".")[0],
         "yes — matches",
+        # everything another analyst needs to derive the verdict from the scores again
+        f"{result.model.threshold:.3f}", f"{span_level(result.model):.3f} (the start of the top score band)",
     ):
         assert needle in html, needle
     for key in result.settings:  # all settings

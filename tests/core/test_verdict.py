@@ -211,6 +211,40 @@ def test_span_level_is_the_top_band_never_below_the_threshold():
         span_level(BANDED, SpanRule(level="median"))
 
 
+def test_a_model_can_carry_its_span_level_in_its_calibration():
+    """A model whose top band starts very high (no span of self-blended frames reaches it) names the
+    threshold as its span level; every other model keeps the top band, and an explicit rule still wins."""
+    import dataclasses
+    import json
+
+    from deepyn_gui.core.errors import ModelError
+    from deepyn_gui.core.model.metadata import calibration_json, model_info_from_metadata, parse_calibration
+
+    at_threshold = dataclasses.replace(BANDED, span_level="threshold")
+    assert span_level(BANDED) == pytest.approx(0.9) and span_level(at_threshold) == pytest.approx(0.6)
+    assert span_level(at_threshold, SpanRule(level="top_band")) == pytest.approx(0.9)
+    scores = demo_like(inside=0.8)  # 3 s over the threshold, under the top band
+    assert video_verdict(frames_for({1: scores}), BANDED).label != "fake"
+    decided = video_verdict(frames_for({1: scores}), at_threshold)
+    assert decided.label == "fake" and "sustained span" in decided.explanation
+    assert ModelInfo.from_json(at_threshold.to_json()) == at_threshold
+    old = BANDED.to_json()
+    del old["span_level"]  # exports written before the field existed read as the top band
+    assert ModelInfo.from_json(old).span_level == "top_band"
+    with pytest.raises(ValueError, match="span level"):
+        ModelInfo.from_json({**old, "span_level": "anything"})
+    bands = [[b.lo, b.hi, b.name, b.meaning] for b in BANDED.bands]
+    text = calibration_json(0.6, bands, 0.2, span_level="threshold")
+    assert json.loads(text)["span_level"] == "threshold"
+    info = model_info_from_metadata("m.onnx", {"deepyn.calibration": text}, "0" * 64)
+    assert info.span_level == "threshold" and info.threshold == pytest.approx(0.6)
+    assert model_info_from_metadata("m.onnx", {"deepyn.calibration": calibration_json(0.6, bands)}, "0" * 64).span_level == "top_band"
+    with pytest.raises(ModelError, match="span_level"):
+        parse_calibration(json.dumps({**json.loads(text), "span_level": "median"}))
+    with pytest.raises(ModelError, match="span_level"):
+        calibration_json(0.6, bands, span_level="median")
+
+
 def test_elevated_but_not_high_span_does_not_override():
     """3 s at 0.8 (over the threshold, under the top band): the span rule leaves it to the confident strategy."""
     scores = demo_like(inside=0.8)

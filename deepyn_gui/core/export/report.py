@@ -31,7 +31,7 @@ from ..errors import Cancelled, ExportError
 from ..model.card import card_sections
 from ..model.card import model_card_text as card_text_for
 from ..results import AnalysisResult
-from ..verdict import DEFAULT_BANDS, clip_cautions, not_analysed, verdict_words
+from ..verdict import DEFAULT_BANDS, SPAN_LEVEL_NAMES, clip_cautions, not_analysed, span_level, verdict_words
 from .annotate import AnnotateStyle, Caption, annotate, encode_png, timecode
 from .atomic import write_bytes_atomic
 from .frames import DEFAULT_TOP_FRAMES, flagged_spans, frame_lookup, top_frames
@@ -378,6 +378,7 @@ def report_html(
         ("Trained", "yes" if model.trained else "NO (placeholder; scores mean nothing)"),
         ("Decision threshold", f"{model.threshold:.3f}"),
         ("Real below", f"{model.real_below:.3f}"),
+        ("Sustained span level", f"{span_level(model):.3f} ({SPAN_LEVEL_NAMES.get(model.span_level, model.span_level)})"),
         ("Notes", model.notes or "—"),
     ], mono_keys=("SHA-256",)))
     bands = model.bands or DEFAULT_BANDS

@@ -30,6 +30,8 @@ KEY_PRECISION = "deepyn.precision"
 KEY_NOTES = "deepyn.notes"
 
 DEFAULT_THRESHOLD = 0.5
+#: Where a sustained span must sit (``verdict.SpanRule``): the start of the top band, or the threshold.
+SPAN_LEVELS: tuple[str, ...] = ("top_band", "threshold")
 
 _UNTRAINED_SUFFIX = " (UNCALIBRATED: this model is untrained, so its scores mean nothing.)"
 _UNCALIBRATED_SUFFIX = " (uncalibrated default band: the model carries no calibration.)"
@@ -37,11 +39,12 @@ _UNCALIBRATED_SUFFIX = " (uncalibrated default band: the model carries no calibr
 
 @dataclass(frozen=True)
 class Calibration:
-    """What ``deepyn.calibration`` holds: the fake threshold, score bands and optional real_below."""
+    """What ``deepyn.calibration`` holds: the fake threshold, score bands, optional real_below and span level."""
 
     threshold: float
     bands: tuple[ScoreBand, ...]
     real_below: float | None = None
+    span_level: str | None = None  # "top_band" or "threshold" (verdict.SpanRule); None: the verdict's default
 
     def to_json(self) -> str:
         d: dict[str, Any] = {
@@ -50,6 +53,8 @@ class Calibration:
         }
         if self.real_below is not None:
             d["real_below"] = self.real_below
+        if self.span_level is not None:
+            d["span_level"] = self.span_level
         return json.dumps(d)
 
 
@@ -74,9 +79,9 @@ def _unit(value: float, what: str) -> float:
 def parse_calibration(text: str) -> Calibration:
     """Parse ``deepyn.calibration`` JSON; ModelError if it is malformed.
 
-    Format: ``{"threshold": t, "bands": [[lo, hi, name, meaning], ...], "real_below": r}``
-    (``real_below`` optional). Bands must be sorted, contiguous and cover [0, 1], so that every
-    score falls in exactly one.
+    Format: ``{"threshold": t, "bands": [[lo, hi, name, meaning], ...], "real_below": r, "span_level": l}``
+    (``real_below`` and ``span_level`` optional). Bands must be sorted, contiguous and cover [0, 1], so
+    that every score falls in exactly one.
     """
     try:
         data = json.loads(text)
@@ -89,6 +94,7 @@ def parse_calibration(text: str) -> Calibration:
         raw_bands: Sequence[Any] = data["bands"]
         bands = tuple(ScoreBand(float(b[0]), float(b[1]), str(b[2]), str(b[3])) for b in raw_bands)
         real_below = None if data.get("real_below") is None else float(data["real_below"])
+        span_level = None if data.get("span_level") is None else str(data["span_level"])
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ModelError(
             "the model's calibration metadata must look like "
@@ -98,7 +104,9 @@ def parse_calibration(text: str) -> Calibration:
     check_bands(threshold, bands)
     if real_below is not None:
         _unit(real_below, "real_below")
-    return Calibration(threshold, bands, real_below)
+    if span_level is not None and span_level not in SPAN_LEVELS:
+        raise ModelError(f"the model's calibration span_level {span_level!r} is not one of {', '.join(SPAN_LEVELS)}")
+    return Calibration(threshold, bands, real_below, span_level)
 
 
 def check_bands(threshold: float, bands: Sequence[ScoreBand]) -> None:
@@ -121,7 +129,8 @@ def check_bands(threshold: float, bands: Sequence[ScoreBand]) -> None:
 
 
 def calibration_json(
-    threshold: float, bands: Sequence[ScoreBand | Sequence[Any]], real_below: float | None = None
+    threshold: float, bands: Sequence[ScoreBand | Sequence[Any]], real_below: float | None = None,
+    span_level: str | None = None,
 ) -> str:
     """Serialise a calibration the way :func:`parse_calibration` reads it (validated first)."""
     bb = tuple(
@@ -131,7 +140,8 @@ def calibration_json(
     check_bands(float(threshold), bb)
     if real_below is not None:
         _unit(float(real_below), "real_below")
-    return Calibration(float(threshold), bb, None if real_below is None else float(real_below)).to_json()
+    cal = Calibration(float(threshold), bb, None if real_below is None else float(real_below), span_level)
+    return parse_calibration(cal.to_json()).to_json()  # validates span_level too
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -190,6 +200,8 @@ def model_info_from_metadata(path: str | Path, meta: Mapping[str, str], sha256: 
     extra: dict[str, Any] = {}
     if calibration is not None and calibration.real_below is not None:
         extra["real_below"] = calibration.real_below
+    if calibration is not None and calibration.span_level is not None:
+        extra["span_level"] = calibration.span_level
     notes: list[str] = []
     if not trained:
         notes.append("Untrained placeholder model: its scores mean nothing.")
