@@ -331,9 +331,13 @@ class ModelInfo:
         )
 
 
+#: Where a sustained span must sit (``verdict.SpanRule``): the start of the top band, or the threshold.
+SPAN_LEVELS: tuple[str, ...] = ("top_band", "threshold")
+
+
 def _span_level(value: Any) -> str:
     """A stored span level, checked (an edited export must not smuggle in a rule the verdict cannot apply)."""
-    if value not in ("top_band", "threshold"):
+    if value not in SPAN_LEVELS:
         raise ValueError(f"unknown span level {value!r} in the model record; expected top_band or threshold")
     return str(value)
 

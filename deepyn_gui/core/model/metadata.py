@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
-from ..results import CROP_SIZE, ModelInfo, ScoreBand
+from ..results import CROP_SIZE, SPAN_LEVELS, ModelInfo, ScoreBand
 
 INPUT_NAME = "image"
 OUTPUT_NAMES: tuple[str, str] = ("mask_prob", "fake_score")
@@ -30,8 +30,6 @@ KEY_PRECISION = "deepyn.precision"
 KEY_NOTES = "deepyn.notes"
 
 DEFAULT_THRESHOLD = 0.5
-#: Where a sustained span must sit (``verdict.SpanRule``): the start of the top band, or the threshold.
-SPAN_LEVELS: tuple[str, ...] = ("top_band", "threshold")
 
 _UNTRAINED_SUFFIX = " (UNCALIBRATED: this model is untrained, so its scores mean nothing.)"
 _UNCALIBRATED_SUFFIX = " (uncalibrated default band: the model carries no calibration.)"
