@@ -28,9 +28,7 @@ Prints one JSON document (per model, and the spread of each procedure over all m
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from training_data import add_options, emit, pool_sources
+from training_data import add_options, emit, split_pools
 
 
 def balanced_weights(families: np.ndarray) -> np.ndarray:
@@ -97,19 +95,14 @@ def main() -> int:
                     help="the split of --recipe 2.1-h16-trial (ten more real videos held out); only for its models")
     add_options(ap)
     args = ap.parse_args()
-    needed = pool_sources(args.data, "calibration_stability")
-    if needed is None:
+    t0 = time.perf_counter()
+    pools = split_pools(args, "calibration_stability", "deepyn-calstab-")
+    if pools is None:
         return 0
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from accuracy_real_video import scorer
 
     from deepyn_gui.core.training.calibrate import youden_threshold
-    from deepyn_gui.core.training.train_lite import EXTRA_VAL_VIDEOS_H16, build_pools, make_val
-
-    t0 = time.perf_counter()
-    work = args.work or tempfile.mkdtemp(prefix="deepyn-calstab-")
-    pools = build_pools(needed[:2], needed[2], work, needed[3], log=lambda s: None,
-                        extra_val_real=EXTRA_VAL_VIDEOS_H16 if args.h16 else ())
+    from deepyn_gui.core.training.train_lite import make_val
     held = pools["real_val"]
     v1 = make_val(held, pools["fake_val"])
     v2 = make_val(held, pools["fake_val"], per_group=40)

@@ -20,9 +20,7 @@ every other model trained on ten of those videos. Prints one JSON document.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from training_data import add_options, emit, pool_sources
+from training_data import add_options, emit, split_pools
 
 
 def evenly_per_group(groups: list[str], per_group: int) -> np.ndarray:
@@ -63,19 +61,13 @@ def main() -> int:
     ap.add_argument("--per-group", type=int, default=12, help="crops per clip or photo file (evenly spaced)")
     add_options(ap)
     args = ap.parse_args()
-    needed = pool_sources(args.data, "real_video_memorisation")
-    if needed is None:
+    t0 = time.perf_counter()
+    pools = split_pools(args, "real_video_memorisation", "deepyn-memo-")
+    if pools is None:
         return 0
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from accuracy_real_video import scorer
 
     from deepyn_gui.core.model.metadata import read_model_info
-    from deepyn_gui.core.training.train_lite import EXTRA_VAL_VIDEOS_H16, build_pools
-
-    t0 = time.perf_counter()
-    work = args.work or tempfile.mkdtemp(prefix="deepyn-memo-")
-    pools = build_pools(needed[:2], needed[2], work, needed[3], log=lambda s: None,
-                        extra_val_real=EXTRA_VAL_VIDEOS_H16 if args.h16 else ())
     out: dict[str, Any] = {"suite": "real_video_memorisation", "split": "h16" if args.h16 else "standard",
                            "per_group": args.per_group, "models": {}}
     for model in args.models:

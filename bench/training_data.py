@@ -62,6 +62,25 @@ def held_out_real_videos(data: str | Path, suite: str, h16: bool = False) -> lis
     return clips
 
 
+def split_pools(args: argparse.Namespace, suite: str, prefix: str) -> dict[str, Any] | None:
+    """The training recipe's pools and split (``train_lite.build_pools``: ``real_train``, ``real_val``, ...),
+    the h16 split when ``args.h16``; None (with the skip message) when the data are absent. Crops are cached
+    under ``args.work`` (default: a new temporary folder); inference uses ``args.threads``."""
+    import os
+    import tempfile
+
+    needed = pool_sources(args.data, suite)
+    if needed is None:
+        return None
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    sys.path.insert(0, str(ROOT))
+    from deepyn_gui.core.training.train_lite import EXTRA_VAL_VIDEOS_H16, build_pools
+
+    work = args.work or tempfile.mkdtemp(prefix=prefix)
+    return build_pools(needed[:2], needed[2], work, needed[3], log=lambda s: None,
+                       extra_val_real=EXTRA_VAL_VIDEOS_H16 if getattr(args, "h16", False) else ())
+
+
 def emit(doc: dict[str, Any], out: str | None) -> None:
     """Print the benchmark's JSON document, and write it to ``out`` too when given."""
     text = json.dumps(doc, indent=1)
