@@ -60,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--lowres-codec", type=float, default=None, metavar="P",
                    help="lite0: share of training crops (both classes) re-coded as a small face in a compressed "
                    "video: shrunk to 64-160 px, JPEG-coded, enlarged back (default 0)")
+    p.add_argument("--lowres-codec-not-generated", type=float, default=None, metavar="P",
+                   help="lite0: the same re-coding on a share of the real crops and their self-blends only, never "
+                   "the generated faces (which are nearly all low-resolution video already), so that look stops "
+                   "meaning generated (default 0)")
     p.add_argument("--soup", nargs="+", default=(), metavar="CKPT.pt",
                    help="lite0: no training; average these lite0 checkpoints (a model soup), then calibrate and "
                    "export it like a trained model")
@@ -170,6 +174,8 @@ def lite_config(args: argparse.Namespace) -> LiteConfig:
         cfg.border_match = _probability(args.border_match, "--border-match")
     if args.lowres_codec is not None:
         cfg.lowres_codec = _probability(args.lowres_codec, "--lowres-codec")
+    if args.lowres_codec_not_generated is not None:
+        cfg.lowres_codec_not_generated = _probability(args.lowres_codec_not_generated, "--lowres-codec-not-generated")
     if args.gen is not None:
         cfg.gen = args.gen
     cfg.gen_head = bool(args.gen_head)

@@ -566,6 +566,35 @@ def test_lowres_codec_option_is_validated_and_reaches_the_config() -> None:
     assert cfg("--init-from", "x.pt", "--lowres-codec", "0.3").lowres_codec == 0.3  # type: ignore[attr-defined]
 
 
+def test_lowres_codec_not_generated_recodes_reals_and_self_blends_never_generated_faces() -> None:
+    """`--lowres-codec-not-generated P`: generated faces are nearly all low-resolution video already, so the
+    look is given to the other side only: real crops and self-blends (has a mask), never a generated face."""
+    from deepyn_gui.core.training.train_lite import LiteConfig, recode_batch
+
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (6, 224, 224, 3), dtype=np.uint8)
+    before = imgs.copy()
+    has_mask = np.array([True, True, False, True, False, True])
+    off = recode_batch(imgs, has_mask, LiteConfig(), 0, 0)
+    assert np.array_equal(off, imgs)  # off by default: the 2.x recipes see the same batches
+    on = recode_batch(imgs, has_mask, LiteConfig(lowres_codec_not_generated=1.0), 0, 0)
+    changed = [not np.array_equal(a, b) for a, b in zip(on, imgs)]
+    assert changed == list(has_mask)
+    assert np.array_equal(on, recode_batch(imgs, has_mask, LiteConfig(lowres_codec_not_generated=1.0), 0, 0))
+    assert np.array_equal(imgs, before)  # the caller's batch is not modified
+    import argparse
+
+    from deepyn_gui.commands import train as train_cmd
+    from deepyn_gui.core.errors import InputError
+
+    parser = argparse.ArgumentParser()
+    train_cmd.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--arch", "lite0", "--lowres-codec-not-generated", "0.5"])
+    assert train_cmd.lite_config(args).lowres_codec_not_generated == 0.5
+    with pytest.raises(InputError, match="--lowres-codec-not-generated"):
+        train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0", "--lowres-codec-not-generated", "2"]))
+
+
 def test_held_out_real_flag_rates_are_split_into_photos_and_video_frames(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every training run reports the share of unseen real crops at or above its own threshold and top
     band, photos and video frames apart (calibration's reals are mostly photos; users analyse video)."""

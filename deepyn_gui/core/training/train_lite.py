@@ -68,6 +68,9 @@ class LiteConfig:
     quality_match: float = 0.0  # share of real crops sharpened / generated crops softened (augment.match_quality)
     border_match: float = 0.0  # share of generated crops given a real crop's black edge bands (augment.match_border)
     lowres_codec: float = 0.0  # share of all crops re-coded as a small face in a compressed video (augment.lowres_codec)
+    #: the same, on real crops and self-blends only (never generated faces): the generated faces are nearly all
+    #: low-resolution compressed video, so this gives that look to the other side too
+    lowres_codec_not_generated: float = 0.0
     gen_head: bool = False  # a second class head for generated faces (3-way softmax; LiteUYNet.add_gen_head)
     variant: str = "lite0"  # the EfficientNet-Lite encoder (uynet_lite.VARIANTS); lite2 tried as a diagnostic
     balance_real_groups: bool = False  # draw a real group (clip or photo file) first, then a crop of it
@@ -355,6 +358,18 @@ def _set_frozen(model: torch.nn.Module, n_blocks: int) -> list[torch.nn.Module]:
     return frozen
 
 
+def recode_batch(imgs: np.ndarray, has_mask: np.ndarray, cfg: LiteConfig, epoch: int, step: int) -> np.ndarray:
+    """The low-resolution codec steps, last, each from its own generator (the rest of a batch is unchanged):
+    ``lowres_codec`` on any crop, then ``lowres_codec_not_generated`` on real crops and self-blends only
+    (``has_mask``; generated faces have no mask)."""
+    imgs = lowres_codec_batch(imgs, cfg.lowres_codec, _rng(cfg.seed, epoch, step, 7))
+    if cfg.lowres_codec_not_generated > 0:
+        imgs = imgs.copy()
+        imgs[has_mask] = lowres_codec_batch(imgs[has_mask], cfg.lowres_codec_not_generated,
+                                            _rng(cfg.seed, epoch, step, 8))
+    return imgs
+
+
 def train_lite(
     real: Pool,
     fake: Pool,
@@ -418,7 +433,7 @@ def train_lite(
         te = time.perf_counter()
         for step in range(cfg.steps_per_epoch):
             imgs, mt, ft, hm = sample_batch(real, fake, cfg, _rng(cfg.seed, epoch, step))
-            imgs = lowres_codec_batch(imgs, cfg.lowres_codec, _rng(cfg.seed, epoch, step, 7))
+            imgs = recode_batch(imgs, hm, cfg, epoch, step)
             if cfg.gen_head:
                 mask, blend_logit, gen_logit = model.class_logits(to_tensor(imgs))
                 assert gen_logit is not None
