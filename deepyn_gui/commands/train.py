@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--n-val", type=int, default=5, help="validation identities when --val-ids is not given")
     p.add_argument("--include-flagged", action="store_true",
                    help="also train on clips flagged FLAG-ENH in the folder's MANIFEST.md (left out by default)")
-    p.add_argument("--recipe", choices=("2.1", "2.2-trial", "2.3-trial", "2.4-trial", "2.5-trial", "2.7-trial", "2.1-h16-trial", "2.5-h16-trial", "gen-head-trial"),
+    p.add_argument("--recipe", choices=("2.1", "2.2-trial", "2.3-trial", "2.4-trial", "2.5-trial", "2.7-trial", "2.1-h16-trial", "2.5-h16-trial", "2.8-h16-trial", "gen-head-trial"),
                    default=None,
                    help="lite0: run a whole recipe in one command, resumable (2.1 = the bundled model: stage 1, "
                    "seven second-stage runs, their soup; about 2 h on 2 free cores. 2.2-trial: the same, then "
@@ -64,6 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="lite0: the same re-coding on a share of the real crops and their self-blends only, never "
                    "the generated faces (which are nearly all low-resolution video already), so that look stops "
                    "meaning generated (default 0)")
+    p.add_argument("--bg-swap", type=float, default=None, metavar="P",
+                   help="lite0: share of training crops (both classes) shown in front of another random crop's "
+                   "background (the head is the landmark face hull, widened and feathered), so a clip's room or "
+                   "green screen stops identifying it (default 0)")
     p.add_argument("--soup", nargs="+", default=(), metavar="CKPT.pt",
                    help="lite0: no training; average these lite0 checkpoints (a model soup), then calibrate and "
                    "export it like a trained model")
@@ -176,6 +180,8 @@ def lite_config(args: argparse.Namespace) -> LiteConfig:
         cfg.lowres_codec = _probability(args.lowres_codec, "--lowres-codec")
     if args.lowres_codec_not_generated is not None:
         cfg.lowres_codec_not_generated = _probability(args.lowres_codec_not_generated, "--lowres-codec-not-generated")
+    if args.bg_swap is not None:
+        cfg.bg_swap = _probability(args.bg_swap, "--bg-swap")
     if args.gen is not None:
         cfg.gen = args.gen
     cfg.gen_head = bool(args.gen_head)

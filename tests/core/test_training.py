@@ -595,6 +595,64 @@ def test_lowres_codec_not_generated_recodes_reals_and_self_blends_never_generate
         train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0", "--lowres-codec-not-generated", "2"]))
 
 
+def test_head_region_follows_the_landmarks_and_swap_background_keeps_the_head() -> None:
+    """The head mask (widened, feathered landmark hull) is 1 on the face and 0 in the crop's corners;
+    missing landmarks give None; a swap keeps the head's pixels and takes the donor's background."""
+    from deepyn_gui.core.training.augment import head_region, swap_background
+
+    pts = _five_points()
+    head = head_region(pts, 224)
+    assert head is not None and head.shape == (224, 224) and head.dtype == np.float32
+    centre = np.round(pts.mean(axis=0)).astype(int)
+    assert head[centre[1], centre[0]] == pytest.approx(1.0)
+    assert head[:12, :12].max() == 0.0 and head[-12:, -12:].max() == 0.0
+    assert 0.0 < head.mean() < 0.8  # the head, not the whole crop
+    moved = head_region(_five_points(dx=30.0), 224)
+    assert moved is not None and not np.array_equal(moved, head)  # it follows the face
+    assert head_region(np.full((5, 2), np.nan, np.float32), 224) is None
+    face = np.full((224, 224, 3), 200, np.uint8)
+    donor = np.full((224, 224, 3), 10, np.uint8)
+    out = swap_background(face, head, donor)
+    assert out[centre[1], centre[0]].tolist() == [200, 200, 200]
+    assert out[0, 0].tolist() == [10, 10, 10]
+    assert face[0, 0].tolist() == [200, 200, 200]  # the inputs are not modified
+
+
+def test_bg_swap_changes_backgrounds_of_both_classes_only_when_asked() -> None:
+    """`--bg-swap P`: off by default and drawn from its own generator, so the 2.x recipes see exactly the
+    same batches; at 1.0 every real crop, self-blend and generated face gets another crop's background."""
+    import argparse
+
+    from deepyn_gui.commands import train as train_cmd
+    from deepyn_gui.core.errors import InputError
+    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, sample_batch
+
+    reals = np.full((2, 224, 224, 3), 230, np.uint8)
+    gens = np.full((1, 224, 224, 3), 20, np.uint8)
+    real = Pool(reals, np.stack([default_box()] * 2), np.stack([_five_points()] * 2), ["a", "b"], ["real"] * 2)
+    fake = Pool(gens, np.stack([default_box()]), np.stack([_five_points()]), ["g1"], ["swap"])
+    cfg = LiteConfig(pairs=2, gen=2)
+    plain = sample_batch(real, fake, cfg, np.random.default_rng(3))
+    with_rng = sample_batch(real, fake, cfg, np.random.default_rng(3), np.random.default_rng(9))
+    for a, b in zip(plain, with_rng):
+        assert np.array_equal(a, b)  # bg_swap 0: the background generator changes nothing
+    imgs, _, labels, has_mask = sample_batch(real, fake, LiteConfig(pairs=2, gen=2, bg_swap=1.0),
+                                             np.random.default_rng(3), np.random.default_rng(9))
+    bright_corner = imgs[:, :10, :10].reshape(len(imgs), -1).mean(axis=1) > 125
+    bright_face = imgs[:, 100:124, 100:124].reshape(len(imgs), -1).mean(axis=1) > 125
+    generated = (labels == 1) & ~has_mask
+    assert bright_face[~generated].all() and not bright_face[generated].any()  # faces stay where they were
+    # reals' own background is ~230, generated faces' ~20; donors come from either pool with equal odds,
+    # so over 8 crops some backgrounds crossed sides (chance of none: 2**-8)
+    assert (bright_corner != bright_face).any()
+    parser = argparse.ArgumentParser()
+    train_cmd.register(parser.add_subparsers())
+    assert train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0", "--bg-swap", "0.5"])).bg_swap == 0.5
+    assert train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0"])).bg_swap == 0.0
+    with pytest.raises(InputError, match="--bg-swap"):
+        train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0", "--bg-swap", "1.5"]))
+
+
 def test_held_out_real_flag_rates_are_split_into_photos_and_video_frames(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every training run reports the share of unseen real crops at or above its own threshold and top
     band, photos and video frames apart (calibration's reals are mostly photos; users analyse video)."""
