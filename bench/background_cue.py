@@ -17,7 +17,6 @@ Only training-side data is read (``real-faces``, ``real-faces-2``, the YuNet mod
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from real_video_memorisation import evenly_per_group
-from training_data import add_options, emit, split_pools
+from training_data import emit, models_on_split_args, split_pools
 
 
 def video_side(pool: Any, per_group: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -50,12 +49,7 @@ def video_side(pool: Any, per_group: int) -> tuple[np.ndarray, np.ndarray, list[
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="+", help="exported lite0 models (.onnx)")
-    ap.add_argument("--h16", action="store_true", help="the split of the *-h16-trial recipes (16 real videos held out)")
-    ap.add_argument("--per-group", type=int, default=12, help="crops per clip (evenly spaced)")
-    add_options(ap)
-    args = ap.parse_args()
+    args = models_on_split_args(__doc__, "crops per clip (evenly spaced)")
     t0 = time.perf_counter()
     pools = split_pools(args, "background_cue", "deepyn-bgcue-")
     if pools is None:

@@ -19,7 +19,6 @@ every other model trained on ten of those videos. Prints one JSON document.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from training_data import add_options, emit, split_pools
+from training_data import emit, models_on_split_args, split_pools
 
 
 def evenly_per_group(groups: list[str], per_group: int) -> np.ndarray:
@@ -55,12 +54,7 @@ def summary(scores: np.ndarray, groups: np.ndarray, threshold: float) -> dict[st
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="+", help="exported lite0 models (.onnx)")
-    ap.add_argument("--h16", action="store_true", help="the split of the *-h16-trial recipes (16 real videos held out)")
-    ap.add_argument("--per-group", type=int, default=12, help="crops per clip or photo file (evenly spaced)")
-    add_options(ap)
-    args = ap.parse_args()
+    args = models_on_split_args(__doc__, "crops per clip or photo file (evenly spaced)")
     t0 = time.perf_counter()
     pools = split_pools(args, "real_video_memorisation", "deepyn-memo-")
     if pools is None:
