@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="lite0: share of training crops (both classes) shown in front of another random crop's "
                    "background (the head is the landmark face hull, widened and feathered), so a clip's room or "
                    "green screen stops identifying it (default 0)")
+    p.add_argument("--gen-tiles", type=float, default=None, metavar="P",
+                   help="lite0: share of generated faces, and of the real crops drawn beside them, shown as 4x4 "
+                   "shuffled tiles, so only local texture tells them apart (a diagnostic; default 0)")
     p.add_argument("--soup", nargs="+", default=(), metavar="CKPT.pt",
                    help="lite0: no training; average these lite0 checkpoints (a model soup), then calibrate and "
                    "export it like a trained model")
@@ -182,6 +185,8 @@ def lite_config(args: argparse.Namespace) -> LiteConfig:
         cfg.lowres_codec_not_generated = _probability(args.lowres_codec_not_generated, "--lowres-codec-not-generated")
     if args.bg_swap is not None:
         cfg.bg_swap = _probability(args.bg_swap, "--bg-swap")
+    if args.gen_tiles is not None:
+        cfg.gen_tiles = _probability(args.gen_tiles, "--gen-tiles")
     if args.gen is not None:
         cfg.gen = args.gen
     cfg.gen_head = bool(args.gen_head)

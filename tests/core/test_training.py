@@ -653,6 +653,43 @@ def test_bg_swap_changes_backgrounds_of_both_classes_only_when_asked() -> None:
         train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0", "--bg-swap", "1.5"]))
 
 
+def test_gen_tiles_shuffles_generated_faces_and_their_paired_reals_never_self_blends() -> None:
+    """`--gen-tiles P`: a jigsaw of the generated faces and of the real crops drawn beside them (the same
+    pixels in another order); self-blend pairs keep their layout; off by default, from its own generator."""
+    import argparse
+
+    from deepyn_gui.commands import train as train_cmd
+    from deepyn_gui.core.errors import InputError
+    from deepyn_gui.core.training.augment import shuffle_tiles
+    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, sample_batch
+
+    img = np.arange(224 * 224 * 3, dtype=np.uint32).reshape(224, 224, 3)
+    out = shuffle_tiles(img, np.random.default_rng(0))
+    assert not np.array_equal(out, img) and np.array_equal(np.sort(out, axis=None), np.sort(img, axis=None))
+    tiles = {out[r:r + 56, c:c + 56].tobytes() for r in range(0, 224, 56) for c in range(0, 224, 56)}
+    assert tiles == {img[r:r + 56, c:c + 56].tobytes() for r in range(0, 224, 56) for c in range(0, 224, 56)}
+    # a crop whose top-left tile is white and the rest black: a shuffle moves the white tile 15 times in 16
+    crop = np.zeros((224, 224, 3), np.uint8)
+    crop[:56, :56] = 255
+    real = Pool(np.stack([crop] * 2), np.stack([default_box()] * 2), np.stack([_five_points()] * 2), ["a", "b"],
+                ["real"] * 2)
+    fake = Pool(crop[None], np.stack([default_box()]), np.stack([_five_points()]), ["g1"], ["swap"])
+    plain = sample_batch(real, fake, LiteConfig(pairs=2, gen=4), np.random.default_rng(3))
+    with_rng = sample_batch(real, fake, LiteConfig(pairs=2, gen=4), np.random.default_rng(3), None,
+                            np.random.default_rng(4))
+    assert all(np.array_equal(a, b) for a, b in zip(plain, with_rng))  # off: the batches are unchanged
+    imgs, _, _, _ = sample_batch(real, fake, LiteConfig(pairs=2, gen=4, gen_tiles=1.0),
+                                 np.random.default_rng(3), None, np.random.default_rng(4))
+    corner_kept = [max(x[:56, :56].mean(), x[:56, -56:].mean()) > 60 for x in imgs]  # either side: flips
+    assert all(corner_kept[:4])  # the two self-blend pairs come first and keep their layout
+    assert not all(corner_kept[4:])  # the generated faces and the reals drawn beside them were shuffled
+    parser = argparse.ArgumentParser()
+    train_cmd.register(parser.add_subparsers())
+    assert train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0", "--gen-tiles", "1"])).gen_tiles == 1.0
+    with pytest.raises(InputError, match="--gen-tiles"):
+        train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0", "--gen-tiles", "-1"]))
+
+
 def test_held_out_real_flag_rates_are_split_into_photos_and_video_frames(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every training run reports the share of unseen real crops at or above its own threshold and top
     band, photos and video frames apart (calibration's reals are mostly photos; users analyse video)."""

@@ -197,3 +197,20 @@ def swap_background(img: np.ndarray, head: np.ndarray, donor: np.ndarray) -> np.
     a = head[..., None]
     out = a * img.astype(np.float32) + (1.0 - a) * donor.astype(np.float32)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def shuffle_tiles(img: np.ndarray, rng: np.random.Generator, grid: int = 4) -> np.ndarray:
+    """``img`` cut into ``grid`` x ``grid`` tiles put back in a random order (a jigsaw).
+
+    Why (a diagnostic): the models recognise the faces they trained on; in a shuffled crop the face's layout,
+    and with it most of who it is, is gone, so a generated face can only be told from a real one by its
+    local texture. Pixels beyond the last whole tile (a side not divisible by ``grid``) stay in place."""
+    h, w = img.shape[:2]
+    th, tw = h // grid, w // grid
+    tiles = [img[r * th:(r + 1) * th, c * tw:(c + 1) * tw] for r in range(grid) for c in range(grid)]
+    order = rng.permutation(len(tiles))
+    out = img.copy()
+    for k, t in enumerate(order):
+        r, c = divmod(k, grid)
+        out[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = tiles[int(t)]
+    return out

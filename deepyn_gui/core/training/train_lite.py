@@ -28,7 +28,15 @@ import torch.nn.functional as F
 
 from ..errors import InputError, ModelError
 from ..model.uynet_lite import VARIANTS
-from .augment import head_region, lowres_codec_batch, match_border, match_quality, nuisance, swap_background
+from .augment import (
+    head_region,
+    lowres_codec_batch,
+    match_border,
+    match_quality,
+    nuisance,
+    shuffle_tiles,
+    swap_background,
+)
 from .calibrate import auc
 from .data import DEFAULT_VAL_IDS, IMAGE_EXTS, refuse_validation_data
 from .sbi import mask_target, self_blend
@@ -74,6 +82,8 @@ class LiteConfig:
     gen_head: bool = False  # a second class head for generated faces (3-way softmax; LiteUYNet.add_gen_head)
     #: share of all crops (both classes) shown in front of another random crop's background (augment.swap_background)
     bg_swap: float = 0.0
+    #: share of generated faces, and of the real crops drawn beside them, shown as shuffled tiles (augment.shuffle_tiles)
+    gen_tiles: float = 0.0
     variant: str = "lite0"  # the EfficientNet-Lite encoder (uynet_lite.VARIANTS); lite2 tried as a diagnostic
     balance_real_groups: bool = False  # draw a real group (clip or photo file) first, then a crop of it
     photo_share: float | None = None  # draw real crops from photos with this probability (None: by crop count)
@@ -203,13 +213,20 @@ def _background_swapper(
 
 
 def sample_batch(
-    real: Pool, fake: Pool, cfg: LiteConfig, rng: np.random.Generator, bg_rng: np.random.Generator | None = None
+    real: Pool, fake: Pool, cfg: LiteConfig, rng: np.random.Generator, bg_rng: np.random.Generator | None = None,
+    tile_rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(images uint8 [B,224,224,3], mask targets [B,224,224], fake labels [B], has-mask [B]).
 
     ``bg_rng`` draws the background swaps (``cfg.bg_swap``), before the self-blend, so a real crop and its
-    self-blend share the new background."""
+    self-blend share the new background. ``tile_rng`` draws the tile shuffles (``cfg.gen_tiles``) of the
+    generated faces and of the real crops drawn beside them (never of self-blend pairs)."""
     swap = _background_swapper(real, fake, cfg.bg_swap, bg_rng)
+
+    def tiles(img: np.ndarray) -> np.ndarray:
+        if cfg.gen_tiles <= 0 or tile_rng is None or tile_rng.random() >= cfg.gen_tiles:
+            return img
+        return shuffle_tiles(img, tile_rng)
     imgs: list[np.ndarray] = []
     masks: list[np.ndarray] = []
     labels: list[int] = []
@@ -253,7 +270,7 @@ def sample_batch(
         k = int(rng.choice(by_gen[g]))
         flipped = not rng.random() < 0.5
         img = np.ascontiguousarray(fake.crops[k][:, ::-1]) if flipped else fake.crops[k]
-        img = swap(img, fake.landmarks[k], flipped)
+        img = tiles(swap(img, fake.landmarks[k], flipped))
         img = match_border(img, real.crops, cfg.border_match, rng)
         imgs.append(nuisance(match_quality(img, False, cfg.quality_match, rng), rng))
         masks.append(zero)
@@ -262,7 +279,7 @@ def sample_batch(
         k = real_index()
         flipped = not rng.random() < 0.5
         img = np.ascontiguousarray(real.crops[k][:, ::-1]) if flipped else real.crops[k]
-        img = swap(img, real.landmarks[k], flipped)
+        img = tiles(swap(img, real.landmarks[k], flipped))
         imgs.append(nuisance(match_quality(img, True, cfg.quality_match, rng), rng))
         masks.append(zero)
         labels.append(0)
@@ -466,7 +483,7 @@ def train_lite(
         te = time.perf_counter()
         for step in range(cfg.steps_per_epoch):
             imgs, mt, ft, hm = sample_batch(real, fake, cfg, _rng(cfg.seed, epoch, step),
-                                          _rng(cfg.seed, epoch, step, 9))
+                                          _rng(cfg.seed, epoch, step, 9), _rng(cfg.seed, epoch, step, 10))
             imgs = recode_batch(imgs, hm, cfg, epoch, step)
             if cfg.gen_head:
                 mask, blend_logit, gen_logit = model.class_logits(to_tensor(imgs))
