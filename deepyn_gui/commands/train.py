@@ -95,6 +95,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--photo-share", type=float, default=None, metavar="P",
                    help="lite0: draw real crops from photos with probability P and from video frames otherwise "
                    "(default: every crop equally likely, so the mix follows the crop counts)")
+    p.add_argument("--real-videos-kept", type=int, default=None, metavar="N",
+                   help="lite0: train on only N of the training real videos (the first by SHA-256 of their names; "
+                   "photos all kept): a learning-curve diagnostic for the number of real video sources")
     p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
     p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
     p.add_argument("--threads", type=int, default=1,
@@ -193,6 +196,10 @@ def lite_config(args: argparse.Namespace) -> LiteConfig:
     cfg.balance_real_groups = bool(args.balance_real_groups)
     if args.photo_share is not None:
         cfg.photo_share = _probability(args.photo_share, "--photo-share")
+    if args.real_videos_kept is not None:
+        if args.real_videos_kept < 1:
+            raise InputError(f"--real-videos-kept must be at least 1, got {args.real_videos_kept}.")
+        cfg.real_videos_kept = args.real_videos_kept
     if args.freeze_blocks is not None:
         from ..core.model.uynet_lite import VARIANTS
 

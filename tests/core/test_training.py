@@ -690,6 +690,42 @@ def test_gen_tiles_shuffles_generated_faces_and_their_paired_reals_never_self_bl
         train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0", "--gen-tiles", "-1"]))
 
 
+def test_real_videos_kept_keeps_every_photo_and_the_first_videos_by_name_hash() -> None:
+    """`--real-videos-kept N` (a learning-curve diagnostic): all photo crops stay, and exactly the crops of the
+    N videos first by SHA-256 of their names, a choice that does not depend on the pool's order."""
+    import argparse
+    import hashlib
+
+    from deepyn_gui.commands import train as train_cmd
+    from deepyn_gui.core.errors import InputError
+    from deepyn_gui.core.training.train_lite import Pool, keep_real_videos
+
+    groups = ["p1", "v1", "v1", "p2", "v2", "v3", "v3", "v3", "v4"]
+    families = ["real-photo" if g.startswith("p") else "real-video" for g in groups]
+    n = len(groups)
+    crops = np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 3), np.uint8)
+    real = Pool(crops, np.zeros((n, 4), np.float32), np.zeros((n, 5, 2), np.float32), groups, families)
+    by_hash = sorted({"v1", "v2", "v3", "v4"}, key=lambda g: hashlib.sha256(g.encode()).hexdigest())
+    kept = keep_real_videos(real, 2)
+    assert set(kept.groups) == {"p1", "p2", *by_hash[:2]}
+    assert len(kept) == 2 + sum(groups.count(g) for g in by_hash[:2])  # every crop of a kept video
+    order = [8, 3, 0, 5, 1, 7, 2, 6, 4]
+    shuffled = Pool(crops[order], real.boxes[order], real.landmarks[order], [groups[i] for i in order],
+                    [families[i] for i in order])
+    assert set(keep_real_videos(shuffled, 2).groups) == set(kept.groups)
+    assert len(keep_real_videos(real, 4)) == n
+    for bad in (0, 5):
+        with pytest.raises(InputError, match="--real-videos-kept"):
+            keep_real_videos(real, bad)
+    parser = argparse.ArgumentParser()
+    train_cmd.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--arch", "lite0", "--real-videos-kept", "12"])
+    assert train_cmd.lite_config(args).real_videos_kept == 12
+    assert train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0"])).real_videos_kept is None
+    with pytest.raises(InputError, match="--real-videos-kept"):
+        train_cmd.lite_config(parser.parse_args(["train", "--arch", "lite0", "--real-videos-kept", "0"]))
+
+
 def test_held_out_real_flag_rates_are_split_into_photos_and_video_frames(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every training run reports the share of unseen real crops at or above its own threshold and top
     band, photos and video frames apart (calibration's reals are mostly photos; users analyse video)."""

@@ -84,6 +84,8 @@ class LiteConfig:
     bg_swap: float = 0.0
     #: share of generated faces, and of the real crops drawn beside them, shown as shuffled tiles (augment.shuffle_tiles)
     gen_tiles: float = 0.0
+    #: train on only this many of the training real videos (the first by SHA-256 of their names; photos all kept)
+    real_videos_kept: int | None = None
     variant: str = "lite0"  # the EfficientNet-Lite encoder (uynet_lite.VARIANTS); lite2 tried as a diagnostic
     balance_real_groups: bool = False  # draw a real group (clip or photo file) first, then a crop of it
     photo_share: float | None = None  # draw real crops from photos with this probability (None: by crop count)
@@ -175,6 +177,18 @@ def build_pools(
         "fake_val": fake.subset(val_fake),
         "skipped": skipped,
     }
+
+
+def keep_real_videos(real: Pool, n: int) -> Pool:
+    """``real`` with every photo crop and only the crops of ``n`` of its videos: the first ``n`` video groups
+    by SHA-256 of their names (a choice blind to any score). Why (a diagnostic): a learning-curve point for
+    the number of distinct real video sources."""
+    videos = sorted({g for g, f in zip(real.groups, real.families) if f == "real-video"},
+                    key=lambda g: hashlib.sha256(g.encode()).hexdigest())
+    if not 0 < n <= len(videos):
+        raise InputError(f"--real-videos-kept must be between 1 and the {len(videos)} training real videos, got {n}.")
+    keep = set(videos[:n])
+    return real.subset([f != "real-video" or g in keep for g, f in zip(real.groups, real.families)])
 
 
 def _rng(*keys: int) -> np.random.Generator:
@@ -609,6 +623,8 @@ def train_lite_from_folders(
     rt, rv = pools["real_train"], pools["real_val"]
     ft, fv = pools["fake_train"], pools["fake_val"]
     assert isinstance(rt, Pool) and isinstance(rv, Pool) and isinstance(ft, Pool) and isinstance(fv, Pool)
+    if cfg.real_videos_kept is not None:
+        rt = keep_real_videos(rt, cfg.real_videos_kept)
     log(f"real: {len(rt)} train crops ({len(set(rt.groups))} groups), {len(rv)} held-out ({len(set(rv.groups))}); "
         f"generated: {len(ft)} train ({len(set(ft.groups))} generators), {len(fv)} held-out ({sorted(set(fv.groups))})")
     val = make_val(rv, fv)
