@@ -166,6 +166,11 @@ def _probability(value: float, flag: str) -> float:
     return value
 
 
+#: Options that take a share in [0, 1] and set the LiteConfig field of the same name (``--bg-swap`` -> bg_swap).
+PROBABILITY_OPTIONS = ("--quality-match", "--border-match", "--lowres-codec", "--lowres-codec-not-generated",
+                       "--bg-swap", "--gen-tiles", "--photo-share")
+
+
 def lite_config(args: argparse.Namespace) -> LiteConfig:
     """The training configuration the lite0/lite2 options describe (validated; no data read)."""
     from ..core.errors import InputError
@@ -178,24 +183,14 @@ def lite_config(args: argparse.Namespace) -> LiteConfig:
         cfg.steps_per_epoch = args.steps_per_epoch
     if args.init_from:
         cfg = stage2_config(cfg)
-    if args.quality_match is not None:
-        cfg.quality_match = _probability(args.quality_match, "--quality-match")
-    if args.border_match is not None:
-        cfg.border_match = _probability(args.border_match, "--border-match")
-    if args.lowres_codec is not None:
-        cfg.lowres_codec = _probability(args.lowres_codec, "--lowres-codec")
-    if args.lowres_codec_not_generated is not None:
-        cfg.lowres_codec_not_generated = _probability(args.lowres_codec_not_generated, "--lowres-codec-not-generated")
-    if args.bg_swap is not None:
-        cfg.bg_swap = _probability(args.bg_swap, "--bg-swap")
-    if args.gen_tiles is not None:
-        cfg.gen_tiles = _probability(args.gen_tiles, "--gen-tiles")
+    for flag in PROBABILITY_OPTIONS:  # each sets the LiteConfig field of the same name, when given
+        name = flag[2:].replace("-", "_")
+        if getattr(args, name) is not None:
+            setattr(cfg, name, _probability(getattr(args, name), flag))
     if args.gen is not None:
         cfg.gen = args.gen
     cfg.gen_head = bool(args.gen_head)
     cfg.balance_real_groups = bool(args.balance_real_groups)
-    if args.photo_share is not None:
-        cfg.photo_share = _probability(args.photo_share, "--photo-share")
     if args.real_videos_kept is not None:
         if args.real_videos_kept < 1:
             raise InputError(f"--real-videos-kept must be at least 1, got {args.real_videos_kept}.")
