@@ -98,6 +98,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--real-videos-kept", type=int, default=None, metavar="N",
                    help="lite0: train on only N of the training real videos (the first by SHA-256 of their names; "
                    "photos all kept): a learning-curve diagnostic for the number of real video sources")
+    p.add_argument("--source-adversary", type=float, default=None, metavar="W",
+                   help="lite0: train against an adversary that names which training real video a crop came from "
+                   "(gradient reversal ramped up to weight W), so the encoder cannot learn the real videos by "
+                   "heart (a diagnostic; default 0 = off)")
     p.add_argument("--resume", default=None, help="training checkpoint (.pt) to continue from")
     p.add_argument("--work-dir", default=".work", help="crop cache and checkpoints (default .work)")
     p.add_argument("--threads", type=int, default=1,
@@ -195,6 +199,10 @@ def lite_config(args: argparse.Namespace) -> LiteConfig:
         if args.real_videos_kept < 1:
             raise InputError(f"--real-videos-kept must be at least 1, got {args.real_videos_kept}.")
         cfg.real_videos_kept = args.real_videos_kept
+    if args.source_adversary is not None:
+        if not 0.0 <= args.source_adversary <= 10.0:
+            raise InputError(f"--source-adversary takes a weight from 0 to 10, got {args.source_adversary}.")
+        cfg.source_adversary = args.source_adversary
     if args.freeze_blocks is not None:
         from ..core.model.uynet_lite import VARIANTS
 

@@ -1146,3 +1146,94 @@ def test_cli_recipe_choices_are_exactly_the_recipes() -> None:
     recipe = next(a for a in train._actions if a.dest == "recipe")
     assert recipe.choices is not None
     assert sorted(recipe.choices) == sorted(RECIPES)
+
+
+def test_source_adversary_reverses_the_gradient_and_names_only_training_real_videos() -> None:
+    """The adversary (adversary.py) learns to name a crop's training real video; the encoder gets the opposite
+    of that gradient, scaled by the ramped weight; photos and generated faces are never named."""
+    import torch
+
+    from deepyn_gui.core.training.adversary import (
+        IGNORED,
+        SourceAdversary,
+        reversal_weight,
+        reverse_gradient,
+        video_sources,
+    )
+
+    x = torch.ones(3, requires_grad=True)
+    (reverse_gradient(x, 0.25) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert x.grad is not None and x.grad.tolist() == [-0.25, -0.5, -0.75]
+    assert reversal_weight(0.0, 0.5) == 0.0 and reversal_weight(1.0, 0.5) == pytest.approx(0.5, abs=1e-4)
+    assert 0.0 < reversal_weight(0.1, 0.5) < reversal_weight(0.3, 0.5) < 0.5
+    videos, source = video_sources(["v2", "p1", "v1", "v2", "g"], ["real-video", "real-photo", "real-video",
+                                                                  "real-video", "swap"])
+    assert videos == ["v1", "v2"] and source.tolist() == [1, IGNORED, 0, 1, IGNORED]
+    adv = SourceAdversary(2, features=4, hidden=3)
+    feats = torch.randn(4, 4, requires_grad=True)
+    loss, acc, named = adv.loss(feats, torch.tensor([0, IGNORED, 1, IGNORED]), 1.0)
+    loss.backward()
+    assert named == 2 and 0.0 <= acc <= 1.0 and feats.grad is not None
+    assert feats.grad[1].abs().sum() == 0 and feats.grad[3].abs().sum() == 0  # unnamed samples: no gradient
+    assert feats.grad[0].abs().sum() > 0
+    loss, acc, named = adv.loss(feats, torch.tensor([IGNORED] * 4), 1.0)
+    assert named == 0 and loss.item() == 0.0
+    with pytest.raises(ValueError):
+        SourceAdversary(1)
+
+
+def test_sample_batch_reports_the_real_crop_behind_each_sample_without_changing_the_batch() -> None:
+    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, sample_batch
+
+    crop = _astronaut_crop()
+    real = Pool(np.stack([crop, crop[:, ::-1].copy(), crop]), np.stack([default_box()] * 3),
+                np.stack([_five_points()] * 3), ["a", "b", "c"], ["real-video"] * 3)
+    fake = Pool(crop[None], np.stack([default_box()]), np.stack([_five_points()]), ["g1"], ["swap"])
+    cfg = LiteConfig(pairs=2, gen=2)
+    plain = sample_batch(real, fake, cfg, np.random.default_rng(5))
+    drawn: list[int] = []
+    told = sample_batch(real, fake, cfg, np.random.default_rng(5), None, None, drawn)
+    assert all(np.array_equal(a, b) for a, b in zip(plain, told))
+    assert len(drawn) == 8 and drawn[0] == drawn[1] and drawn[2] == drawn[3]  # a self-blend is its real's
+    assert drawn[4] == -1 and drawn[6] == -1  # generated faces
+    assert all(0 <= k < 3 for i, k in enumerate(drawn) if i not in (4, 6))
+
+
+def test_training_with_a_source_adversary_logs_it_saves_it_and_resumes_only_with_it(tmp_path: Path) -> None:
+    """`--source-adversary W`: off by default; on, every epoch records the adversary's accuracy (chance:
+    1 / videos), the checkpoint carries it, and a resume with the other setting is refused clearly."""
+    import argparse
+
+    import torch
+
+    from deepyn_gui.commands import train as train_cmd
+    from deepyn_gui.core.errors import InputError, ModelError
+    from deepyn_gui.core.training.train_lite import LiteConfig, Pool, train_lite
+
+    _, _, fake, ck = _first_stage_and_tiny_pools(tmp_path)
+    crop = _astronaut_crop()
+    real = Pool(np.stack([crop, crop[:, ::-1].copy(), crop]), np.stack([default_box()] * 3),
+                np.stack([_five_points()] * 3), ["v1", "v2", "p1"], ["real-video", "real-video", "real-photo"])
+    cfg = LiteConfig(epochs=1, steps_per_epoch=2, pairs=2, gen=1, threads=1, source_adversary=0.5)
+    res = train_lite(real, fake, cfg, tmp_path / "adv", init_from=ck, log=lambda s: None)
+    last = res.history[-1]
+    assert last["adv_chance"] == 0.5 and 0.0 <= last["adv_acc"] <= 1.0 and last["adv_ce"] > 0
+    state = torch.load(tmp_path / "adv" / "last.pt", weights_only=True)
+    assert set(state["adversary"]) == {"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"}
+    assert not res.model.dropout._forward_hooks  # the exported model carries no training hook
+    with pytest.raises(ModelError, match="source adversary"):
+        train_lite(real, fake, LiteConfig(epochs=2, steps_per_epoch=2, pairs=2, gen=1, threads=1), tmp_path / "x",
+                   resume=tmp_path / "adv" / "last.pt", log=lambda s: None)
+    photos_only = Pool(real.crops, real.boxes, real.landmarks, ["p1", "p2", "p3"], ["real-photo"] * 3)
+    with pytest.raises(InputError, match="two training real videos"):
+        train_lite(photos_only, fake, cfg, tmp_path / "y", init_from=ck, log=lambda s: None)
+    plain = train_lite(real, fake, LiteConfig(epochs=1, steps_per_epoch=1, pairs=1, gen=1, threads=1),
+                       tmp_path / "plain", init_from=ck, log=lambda s: None)
+    assert "adv_acc" not in plain.history[-1]
+    parser = argparse.ArgumentParser()
+    train_cmd.register(parser.add_subparsers())
+    args = ["train", "--arch", "lite0"]
+    assert train_cmd.lite_config(parser.parse_args(args)).source_adversary == 0.0
+    assert train_cmd.lite_config(parser.parse_args([*args, "--source-adversary", "0.5"])).source_adversary == 0.5
+    with pytest.raises(InputError, match="--source-adversary"):
+        train_cmd.lite_config(parser.parse_args([*args, "--source-adversary", "-1"]))

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError, ModelError
 from ..model.uynet_lite import VARIANTS
+from .adversary import IGNORED, PooledFeatures, SourceAdversary, reversal_weight, video_sources
 from .augment import (
     head_region,
     lowres_codec_batch,
@@ -86,6 +88,9 @@ class LiteConfig:
     gen_tiles: float = 0.0
     #: train on only this many of the training real videos (the first by SHA-256 of their names; photos all kept)
     real_videos_kept: int | None = None
+    #: weight of the source adversary's reversed gradient (adversary.py): > 0 trains the encoder to forget which
+    #: training real video a crop came from (ramped from 0 over training); 0 = off
+    source_adversary: float = 0.0
     variant: str = "lite0"  # the EfficientNet-Lite encoder (uynet_lite.VARIANTS); lite2 tried as a diagnostic
     balance_real_groups: bool = False  # draw a real group (clip or photo file) first, then a crop of it
     photo_share: float | None = None  # draw real crops from photos with this probability (None: by crop count)
@@ -228,9 +233,12 @@ def _background_swapper(
 
 def sample_batch(
     real: Pool, fake: Pool, cfg: LiteConfig, rng: np.random.Generator, bg_rng: np.random.Generator | None = None,
-    tile_rng: np.random.Generator | None = None,
+    tile_rng: np.random.Generator | None = None, drawn: list[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(images uint8 [B,224,224,3], mask targets [B,224,224], fake labels [B], has-mask [B]).
+
+    ``drawn``, when given, receives per sample the index in ``real`` of the real crop it was made from
+    (a self-blend: its real crop's), or -1 for a generated face; it draws nothing, so batches are unchanged.
 
     ``bg_rng`` draws the background swaps (``cfg.bg_swap``), before the self-blend, so a real crop and its
     self-blend share the new background. ``tile_rng`` draws the tile shuffles (``cfg.gen_tiles``) of the
@@ -274,6 +282,8 @@ def sample_batch(
         img = match_quality(img, True, cfg.quality_match, rng)
         sb = self_blend(img, box, rng, lm, cfg.mouth_prob)
         imgs += [nuisance(img, rng), nuisance(sb.image, rng)]
+        if drawn is not None:
+            drawn += [k, k]
         masks += [zero, mask_target(sb.alpha)]
         labels += [0, 1]
         has_mask += [True, True]
@@ -291,6 +301,8 @@ def sample_batch(
         labels.append(1)
         has_mask.append(False)
         k = real_index()
+        if drawn is not None:
+            drawn += [-1, k]
         flipped = not rng.random() < 0.5
         img = np.ascontiguousarray(real.crops[k][:, ::-1]) if flipped else real.crops[k]
         img = tiles(swap(img, real.landmarks[k], flipped))
@@ -476,9 +488,20 @@ def train_lite(
     enc_names = ("_conv_stem", "_bn0", "_blocks", "_conv_head", "_bn1")
     enc = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(enc_names)]
     rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith(enc_names)]
-    opt = torch.optim.AdamW(
-        [{"params": enc, "lr": cfg.encoder_lr}, {"params": rest, "lr": cfg.lr}], weight_decay=cfg.weight_decay
-    )
+    groups: list[dict[str, Any]] = [{"params": enc, "lr": cfg.encoder_lr}, {"params": rest, "lr": cfg.lr}]
+    adversary: SourceAdversary | None = None
+    pooled: PooledFeatures | None = None
+    source_of = np.zeros(0, np.int64)
+    if cfg.source_adversary > 0:
+        videos, source_of = video_sources(real.groups, real.families)
+        if len(videos) < 2:
+            raise InputError("--source-adversary needs at least two training real videos in the pool.")
+        adversary = SourceAdversary(len(videos))
+        pooled = PooledFeatures(model)
+        groups.append({"params": list(adversary.parameters()), "lr": cfg.lr})
+        log(f"source adversary over {len(videos)} training real videos, reversal weight ramped to "
+            f"{cfg.source_adversary}")
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     total = cfg.steps_per_epoch * cfg.epochs
 
     sched = warmup_cosine(opt, cfg.warmup_steps, total)
@@ -486,7 +509,12 @@ def train_lite(
     history: list[dict[str, float]] = []
     if resume is not None:
         state = load_checkpoint_state(resume)
+        if (adversary is None) != ("adversary" not in state):
+            raise ModelError(f"{resume} was trained {'without' if adversary is not None else 'with'} a source "
+                             "adversary: resume it with the same --source-adversary setting.")
         start, history = restore_training(state, model, opt, sched)
+        if adversary is not None:
+            adversary.load_state_dict(state["adversary"])  # type: ignore[arg-type]
         log(f"resumed from {resume} after epoch {start}")
     t0 = time.perf_counter()
     for epoch in range(start, cfg.epochs):
@@ -494,10 +522,12 @@ def train_lite(
         for mod in frozen:
             mod.eval()
         sums = {"loss": 0.0, "ce": 0.0, "bce": 0.0}
+        adv_sums = {"adv_ce": 0.0, "adv_acc": 0.0, "adv_steps": 0.0}
         te = time.perf_counter()
         for step in range(cfg.steps_per_epoch):
+            drawn: list[int] | None = [] if adversary is not None else None
             imgs, mt, ft, hm = sample_batch(real, fake, cfg, _rng(cfg.seed, epoch, step),
-                                          _rng(cfg.seed, epoch, step, 9), _rng(cfg.seed, epoch, step, 10))
+                                          _rng(cfg.seed, epoch, step, 9), _rng(cfg.seed, epoch, step, 10), drawn)
             imgs = recode_batch(imgs, hm, cfg, epoch, step)
             if cfg.gen_head:
                 mask, blend_logit, gen_logit = model.class_logits(to_tensor(imgs))
@@ -509,6 +539,16 @@ def train_lite(
                 ml, rl = model.forward_logits(to_tensor(imgs))
                 loss, ce, bce = lite_loss(ml, rl, torch.from_numpy(mt), torch.from_numpy(ft).float(),
                                           torch.from_numpy(hm), cfg)
+            if adversary is not None and pooled is not None and drawn is not None:
+                picked = np.asarray(drawn, np.int64)
+                targets = np.where(picked >= 0, source_of[np.maximum(picked, 0)], IGNORED)
+                weight = reversal_weight((epoch * cfg.steps_per_epoch + step) / total, cfg.source_adversary)
+                adv_ce, adv_acc, named = adversary.loss(pooled.take(), torch.from_numpy(targets), weight)
+                loss = loss + adv_ce
+                if named:
+                    adv_sums["adv_ce"] += adv_ce.item()
+                    adv_sums["adv_acc"] += adv_acc
+                    adv_sums["adv_steps"] += 1
             optimiser_step(loss, opt, sched, epoch, step)
             sums["loss"] += loss.item()
             sums["ce"] += ce.item()
@@ -518,6 +558,10 @@ def train_lite(
                     f"({(time.perf_counter() - te) / (step + 1):.2f} s/step)")
         rec: dict[str, float] = {"epoch": float(epoch + 1), "seconds": time.perf_counter() - t0}
         rec.update({k: v / cfg.steps_per_epoch for k, v in sums.items()})
+        if adversary is not None:  # how well the adversary still names the video: chance is 1 / videos
+            n_adv = max(1.0, adv_sums["adv_steps"])
+            rec.update({"adv_ce": adv_sums["adv_ce"] / n_adv, "adv_acc": adv_sums["adv_acc"] / n_adv,
+                        "adv_chance": 1.0 / adversary.n_sources})
         if val is not None:
             rec.update({f"val_{k}": v for k, v in val_figures(model, val).items()})
         history.append(rec)
@@ -527,8 +571,12 @@ def train_lite(
             "epoch": epoch + 1, "arch": model.arch, "seed": cfg.seed, "config": json.dumps(asdict(cfg)),
             "history": json.dumps(history),
         }
+        if adversary is not None:
+            state["adversary"] = adversary.state_dict()
         _atomic_torch_save(state, ckpt / f"epoch_{epoch + 1:03d}.pt")
         _atomic_torch_save(state, ckpt / "last.pt")
+    if pooled is not None:
+        pooled.remove()
     model.eval()
     return TrainResult(model, history, time.perf_counter() - t0, (cfg.epochs - start) * cfg.steps_per_epoch)
 
@@ -721,6 +769,7 @@ class Recipe:
     lowres_codec: float = 0.0  # share of crops re-coded as a small face in a compressed video (stage 2 and 3 runs)
     bg_swap: float = 0.0  # share of crops shown in front of another crop's background (every training stage)
     extra_val_real: tuple[str, ...] = ()  # more real clips held out of training, for calibration (every stage)
+    source_adversary: float = 0.0  # reversal weight of the source adversary (adversary.py; every training stage)
 
 
 #: Model 2.1: stage 1 (4 epochs x 150 steps), these seven 2-epoch runs from its last checkpoint, their soup.
@@ -848,7 +897,8 @@ def train_lite_recipe(
             cfg = stage2_config(LiteConfig(epochs=run.epochs, steps_per_epoch=steps_per_epoch, seed=run.seed,
                                            threads=threads, quality_match=run.quality_match, gen=run.gen,
                                            gen_head=run.gen_head, border_match=recipe.border_match,
-                                           lowres_codec=recipe.lowres_codec, bg_swap=recipe.bg_swap))
+                                           lowres_codec=recipe.lowres_codec, bg_swap=recipe.bg_swap,
+                                           source_adversary=recipe.source_adversary))
             train_lite_from_folders(
                 real_dirs, fakes_dir, work / f"stage{stage}-{run.name}.onnx", cfg, work, yunet,
                 holdout=() if run.all_generators else DEFAULT_HOLDOUT_GENERATORS,
@@ -864,7 +914,8 @@ def train_lite_recipe(
     else:
         log("stage 1: training")
         cfg1 = LiteConfig(epochs=STAGE1_EPOCHS, steps_per_epoch=steps_per_epoch, threads=threads,
-                          border_match=recipe.border_match, bg_swap=recipe.bg_swap)
+                          border_match=recipe.border_match, bg_swap=recipe.bg_swap,
+                          source_adversary=recipe.source_adversary)
         train_lite_from_folders(real_dirs, fakes_dir, work / "stage1.onnx", cfg1, work, yunet,
                                 resume=resume_of(stage1_dir), ckpt_dir=stage1_dir, version=recipe.version, log=log,
                                 real_frames=recipe.real_frames, fake_frames=recipe.fake_frames,
