@@ -81,11 +81,12 @@ def split_pools(args: argparse.Namespace, suite: str, prefix: str) -> dict[str, 
                        extra_val_real=EXTRA_VAL_VIDEOS_H16 if getattr(args, "h16", False) else ())
 
 
-def models_on_split_args(doc: str, per_group_help: str) -> argparse.Namespace:
+def models_on_split_args(doc: str, per_group_help: str,
+                         models_help: str = "exported lite0 models (.onnx)") -> argparse.Namespace:
     """The command line of the benches that score models on the two sides of the training split: models,
     ``--h16``, ``--per-group`` and :func:`add_options`."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
-    ap.add_argument("models", nargs="+", help="exported lite0 models (.onnx)")
+    ap.add_argument("models", nargs="+", help=models_help)
     ap.add_argument("--h16", action="store_true", help="the split of the *-h16-trial recipes (16 real videos held out)")
     ap.add_argument("--per-group", type=int, default=12, help=per_group_help)
     add_options(ap)
