@@ -82,7 +82,7 @@ def main() -> int:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from deepyn_gui.core.model.metadata import read_model_info
     from deepyn_gui.core.training.augment import black_border, with_border
-    from deepyn_gui.core.training.train_lite import build_pools
+    from deepyn_gui.core.training.train_lite import Pool, build_pools
 
     info = read_model_info(args.model)
     top = max(b.lo for b in info.bands)
@@ -90,6 +90,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         pools = build_pools([needed[0], needed[1]], needed[2], args.work or tmp, needed[3], log=lambda s: None)
     real, gen = pools["real_val"], pools["fake_val"]
+    assert isinstance(real, Pool) and isinstance(gen, Pool)
     families = np.asarray(real.families)
     score = scorer(args.model, args.threads)
     out: dict[str, Any] = {

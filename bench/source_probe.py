@@ -62,7 +62,7 @@ def probe_accuracy(features: Any, labels: np.ndarray, train: np.ndarray, steps: 
     for _ in range(steps):
         opt.zero_grad()
         loss = F.cross_entropy(x[train] @ w + b, y[train]) + 1e-3 * (w ** 2).sum()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
     with torch.no_grad():
         return float(((x[~train] @ w + b).argmax(1) == y[~train]).float().mean())
@@ -100,6 +100,7 @@ def main() -> int:
             load_imagenet_weights(model)
         else:
             state = load_checkpoint_state(name)["model"]
+            assert isinstance(state, dict)
             model = LiteUYNet.for_state(state)
             model.load_state_dict(state)
         acc = probe_accuracy(pooled_features(model, real.crops[pick]), labels, train)
