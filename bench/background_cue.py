@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from real_video_memorisation import evenly_per_group
-from training_data import emit, models_on_split_args, split_pools
+from training_data import emit, models_on_split
 
 
 def video_side(pool: Any, per_group: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -49,9 +49,7 @@ def video_side(pool: Any, per_group: int) -> tuple[np.ndarray, np.ndarray, list[
 
 
 def main() -> int:
-    args = models_on_split_args(__doc__, "crops per clip (evenly spaced)")
-    t0 = time.perf_counter()
-    pools = split_pools(args, "background_cue", "deepyn-bgcue-")
+    args, t0, pools = models_on_split(__doc__, "crops per clip (evenly spaced)", "background_cue", "deepyn-bgcue-")
     if pools is None:
         return 0
     from accuracy_real_video import scorer

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from training_data import emit, models_on_split_args, split_pools
+from training_data import emit, models_on_split
 
 
 def evenly_per_group(groups: list[str], per_group: int) -> np.ndarray:
@@ -54,9 +54,8 @@ def summary(scores: np.ndarray, groups: np.ndarray, threshold: float) -> dict[st
 
 
 def main() -> int:
-    args = models_on_split_args(__doc__, "crops per clip or photo file (evenly spaced)")
-    t0 = time.perf_counter()
-    pools = split_pools(args, "real_video_memorisation", "deepyn-memo-")
+    args, t0, pools = models_on_split(__doc__, "crops per clip or photo file (evenly spaced)",
+                                      "real_video_memorisation", "deepyn-memo-")
     if pools is None:
         return 0
     from accuracy_real_video import scorer

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from training_data import emit, models_on_split_args, split_pools
+from training_data import emit, models_on_split
 
 
 def pooled_features(model: Any, crops: np.ndarray) -> Any:
@@ -69,10 +69,9 @@ def probe_accuracy(features: Any, labels: np.ndarray, train: np.ndarray, steps: 
 
 
 def main() -> int:
-    args = models_on_split_args(__doc__, "crops per training real video (evenly spaced; default 12)",
-                                "lite0 training checkpoints (.pt), or 'imagenet' for the untrained encoder")
-    t0 = time.perf_counter()
-    pools = split_pools(args, "source_probe", "deepyn-probe-")
+    args, t0, pools = models_on_split(
+        __doc__, "crops per training real video (evenly spaced; default 12)", "source_probe", "deepyn-probe-",
+        "lite0 training checkpoints (.pt), or 'imagenet' for the untrained encoder")
     if pools is None:
         return 0
     import torch

@@ -93,6 +93,17 @@ def models_on_split_args(doc: str, per_group_help: str,
     return ap.parse_args()
 
 
+def models_on_split(doc: str, per_group_help: str, suite: str, prefix: str,
+                    models_help: str = "exported lite0 models (.onnx)") -> tuple[argparse.Namespace, float, dict[str, Any] | None]:
+    """The start of every bench that scores models on the two sides of the split: its command line
+    (:func:`models_on_split_args`), the clock, and the split's pools (None: the data are absent, skip)."""
+    import time
+
+    args = models_on_split_args(doc, per_group_help, models_help)
+    t0 = time.perf_counter()
+    return args, t0, split_pools(args, suite, prefix)
+
+
 def emit(doc: dict[str, Any], out: str | None) -> None:
     """Print the benchmark's JSON document, and write it to ``out`` too when given."""
     text = json.dumps(doc, indent=1)
